@@ -1,0 +1,5 @@
+"""``python -m remoterepl``."""
+
+from remoterepl.cli import main
+
+raise SystemExit(main())
