@@ -65,7 +65,7 @@ class Connection:
     def lost_error(self) -> SessionLost:
         """The error to report when the connection dropped under a running session."""
         reason = self._client.lost_reason
-        detail = f": {reason}" if reason and str(reason) else ""
+        detail = f" ({reason})" if reason and str(reason).lower() != "connection lost" else ""
         return SessionLost(f"connection to {self.label} lost{detail}")
 
     def close(self) -> None:

@@ -46,8 +46,9 @@ class _SignalForwarder:
 
 async def run_pipe(session: RemoteSession) -> int:
     """Stream until the remote process ends; return the exit status to use."""
-    # asyncssh closes what it is given when the process ends: hand it duplicates.
-    stdout, stderr = os.dup(1), os.dup(2)
+    # asyncssh closes what it is given when the process ends: hand it duplicates,
+    # unbuffered, so output reaches even a regular file as it arrives.
+    stdout, stderr = (os.fdopen(os.dup(fd), "wb", buffering=0) for fd in (1, 2))
     with _SignalForwarder(session) as forwarder:
         if session.pty is None:
             await session.process.redirect(stdin=_stdin_source(), stdout=stdout, stderr=stderr,

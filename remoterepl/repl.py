@@ -72,6 +72,7 @@ class FrontEnd:
         self.input_closed = False
         self.remote_done = False
         self._pending: list[str] = []
+        self._streams_open = 2
         self._wake = asyncio.Event()
         self._size = (0, 0)
         self.prompt = PromptSession[str](
@@ -130,17 +131,28 @@ class FrontEnd:
 
     def _exit_if_done(self) -> None:
         if self.remote_done:
-            self.prompt.app.exit(exception=_RemoteEnded())
+            self._end_prompt()
+
+    def _end_prompt(self) -> None:
+        """The remote is gone: take the prompt off the screen and stop editing."""
+        app = self.prompt.app
+        if app.is_running and not app.is_done:
+            app.erase_when_done = True
+            app.exit(exception=_RemoteEnded())
 
     # -- output -----------------------------------------------------------------------
 
     async def _read(self, reader: asyncssh.SSHReader[bytes], stream: _Stream) -> None:
-        while data := await reader.read(READ_SIZE):
-            text = stream.feed(data)
-            if text:
-                self._queue(text)
-            else:
-                self.prompt.app.invalidate()  # the partial line (prompt) changed
+        try:
+            while data := await reader.read(READ_SIZE):
+                text = stream.feed(data)
+                if text:
+                    self._queue(text)
+                else:
+                    self.prompt.app.invalidate()  # the partial line (prompt) changed
+        except (asyncssh.Error, OSError):
+            pass  # connection lost: the exit status reports it
+        self._streams_open -= 1
         self._queue(stream.feed(b"", final=True))
 
     def _queue(self, text: str) -> None:
@@ -156,15 +168,10 @@ class FrontEnd:
             if self._pending:
                 text, self._pending = "".join(self._pending), []
                 await self._print_above(text)
-            if self._reading_done():
+            if not self._streams_open:
                 self.remote_done = True
-                if self.prompt.app.is_running:
-                    self.prompt.app.exit(exception=_RemoteEnded())
+                self._end_prompt()
                 return
-
-    def _reading_done(self) -> bool:
-        process = self.session.process
-        return process.stdout.at_eof() and process.stderr.at_eof()
 
     async def _print_above(self, text: str) -> None:
         def write() -> None:
