@@ -14,11 +14,10 @@ import shlex
 
 import asyncssh
 from prompt_toolkit import PromptSession
-from prompt_toolkit.application import run_in_terminal
-from prompt_toolkit.application.current import set_app
 from prompt_toolkit.formatted_text import ANSI
 from prompt_toolkit.history import InMemoryHistory
 from prompt_toolkit.output import Output, create_output
+from prompt_toolkit.output.vt100 import Vt100_Output
 
 from remoterepl.keys import make_key_bindings
 from remoterepl.remote_text import OutputSplitter, prompt_text
@@ -27,6 +26,15 @@ from remoterepl.session import RemoteSession, describe_exit_signal
 READ_SIZE = 256 * 1024
 STDERR_TINT = "\x1b[31m"
 RESET = "\x1b[0m"
+
+
+def _create_output() -> Output:
+    output = create_output()
+    if isinstance(output, Vt100_Output):
+        # Remote output moves the cursor at any time, so a cursor-position report can be
+        # stale on arrival and make the renderer scroll the screen for space it never uses.
+        output.enable_cpr = False
+    return output
 
 
 def default_prompt(command: str | None) -> str:
@@ -65,7 +73,7 @@ class FrontEnd:
     def __init__(self, session: RemoteSession, command: str | None, *,
                  output: Output | None = None, color: bool = True) -> None:
         self.session = session
-        self.output = output or create_output()
+        self.output = output or _create_output()
         self.stdout = _Stream()
         self.stderr = _Stream(STDERR_TINT if color else "")
         self.local_prompt = default_prompt(command)
@@ -77,6 +85,7 @@ class FrontEnd:
         self._size = (0, 0)
         self.prompt = PromptSession[str](
             message=self._message, history=InMemoryHistory(), output=self.output,
+            reserve_space_for_menu=0,
             key_bindings=make_key_bindings(interrupt=session.interrupt,
                                            end_input=self._end_input),
         )
@@ -87,6 +96,14 @@ class FrontEnd:
         readers = [asyncio.create_task(self._read(self.session.process.stdout, self.stdout)),
                    asyncio.create_task(self._read(self.session.process.stderr, self.stderr))]
         painter = asyncio.create_task(self._paint())
+        # Raw for the whole session, not only while a prompt runs: keys typed between
+        # two prompts must neither be echoed by the tty nor turn into signals.
+        with self.prompt.app.input.raw_mode():
+            await self._edit_until_remote_ends(readers, painter)
+        self._show_leftovers()
+
+    async def _edit_until_remote_ends(self, readers: list[asyncio.Task[None]],
+                                      painter: asyncio.Task[None]) -> None:
         try:
             while not self.remote_done:
                 try:
@@ -100,7 +117,6 @@ class FrontEnd:
         finally:
             for task in (*readers, painter):
                 task.cancel()
-        self._show_leftovers()
 
     # -- input ------------------------------------------------------------------------
 
@@ -167,23 +183,21 @@ class FrontEnd:
             self._wake.clear()
             if self._pending:
                 text, self._pending = "".join(self._pending), []
-                await self._print_above(text)
+                self._print_above(text)
             if not self._streams_open:
                 self.remote_done = True
                 self._end_prompt()
                 return
 
-    async def _print_above(self, text: str) -> None:
-        def write() -> None:
-            self.output.write_raw(text)
-            self.output.flush()
-
+    def _print_above(self, text: str) -> None:
+        """Erase the prompt, print, and let the prompt redraw below. Unlike
+        run_in_terminal this keeps the terminal raw, so a Ctrl-C typed meanwhile
+        stays a key for us instead of becoming a SIGINT that kills the client."""
         app = self.prompt.app
-        if app.is_running:
-            with set_app(app):
-                await run_in_terminal(write, in_executor=False)
-        else:
-            write()
+        if app.is_running and not app.is_done:
+            app.renderer.erase(leave_alternate_screen=False)
+        self.output.write_raw(text)
+        self.output.flush()
         app.invalidate()
 
     def _show_leftovers(self) -> None:

@@ -1,0 +1,192 @@
+"""Interactive mode end to end: the installed remoterepl in a real pty, a real OpenSSH sshd,
+assertions on what the screen shows (pyte), as a person at a terminal would see it."""
+
+from __future__ import annotations
+
+import os
+import re
+import signal
+from pathlib import Path
+
+import pytest
+
+from tests.client import Terminal, remoterepl_command, spawn_remoterepl
+from tests.sshd import ClientEnv, ClientEnvFactory, SshdFactory, process_exists
+
+USERS = ["user_alias", "root_alias"]  # OpenSSH ignores signal requests for root logins
+
+
+def login(client_env: ClientEnv, which: str) -> str:
+    """The ssh_config alias named by attribute *which* of *client_env*."""
+    return str(getattr(client_env, which))
+
+
+def shell_prompt_shown(text: str) -> bool:
+    """True when the last non-blank screen line is an idle shell prompt."""
+    lines = [line for line in text.splitlines() if line.strip()]
+    return bool(lines) and lines[-1].rstrip().endswith(("$", "#"))
+
+
+def test_bc_arithmetic_with_local_prompt(client_env: ClientEnv) -> None:
+    """bc shows no prompt of its own: a local ``bc> `` prompt is shown; results appear."""
+    with spawn_remoterepl([client_env.user_alias, "bc"], client_env.env) as term:
+        term.wait_for_screen("bc>")
+        term.sendline("2+3")
+        term.wait_for_screen(lambda s: "bc> 2+3\n5" in s)
+        term.sendline("3*7")
+        screen = term.wait_for_screen(lambda s: "bc> 3*7\n21" in s)
+        assert screen.count("2+3") == 1, "typed input must appear exactly once"
+        term.sendcontrol("d")
+        assert term.wait_exit() == 0
+
+
+@pytest.mark.parametrize("which", USERS)
+def test_ctrl_c_interrupts_a_bc_loop_and_the_session_goes_on(
+    client_env: ClientEnv, which: str
+) -> None:
+    """Ctrl-C stops a loop of 10^9 iterations (minutes of work); the next line answers."""
+    with spawn_remoterepl([login(client_env, which), "bc"], client_env.env) as term:
+        term.wait_for_screen("bc>")
+        term.sendline("for(i=0;i<10^9;i++){}")
+        term.wait_for_screen("for(i=0;i<10^9;i++){}")
+        term.sendcontrol("c")
+        term.sendline("6*7")
+        term.wait_for_screen(lambda s: "\n42" in s, timeout=15)
+        assert term.child.isalive()
+        term.sendline("quit")
+        assert term.wait_exit() == 0
+
+
+@pytest.mark.parametrize("which", USERS)
+def test_ctrl_c_stops_a_shell_command_but_not_the_shell(
+    client_env: ClientEnv, which: str
+) -> None:
+    """In the login shell, Ctrl-C kills ``sleep 30`` (no "done"); the shell answers at once."""
+    with spawn_remoterepl([login(client_env, which)], client_env.env) as term:
+        term.wait_for_screen(shell_prompt_shown, timeout=15)
+        term.sendline("sleep 30; echo done")
+        term.wait_for_screen("sleep 30; echo done")
+        term.sendcontrol("c")
+        term.sendline("echo al''ive")
+        screen = term.wait_for_screen(lambda s: "\nalive" in s, timeout=10)
+        assert "done" not in screen.replace("echo done", "")
+        term.sendline("exit")
+        assert term.wait_exit() == 0
+
+
+def test_ctrl_c_on_an_idle_prompt_keeps_the_session(client_env: ClientEnv) -> None:
+    """Ctrl-C with nothing running (and with a half-typed line) does not end the session."""
+    with spawn_remoterepl([client_env.user_alias, "bc"], client_env.env) as term:
+        term.wait_for_screen("bc>")
+        term.sendcontrol("c")
+        term.send("12345")
+        term.wait_for_screen("12345")
+        term.sendcontrol("c")  # discards the half-typed line, as a terminal does
+        term.sendline("1+1")
+        screen = term.wait_for_screen(lambda s: "\n2" in s)
+        assert "123451+1" not in screen
+        assert term.child.isalive()
+        term.sendcontrol("d")
+        assert term.wait_exit() == 0
+
+
+def test_partial_lines_and_remote_prompts_are_visible_at_once(client_env: ClientEnv) -> None:
+    """Output without a newline shows at once, as the prompt line; python's ``>>> `` once."""
+    with spawn_remoterepl([client_env.user_alias, "python3", "-q"], client_env.env) as term:
+        term.wait_for_screen(lambda s: s.rstrip().endswith(">>>"), timeout=15)
+        term.sendline("print('partial-no-newline', end='', flush=True)")
+        # python answers with the text and then its next prompt, both without newline
+        screen = term.wait_for_screen("partial-no-newline>>>")
+        assert screen.count(">>>") == 2, screen
+        term.sendline("print(6*7)")
+        screen = term.wait_for_screen(lambda s: "\n42\n>>>" in s)
+        assert screen.count("print(6*7)") == 1
+
+
+def test_partial_output_is_shown_before_any_newline(client_env: ClientEnv) -> None:
+    """``printf 'waiting...'; sleep 30`` shows its text while the command still runs."""
+    with spawn_remoterepl([client_env.user_alias], client_env.env) as term:
+        term.wait_for_screen(shell_prompt_shown, timeout=15)
+        term.sendline("printf 'wait''ing...'; sleep 30")
+        term.wait_for_screen("waiting...", timeout=10)
+        term.sendcontrol("c")
+        term.sendline("exit 0")
+        assert term.wait_exit() == 0
+
+
+def test_typed_input_is_not_echoed_twice(client_env: ClientEnv) -> None:
+    """The remote PTY does not echo what the local editor already shows."""
+    with spawn_remoterepl([client_env.user_alias], client_env.env) as term:
+        term.wait_for_screen(shell_prompt_shown, timeout=15)
+        term.sendline("echo once-only")
+        screen = term.wait_for_screen(lambda s: "\nonce-only" in s)
+        assert screen.count("echo once-only") == 1, screen
+        assert screen.count("once-only") == 2, screen  # the command line and its output
+        term.sendline("exit")
+        assert term.wait_exit() == 0
+
+
+def test_ctrl_d_ends_the_shell_with_its_exit_status(client_env: ClientEnv) -> None:
+    """Ctrl-D on an empty line is EOF for the remote shell, which exits with its status."""
+    with spawn_remoterepl([client_env.user_alias], client_env.env) as term:
+        term.wait_for_screen(shell_prompt_shown, timeout=15)
+        term.sendline("(exit 3)")
+        term.wait_for_screen(lambda s: s.count("$") >= 2)
+        term.sendcontrol("d")
+        assert term.wait_exit() == 3
+
+
+def test_remote_exit_status_and_signal(client_env: ClientEnv) -> None:
+    """A remote command killed by SIGTERM: its output stays, the user is told, status 143."""
+    command = "read line; echo got-$line; kill -TERM $$"
+    with spawn_remoterepl([client_env.user_alias, command], client_env.env) as term:
+        term.wait_for_screen(">")
+        term.sendline("it")
+        screen = term.wait_for_screen("SIGTERM")
+        assert "got-it" in screen
+        assert "remote process killed by SIGTERM" in screen
+        assert term.wait_exit() == 143
+
+
+def test_stderr_is_shown_distinguishably_without_a_pty(client_env: ClientEnv) -> None:
+    """With -T the remote keeps stderr apart: it is shown, tinted, next to stdout."""
+    command = "sh -c 'while read l; do echo out-$l; echo err-$l >&2; done'"
+    with spawn_remoterepl(["-T", client_env.user_alias, command], client_env.env) as term:
+        term.wait_for_screen(">")
+        term.sendline("x")
+        term.wait_for_screen(lambda s: "out-x" in s and "err-x" in s)
+        assert "\x1b[31merr-x" in term.transcript_text()
+        assert "\x1b[31mout-x" not in term.transcript_text()
+        term.sendcontrol("d")
+        assert term.wait_exit() == 0
+
+
+def _stty_wrapper(args: list[str], stty_file: str) -> list[str]:
+    """sh: record ``stty -g``, run remoterepl, record it again, report remoterepl's status."""
+    quoted = " ".join(f"'{a}'" for a in remoterepl_command(args))
+    script = (f"stty -g > {stty_file}; {quoted}; rc=$?; stty -g >> {stty_file}; "
+              "echo RC=$rc")
+    return ["sh", "-c", script]
+
+
+def test_server_gone_mid_session_restores_terminal(
+    sshd_factory: SshdFactory, client_env_factory: ClientEnvFactory, tmp_path: Path
+) -> None:
+    """The sshd session process dies: a one-line message, 255, the terminal as it was."""
+    env = client_env_factory(sshd_factory())
+    stty_file = str(tmp_path / "stty")
+    argv = _stty_wrapper([env.user_alias], stty_file)
+    with Terminal(argv, env=env.env) as term:
+        term.wait_for_screen(shell_prompt_shown, timeout=15)
+        term.sendline("echo before-the-end; echo PID=$PPID; sleep 60")
+        screen = term.wait_for_screen(lambda s: re.search(r"PID=\d+", s) is not None)
+        pid = int(re.findall(r"PID=(\d+)", screen)[-1])
+        assert process_exists(pid)
+        os.kill(pid, signal.SIGKILL)
+        screen = term.wait_for_screen("RC=", timeout=15)
+        assert "RC=255" in screen
+        assert "before-the-end" in screen
+        assert re.search(r"remoterepl: connection to .* lost", screen), screen
+        assert "Traceback" not in term.transcript_text()
+        before, after = Path(stty_file).read_text().split()
+        assert before == after
