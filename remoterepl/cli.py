@@ -90,9 +90,33 @@ def _parse_option(text: str) -> tuple[str, str]:
     return key, value
 
 
+_VALUE_FLAGS = frozenset("pliFoJe")  # short options that take a value
+
+
+def _options_first(argv: Sequence[str]) -> list[str]:
+    """Move options that follow DESTINATION in front of it, as ssh accepts
+    ``ssh host -p 2222 cmd``; the first other word after DESTINATION starts COMMAND."""
+    options: list[str] = []
+    destination: list[str] = []
+    i = 0
+    while i < len(argv):
+        arg = argv[i]
+        if arg == "--" or arg == "-" or not arg.startswith("-"):
+            if destination or arg == "--":
+                break
+            destination = [arg]
+        else:
+            options.append(arg)
+            if len(arg) == 2 and arg[1] in _VALUE_FLAGS and i + 1 < len(argv):
+                i += 1
+                options.append(argv[i])
+        i += 1
+    return [*options, *destination, *argv[i:]]
+
+
 def parse_args(argv: Sequence[str]) -> Settings:
     """Turn argv into Settings (raises UsageError)."""
-    args = build_parser().parse_args(argv)
+    args = build_parser().parse_args(_options_first(argv))
     target = parse_target(args.destination)
     if target.user is None and args.user:
         target = type(target)(target.host, args.user, target.port)

@@ -210,7 +210,8 @@ async def connect(settings: ConnectSettings) -> Connection:
         except socket.gaierror as exc:
             raise ConnectError(f"could not resolve hostname {host}: {exc.strerror}") from None
         except OSError as exc:
-            reason = exc.strerror or str(exc)
+            # asyncio words errors as "Connect call failed (addr)"; ssh users expect strerror
+            reason = os.strerror(exc.errno) if exc.errno else str(exc)
             raise ConnectError(f"connect to host {host} port {port}: {reason}") from None
     raise AssertionError("unreachable")
 
