@@ -71,7 +71,8 @@ def test_options_pty_and_verbosity() -> None:
 
 
 @pytest.mark.parametrize(
-    "argv", [[], ["-p", "notaport", "h"], ["-o", "NoValue", "h"], ["-t", "-T", "h"], ["--bogus", "h"]]
+    "argv",
+    [[], ["-p", "notaport", "h"], ["-o", "NoValue", "h"], ["-t", "-T", "h"], ["--bogus", "h"]],
 )
 def test_usage_errors(argv: list[str]) -> None:
     """Bad command lines raise UsageError (exit status 2), never argparse's SystemExit."""
