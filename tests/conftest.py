@@ -1,0 +1,156 @@
+"""Shared fixtures: a real OpenSSH sshd on loopback, test users, isolated client HOMEs.
+
+* ``test_users`` (session): rrtest / root / rrpass (+ its password). Skips unless root.
+* ``ssh_keys`` (session): host key, accepted client key, rejected ("bad") client key.
+* ``sshd`` (session): one sshd for the whole run.
+* ``sshd_factory`` (function): start dedicated sshds (stopped after the test).
+* ``client_env`` (function): a fresh :class:`~tests.sshd.ClientEnv` for ``sshd``.
+* ``client_env_factory`` (function): client envs for other servers or other known_hosts.
+
+When a test fails, the sshd log lines written during it are attached to the report.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Generator, Iterator, Sequence
+from pathlib import Path
+
+import pytest
+
+from tests.sshd import (
+    SERVERS,
+    ClientEnv,
+    ClientEnvFactory,
+    KeyPair,
+    SshdFactory,
+    SshdServer,
+    SshKeys,
+    TestUsers,
+    ensure_test_users,
+    generate_key,
+    make_client_env,
+    require_root,
+    require_sshd,
+)
+
+_log_marks = pytest.StashKey[dict[int, int]]()
+
+
+@pytest.fixture(scope="session")
+def test_users() -> TestUsers:
+    """The test logins (created/unlocked as needed); skips the test unless root."""
+    require_sshd()
+    require_root("creates test users and runs sshd")
+    return ensure_test_users()
+
+
+@pytest.fixture(scope="session")
+def ssh_keys(tmp_path_factory: pytest.TempPathFactory) -> SshKeys:
+    """Generate the host key and the accepted and rejected client keys once per run."""
+    require_sshd()
+    base = tmp_path_factory.mktemp("keys")
+    return SshKeys(
+        host=generate_key(base / "ssh_host_ed25519_key", "remoterepl-test-host"),
+        client=generate_key(base / "id_ed25519", "remoterepl-test-client"),
+        bad_client=generate_key(base / "id_ed25519_bad", "remoterepl-test-not-authorized"),
+    )
+
+
+def _new_server(keys: SshKeys, extra_config: Sequence[str], name: str) -> SshdServer:
+    return SshdServer(
+        host_key=keys.host,
+        authorized_keys=[keys.client.public.read_text().strip()],
+        extra_config=extra_config,
+        name=name,
+    )
+
+
+@pytest.fixture(scope="session")
+def sshd(test_users: TestUsers, ssh_keys: SshKeys) -> Iterator[SshdServer]:
+    """One real sshd on 127.0.0.1 shared by the whole run."""
+    server = _new_server(ssh_keys, (), "sshd-shared")
+    with server:
+        yield server
+
+
+@pytest.fixture
+def sshd_factory(test_users: TestUsers, ssh_keys: SshKeys) -> Iterator[SshdFactory]:
+    """Start dedicated sshds: ``sshd_factory(extra_config=[...], host_key=KeyPair)``.
+
+    Each shares the run's host key unless *host_key* is given; all are stopped (with their
+    sessions) after the test.
+    """
+    started: list[SshdServer] = []
+
+    def start(extra_config: Sequence[str] = (), host_key: KeyPair | None = None) -> SshdServer:
+        keys = (
+            ssh_keys
+            if host_key is None
+            else SshKeys(host=host_key, client=ssh_keys.client, bad_client=ssh_keys.bad_client)
+        )
+        server = _new_server(keys, extra_config, f"sshd-dedicated-{len(started) + 1}")
+        started.append(server)
+        return server.start()
+
+    yield start
+    for server in started:
+        server.cleanup()
+
+
+@pytest.fixture
+def client_env_factory(
+    tmp_path: Path, test_users: TestUsers, ssh_keys: SshKeys
+) -> ClientEnvFactory:
+    """Make client HOMEs: ``client_env_factory(server, known_hosts_lines=None)``.
+
+    ``known_hosts_lines=None`` trusts *server*'s host key; ``[]`` leaves known_hosts empty;
+    any other list is written as is (e.g. a different key for the same ``[host]:port``).
+    """
+    count = 0
+
+    def make(server: SshdServer, known_hosts_lines: Sequence[str] | None = None) -> ClientEnv:
+        nonlocal count
+        count += 1
+        return make_client_env(
+            tmp_path / f"client{count}",
+            port=server.port,
+            host_key_line=server.host_key_line,
+            client_key=ssh_keys.client,
+            bad_key=ssh_keys.bad_client,
+            users=test_users,
+            known_hosts_lines=known_hosts_lines,
+        )
+
+    return make
+
+
+@pytest.fixture
+def client_env(sshd: SshdServer, client_env_factory: ClientEnvFactory) -> ClientEnv:
+    """A fresh client HOME that trusts and reaches the shared sshd."""
+    return client_env_factory(sshd)
+
+
+# --------------------------------------------------------------------------- sshd logs
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_runtest_setup(item: pytest.Item) -> None:
+    """Remember where each running server's log stood when the test started."""
+    item.stash[_log_marks] = {id(s): len(s.log_lines) for s in SERVERS}
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_makereport(
+    item: pytest.Item, call: pytest.CallInfo[None]
+) -> Generator[None, pytest.TestReport, pytest.TestReport]:
+    """Attach the sshd log lines written during a failed test to its report."""
+    report = yield
+    if report.failed:
+        marks = item.stash.get(_log_marks, {})
+        for server in SERVERS:
+            lines = server.log_lines[marks.get(id(server), 0) :]
+            if lines:
+                report.sections.append(
+                    (f"{server.name} log (port {server.port})", "\n".join(lines))
+                )
+    return report
