@@ -1,0 +1,1 @@
+"""Benchmarks of remoterepl against OpenSSH's ssh on a loopback sshd (see README.md)."""
