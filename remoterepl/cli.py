@@ -7,12 +7,14 @@ import asyncio
 import contextlib
 import sys
 from collections.abc import Sequence
-from importlib.metadata import PackageNotFoundError, version
 
 from remoterepl import __version__
 from remoterepl.errors import EXIT_CONNECTION, EXIT_USAGE, RemoteReplError, UsageError
+from remoterepl.escapes import DEFAULT_ESCAPE_CHAR, parse_escape_char
 from remoterepl.settings import (
     ConnectSettings,
+    FrontEndOptions,
+    Redirection,
     SessionSettings,
     Settings,
     parse_port,
@@ -48,6 +50,15 @@ def build_parser() -> argparse.ArgumentParser:
         help="ssh_config file (default: ~/.ssh/config and /etc/ssh/ssh_config)")
     add("-o", dest="options", metavar="KEY=VALUE", action="append", default=[],
         help="ssh_config option, e.g. -o StrictHostKeyChecking=accept-new; repeatable")
+    add("-J", dest="jump_hosts", metavar="[USER@]HOST[:PORT][,...]",
+        help="connect through these jump hosts, in order (ProxyJump)")
+    agent = parser.add_mutually_exclusive_group()
+    agent.add_argument("-A", dest="forward_agent", action="store_const", const=True,
+                       help="forward the SSH agent to the remote (ForwardAgent yes)")
+    agent.add_argument("-a", dest="forward_agent", action="store_const", const=False,
+                       help="do not forward the SSH agent (ForwardAgent no)")
+    add("--password-file", dest="password_file", metavar="FILE",
+        help="read the password from the first line of FILE (mode 0600 or stricter)")
     pty = parser.add_mutually_exclusive_group()
     pty.add_argument("-t", dest="pty", action="store_const", const=True,
                      help="force a remote pseudo-terminal")
@@ -56,6 +67,34 @@ def build_parser() -> argparse.ArgumentParser:
     add("-v", dest="verbosity", action="count", default=0,
         help="verbose diagnostics on stderr; repeat for more")
     add("-q", dest="quiet", action="store_true", help="quiet: no warnings")
+    add("-e", dest="escape_char", metavar="CHAR",
+        help="escape character (default ~; ^X for a control character; none disables)")
+    add("--raw", action="store_true",
+        help="plain terminal passthrough like ssh -t: no line editor")
+    editor = parser.add_argument_group("line editor (interactive mode)")
+    editor.add_argument("--config", metavar="FILE",
+                        help="front-end config file (default: ~/.config/remoterepl/config.toml)")
+    editor.add_argument("--no-history", dest="history", action="store_const", const=False,
+                        help="neither read nor write the persistent input history")
+    editor.add_argument("--record", metavar="FILE",
+                        help="record the session as an asciicast v2 file (asciinema play)")
+    editor.add_argument("--lexer", metavar="NAME",
+                        help="Pygments lexer for input highlighting (default: from COMMAND; "
+                             "none disables)")
+    editor.add_argument("--strip-escapes", action="store_const", const=True,
+                        help="drop terminal control strings (titles, clipboard, DCS) from "
+                             "remote output: for untrusted hosts")
+    redirect = parser.add_argument_group("redirection of the remote process's streams")
+    redirect.add_argument("--stdin", metavar="FILE", help="feed remote stdin from FILE")
+    redirect.add_argument("--stdout", metavar="FILE", help="write remote stdout to FILE")
+    redirect.add_argument("--stderr", metavar="FILE", help="write remote stderr to FILE")
+    redirect.add_argument("--append", action="store_true",
+                          help="append to --stdout/--stderr files instead of truncating")
+    merge = redirect.add_mutually_exclusive_group()
+    merge.add_argument("--stderr-to-stdout", action="store_true",
+                       help="send remote stderr where stdout goes (2>&1)")
+    merge.add_argument("--stdout-to-stderr", action="store_true",
+                       help="send remote stdout where stderr goes (1>&2)")
     add("-V", action=_VersionAction, help="print version information and exit")
     add("destination", metavar="DESTINATION",
         help="[user@]host[:port], [user@][v6addr]:port, ssh://[user@]host[:port] "
@@ -73,10 +112,12 @@ class _VersionAction(argparse.Action):
         super().__init__(option_strings, dest, nargs=0, help=str(kwargs.get("help", "")))
 
     def __call__(self, parser: argparse.ArgumentParser, *_args: object) -> None:
+        import importlib.metadata
+
         parts = [f"{PROG} {__version__}"]
         for dist in ("asyncssh", "prompt_toolkit"):
-            with contextlib.suppress(PackageNotFoundError):
-                parts.append(f"{dist} {version(dist)}")
+            with contextlib.suppress(importlib.metadata.PackageNotFoundError):
+                parts.append(f"{dist} {importlib.metadata.version(dist)}")
         parser.exit(0, ", ".join(parts) + "\n")
 
 
@@ -90,10 +131,13 @@ def _parse_option(text: str) -> tuple[str, str]:
     return key, value
 
 
-_VALUE_FLAGS = frozenset("pliFoJe")  # short options that take a value
+def _value_options(parser: argparse.ArgumentParser) -> set[str]:
+    """Option strings that take a value word (``-p``, ``--stdin``, ...)."""
+    return {option for action in parser._actions if action.nargs != 0
+            for option in action.option_strings}
 
 
-def _options_first(argv: Sequence[str]) -> list[str]:
+def _options_first(argv: Sequence[str], value_options: set[str]) -> list[str]:
     """Move options that follow DESTINATION in front of it, as ssh accepts
     ``ssh host -p 2222 cmd``; the first other word after DESTINATION starts COMMAND."""
     options: list[str] = []
@@ -107,7 +151,7 @@ def _options_first(argv: Sequence[str]) -> list[str]:
             destination = [arg]
         else:
             options.append(arg)
-            if len(arg) == 2 and arg[1] in _VALUE_FLAGS and i + 1 < len(argv):
+            if arg in value_options and i + 1 < len(argv):
                 i += 1
                 options.append(argv[i])
         i += 1
@@ -116,7 +160,8 @@ def _options_first(argv: Sequence[str]) -> list[str]:
 
 def parse_args(argv: Sequence[str]) -> Settings:
     """Turn argv into Settings (raises UsageError)."""
-    args = build_parser().parse_args(_options_first(argv))
+    parser = build_parser()
+    args = parser.parse_args(_options_first(argv, _value_options(parser)))
     target = parse_target(args.destination)
     if target.user is None and args.user:
         target = type(target)(target.host, args.user, target.port)
@@ -126,9 +171,22 @@ def parse_args(argv: Sequence[str]) -> Settings:
         target=target, config_file=args.config_file,
         identity_files=tuple(args.identity_files),
         options=tuple(_parse_option(o) for o in args.options),
+        jump_hosts=args.jump_hosts, forward_agent=args.forward_agent,
+        password_file=args.password_file,
         verbosity=args.verbosity, quiet=args.quiet)
     command = " ".join(args.command) if args.command else None
-    return Settings(connect=connect, session=SessionSettings(command=command, pty=args.pty))
+    redirection = Redirection(
+        stdin=args.stdin, stdout=args.stdout, stderr=args.stderr, append=args.append,
+        stderr_to_stdout=args.stderr_to_stdout, stdout_to_stderr=args.stdout_to_stderr)
+    escape = args.escape_char if args.escape_char is not None else connect.option("EscapeChar")
+    session = SessionSettings(
+        command=command, pty=args.pty, raw=args.raw, redirect=redirection,
+        escape_char=parse_escape_char(escape) if escape is not None else DEFAULT_ESCAPE_CHAR,
+        frontend=FrontEndOptions(
+            config_file=args.config, history=args.history, record=args.record,
+            lexer=args.lexer, strip_escapes=args.strip_escapes,
+            escape_char_given=escape is not None))
+    return Settings(connect=connect, session=session)
 
 
 def _report(message: str) -> None:

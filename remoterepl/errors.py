@@ -28,3 +28,7 @@ class HostKeyError(ConnectError):
 
 class SessionLost(RemoteReplError):
     """The connection went away while the remote process was running."""
+
+
+class Disconnected(SessionLost):
+    """The user left with the ``~.`` escape (exit status 255, as ssh)."""

@@ -1,31 +1,135 @@
-"""Key bindings of the interactive front end."""
+"""Key bindings of the interactive front end.
+
+On top of prompt_toolkit's emacs/vi bindings (history, Ctrl-R search, Right/Ctrl-E taking
+an auto-suggestion, Tab completion, bracketed paste): Ctrl-C / Ctrl-\\ signal the remote
+work, Ctrl-D on an empty line ends its input, ssh-style escapes at line start, Meta-Enter
+(Esc Enter) inserts a newline, Ctrl-X Ctrl-E (vi: ``v``) edits the line in $EDITOR, F2
+shows or hides the toolbar.
+"""
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from typing import Protocol
 
-from prompt_toolkit.filters import Condition
+from prompt_toolkit.application import get_app
+from prompt_toolkit.buffer import Buffer
+from prompt_toolkit.filters import (
+    Condition,
+    emacs_insert_mode,
+    is_searching,
+    vi_insert_mode,
+    vi_navigation_mode,
+)
 from prompt_toolkit.key_binding import KeyBindings, KeyPressEvent
+from prompt_toolkit.keys import Keys
+from prompt_toolkit.search import stop_search
+
+from remoterepl.escapes import ESCAPES, Action, Escape, lookup
 
 
-def make_key_bindings(*, interrupt: Callable[[], None], end_input: Callable[[], None]
-                      ) -> KeyBindings:
-    """Ctrl-C interrupts the remote work (not us); Ctrl-D on an empty line ends its input."""
+class EditorActions(Protocol):
+    """What the keys ask the front end to do."""
+
+    def interrupt(self) -> None:
+        """Ctrl-C: interrupt the remote foreground work."""
+
+    def quit_signal(self) -> None:
+        """Ctrl-\\: SIGQUIT for the remote foreground work."""
+
+    def end_input(self) -> None:
+        """Ctrl-D on an empty line: EOF for the remote process."""
+
+    def escape(self, escape: Escape) -> None:
+        """An escape sequence (``~.``, ``~?``, ...) was typed at the start of a line."""
+
+    def toggle_toolbar(self) -> None:
+        """Show or hide the bottom toolbar."""
+
+    def edit_externally(self, buffer: Buffer) -> None:
+        """Edit ``buffer`` in $VISUAL/$EDITOR, then send the result."""
+
+
+TOOLBAR_KEY = "f2"
+
+
+def key_name(char: str) -> str:
+    """prompt_toolkit's name for a typed character (control characters as ``c-x``)."""
+    return f"c-{chr(ord(char) | 0x40).lower()}" if ord(char) < 0x20 else char
+
+
+def make_key_bindings(actions: EditorActions, escape_char: str | None,
+                      toolbar_key: str = TOOLBAR_KEY) -> KeyBindings:
+    """Ctrl-C/Ctrl-\\ signal the remote work (not us); Ctrl-D on an empty line ends its
+    input; the escape character at the start of a line begins an ssh-style escape;
+    Meta-Enter inserts a newline; Ctrl-X Ctrl-E edits in $EDITOR; F2 toggles the toolbar."""
     bindings = KeyBindings()
 
     @Condition
     def line_is_empty() -> bool:
-        from prompt_toolkit.application import get_app
-
         return not get_app().current_buffer.text
 
     @bindings.add("c-c")
     def _interrupt(event: KeyPressEvent) -> None:
-        event.current_buffer.reset()  # like a terminal: the half-typed line is discarded
-        interrupt()
+        if is_searching():
+            stop_search()  # leave Ctrl-R search too
+        event.app.current_buffer.reset()  # like a terminal: the half-typed line is discarded
+        actions.interrupt()
+
+    @bindings.add("c-\\")
+    def _quit(event: KeyPressEvent) -> None:
+        event.current_buffer.reset()
+        actions.quit_signal()
 
     @bindings.add("c-d", filter=line_is_empty)
     def _end_input(event: KeyPressEvent) -> None:
-        end_input()
+        actions.end_input()
 
+    @bindings.add("escape", "enter", filter=emacs_insert_mode | vi_insert_mode)
+    def _newline(event: KeyPressEvent) -> None:
+        event.current_buffer.insert_text("\n")
+
+    @bindings.add(Keys.BracketedPaste)
+    def _paste(event: KeyPressEvent) -> None:
+        # The block goes into the line editor whole (one remote line per pasted line
+        # when accepted); a trailing newline does not send it, as in bash and zsh.
+        data = event.data.replace("\r\n", "\n").replace("\r", "\n")
+        event.current_buffer.insert_text(data[:-1] if data.endswith("\n") else data)
+
+    @bindings.add("c-x", "c-e", filter=~vi_navigation_mode)
+    @bindings.add("v", filter=vi_navigation_mode)
+    def _edit(event: KeyPressEvent) -> None:
+        actions.edit_externally(event.current_buffer)
+
+    @bindings.add(toolbar_key)
+    def _toolbar(event: KeyPressEvent) -> None:
+        actions.toggle_toolbar()
+
+    if escape_char is not None:
+        _add_escape_bindings(bindings, actions, escape_char)
     return bindings
+
+
+def _add_escape_bindings(bindings: KeyBindings, actions: EditorActions, escape_char: str) -> None:
+    literal = False  # after "~~" the line's leading "~" is plain text
+
+    @Condition
+    def escape_pending() -> bool:
+        nonlocal literal
+        buffer = get_app().current_buffer
+        if not buffer.text:
+            literal = False
+        return buffer.text == escape_char and buffer.cursor_position == 1 and not literal
+
+    def complete(event: KeyPressEvent) -> None:
+        nonlocal literal
+        escape = lookup(escape_char, event.data)
+        if escape is None:
+            return
+        if escape.action is Action.LITERAL:
+            literal = True  # the buffer already holds the one escape character to send
+            return
+        event.current_buffer.reset()
+        actions.escape(escape)
+
+    for key in {*ESCAPES, escape_char}:
+        bindings.add(key_name(key), filter=escape_pending)(complete)

@@ -2,20 +2,34 @@
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import os
+import re
 import signal
 from dataclasses import dataclass
 
 import asyncssh
 
 from remoterepl.connection import Connection
-from remoterepl.errors import ConnectError
+from remoterepl.errors import ConnectError, Disconnected
 
-# A PTY's line discipline turns these into SIGINT / end-of-file for the foreground job,
+# A PTY's line discipline turns these into signals / end-of-file for the foreground job,
 # which works even where the server ignores signal requests (OpenSSH, root logins).
-PTY_INTERRUPT = b"\x03"
+PTY_SIGNAL_KEYS = {"INT": b"\x03", "QUIT": b"\x1c", "TSTP": b"\x1a"}
+PTY_INTERRUPT = PTY_SIGNAL_KEYS["INT"]
 PTY_EOF = b"\x04"
+
+# Fallback for OpenSSH, which ignores signal requests for root logins and sends them to the
+# session's shell rather than its foreground job: a second channel on the same connection
+# signals its siblings (children of the connection's own sshd process), or, when a sibling
+# has a terminal, that terminal's foreground process group — what a local terminal would.
+_SIDE_CHANNEL_KILL = (
+    'sent=0; for p in $(pgrep -P "$PPID"); do [ "$p" = "$$" ] && continue; '
+    "fg=$(ps -o tpgid= -p \"$p\" | tr -d ' '); "
+    'if [ "${fg:--1}" -gt 0 ]; then t=$fg; else t=$p; fi; '
+    'kill -s SIGNAME -- "-$t" && sent=1; done; [ "$sent" = 1 ]'
+)
 
 
 @dataclass(frozen=True)
@@ -46,6 +60,7 @@ class RemoteSession:
         self.connection = connection
         self.process = process
         self.pty = pty
+        self.disconnected = False
 
     @classmethod
     async def open(cls, connection: Connection, command: str | None,
@@ -83,6 +98,48 @@ class RemoteSession:
         with contextlib.suppress(OSError, asyncssh.Error):  # closing: the exit status tells
             self.process.send_signal(name)
 
+    async def deliver_signal(self, name: str) -> str:
+        """Make signal ``name`` take effect by the surest route; return what happened,
+        in words for the user (never silently nothing).
+
+        On a PTY the target is the terminal's foreground job, as with a local terminal's
+        signal keys: its control character where there is one, otherwise a second channel
+        (a signal request would reach only the session's shell, which ignores most).
+        Without a PTY it is the session's process group, by signal request where the
+        server honours those."""
+        if self.pty is not None and name in PTY_SIGNAL_KEYS:
+            self.send(PTY_SIGNAL_KEYS[name])
+            return f"sent SIG{name} through the terminal"
+        honoured = signal_requests_honoured(self.connection.conn)
+        # Only OpenSSH is known to run one server process per connection, which is what
+        # makes "the siblings of my side channel" mean "my session" and nobody else's.
+        if honoured is not None and (self.pty is not None or not honoured):
+            failure = await self._signal_through_side_channel(name)
+            if failure is None:
+                return f"sent SIG{name} (through a second channel)"
+            if honoured is False:
+                return (f"could not deliver SIG{name}: the server ignores signal requests "
+                        f"for this login, and the fallback failed ({failure})")
+        self.signal(name)
+        if honoured:
+            return f"sent SIG{name}"
+        return f"sent SIG{name} as a signal request (this server may ignore it)"
+
+    async def _signal_through_side_channel(self, name: str) -> str | None:
+        """Signal from a second channel; None on success, else what went wrong."""
+        try:
+            result = await self.connection.conn.run(
+                _SIDE_CHANNEL_KILL.replace("SIGNAME", name), stdin=asyncssh.DEVNULL,
+                stdout=asyncssh.DEVNULL, stderr=asyncssh.DEVNULL, timeout=10)
+        except (OSError, asyncssh.Error, asyncio.TimeoutError) as exc:
+            return str(exc) or type(exc).__name__
+        return None if result.exit_status == 0 else "no remote process found to signal"
+
+    def send_break(self, milliseconds: int = 500) -> None:
+        """Send a BREAK (a serial-line break; sshd turns it into SIGINT on a PTY)."""
+        with contextlib.suppress(OSError, asyncssh.Error):
+            self.process.send_break(milliseconds)
+
     def send_eof(self) -> None:
         """End the remote input: VEOF on a PTY (channel EOF alone does not end a PTY
         program), channel EOF otherwise."""
@@ -107,6 +164,8 @@ class RemoteSession:
 
     def exit_status(self) -> int:
         """The status to exit with: remote status, 128+N for signal N, or raise SessionLost."""
+        if self.disconnected:
+            raise Disconnected(f"connection to {self.connection.label} closed (~.)")
         if self.process.exit_status is not None and self.process.exit_status >= 0:
             return self.process.exit_status
         if self.process.exit_signal is not None:
@@ -116,6 +175,23 @@ class RemoteSession:
     def close(self) -> None:
         """Close the channel (the remote sees a hang-up)."""
         self.process.close()
+
+    def disconnect(self) -> None:
+        """The user asked to leave (``~.``): drop the connection, as ssh does."""
+        self.disconnected = True
+        self.connection.close()
+
+
+def signal_requests_honoured(conn: asyncssh.SSHClientConnection) -> bool | None:
+    """Whether the server acts on signal requests: OpenSSH since 7.9 does, except for
+    root logins (it needs privilege separation); None for servers we cannot judge."""
+    version = str(conn.get_extra_info("server_version") or "")
+    found = re.search(r"OpenSSH_(\d+)\.(\d+)", version)
+    if found is None:
+        return None
+    if (int(found[1]), int(found[2])) < (7, 9):
+        return False
+    return bool(conn.get_extra_info("username") != "root")
 
 
 def signal_number(name: str) -> int:

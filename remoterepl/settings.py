@@ -25,6 +25,9 @@ class ConnectSettings:
     config_file: str | None = None  # None: ~/.ssh/config when readable
     identity_files: tuple[str, ...] = ()
     options: tuple[tuple[str, str], ...] = ()  # -o KEY=VALUE, in command-line order
+    jump_hosts: str | None = None  # -J HOP[,HOP...] (ProxyJump for the destination)
+    forward_agent: bool | None = None  # -A (True) / -a (False); None: ssh_config decides
+    password_file: str | None = None  # --password-file FILE
     verbosity: int = 0
     quiet: bool = False
 
@@ -40,6 +43,34 @@ class SessionSettings:
 
     command: str | None = None  # None: the login shell
     pty: bool | None = None  # None: decided by mode (interactive: yes, pipe: no)
+    escape_char: str | None = "~"  # None: escapes disabled (-e none)
+    raw: bool = False  # --raw: plain passthrough, no line editor
+    redirect: Redirection = field(default_factory=lambda: Redirection())
+    frontend: FrontEndOptions = field(default_factory=lambda: FrontEndOptions())
+
+
+@dataclass(frozen=True)
+class FrontEndOptions:
+    """Line-editor options given on the command line; None leaves it to the config file."""
+
+    config_file: str | None = None  # --config FILE (None: the XDG config.toml, if any)
+    history: bool | None = None  # --no-history: False
+    record: str | None = None  # --record FILE: an asciicast v2 recording
+    lexer: str | None = None  # --lexer NAME ("none": no highlighting)
+    strip_escapes: bool | None = None  # --strip-escapes: drop OSC/DCS/... from remote output
+    escape_char_given: bool = False  # -e or -o EscapeChar: wins over the config file
+
+
+@dataclass(frozen=True)
+class Redirection:
+    """Where the remote process's stdin comes from and its output goes (None: ours)."""
+
+    stdin: str | None = None
+    stdout: str | None = None
+    stderr: str | None = None
+    append: bool = False
+    stderr_to_stdout: bool = False  # 2>&1
+    stdout_to_stderr: bool = False  # 1>&2
 
 
 @dataclass(frozen=True)

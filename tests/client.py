@@ -114,6 +114,11 @@ def read_line_with_timeout(stream: IO[bytes], timeout: float) -> bytes:
     return result[0]
 
 
+def shown_times(text: str, count: int) -> Predicate:
+    """A screen predicate for :meth:`Terminal.wait_for_screen`: *text* appears *count* times."""
+    return lambda screen: screen.count(text) == count
+
+
 # --------------------------------------------------------------------------- error output
 
 
@@ -144,6 +149,12 @@ class _ReplyingScreen(pyte.Screen):
     def write_process_input(self, data: str) -> None:
         """Send the terminal's answer back to the program, as a real terminal would."""
         self._reply(data)
+
+    def select_graphic_rendition(self, *attrs: int, private: bool = False) -> None:
+        """Colours as pyte knows them; private-mode SGR (vim's ``CSI > 4;2 m``,
+        modifyOtherKeys) is a keyboard setting, which pyte would crash on: ignored."""
+        if not private:
+            super().select_graphic_rendition(*attrs)
 
 
 class Terminal:

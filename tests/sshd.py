@@ -87,13 +87,16 @@ class KeyPair:
         return f"{kind} {blob}"
 
 
-def generate_key(path: Path, comment: str = "remoterepl-test") -> KeyPair:
-    """Generate an ed25519 key pair at *path* (mode 0600, no passphrase) with ``ssh-keygen``."""
+def generate_key(
+    path: Path, comment: str = "remoterepl-test", passphrase: str = "", key_type: str = "ed25519"
+) -> KeyPair:
+    """Generate a key pair at *path* (mode 0600) with ``ssh-keygen``: ed25519 without
+    passphrase unless *key_type* / *passphrase* say otherwise."""
     path.parent.mkdir(parents=True, exist_ok=True)
     for stale in (path, path.with_name(path.name + ".pub")):
         stale.unlink(missing_ok=True)
     subprocess.run(
-        ["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-C", comment, "-f", str(path)],
+        ["ssh-keygen", "-q", "-t", key_type, "-N", passphrase, "-C", comment, "-f", str(path)],
         check=True,
         stdin=subprocess.DEVNULL,
         capture_output=True,
@@ -257,9 +260,15 @@ class SshdServer:
         authorized_keys: Sequence[str],
         extra_config: Sequence[str] = (),
         name: str = "sshd",
+        command_prefix: Sequence[str] = (),
     ) -> None:
-        """Prepare a server; nothing runs until :meth:`start`."""
+        """Prepare a server; nothing runs until :meth:`start`.
+
+        *command_prefix* wraps the sshd command, e.g. ``["ip", "netns", "exec", NS]`` to
+        run it inside a network namespace (it must ``exec`` sshd, keeping the pid).
+        """
         self.name = name
+        self.command_prefix = list(command_prefix)
         self.host_key = host_key
         self.authorized_keys = list(authorized_keys)
         self.extra_config = list(extra_config)
@@ -299,6 +308,13 @@ class SshdServer:
     def host_key_line(self) -> str:
         """The known_hosts line for this server: ``[127.0.0.1]:PORT ssh-ed25519 AAAA...``."""
         return f"[{LOOPBACK}]:{self.port} {self.host_key.public_line}"
+
+    def authorize(self, *public_lines: str) -> None:
+        """Accept more client keys (``TYPE BASE64`` lines); sshd reads the file per login."""
+        self.authorized_keys.extend(public_lines)
+        if self.proc is not None:
+            self.authorized_keys_path.write_text(
+                "".join(k + "\n" for k in self.authorized_keys))
 
     # -- config ----------------------------------------------------------------------------
 
@@ -362,7 +378,7 @@ class SshdServer:
     def _spawn(self) -> None:
         self._log_closed = False
         self.proc = subprocess.Popen(
-            [str(SSHD), "-D", "-e", "-f", str(self.config_path)],
+            [*self.command_prefix, str(SSHD), "-D", "-e", "-f", str(self.config_path)],
             stdin=subprocess.DEVNULL,
             stdout=subprocess.DEVNULL,
             stderr=subprocess.PIPE,
@@ -617,6 +633,58 @@ def private_netns_command(argv: Sequence[str]) -> list[str]:
         'ip link set lo up; exec "$@"'
     )
     return ["unshare", "--net", "--", "sh", "-c", check, "sh", *argv]
+
+
+# --------------------------------------------------------------------------- ssh-agent
+
+
+class SshAgent:
+    """A real ``ssh-agent -D`` on a socket in its own temporary directory.
+
+    ``env`` holds ``SSH_AUTH_SOCK`` for clients; :meth:`add` loads keys with ``ssh-add``.
+    Ready as soon as it has printed its socket path (it binds before printing).
+    """
+
+    def __init__(self, directory: Path) -> None:
+        """Start the agent with its socket at ``directory/agent.sock``."""
+        directory.mkdir(parents=True, exist_ok=True)
+        directory.chmod(0o700)
+        self.socket = directory / "agent.sock"
+        self.proc = subprocess.Popen(
+            ["ssh-agent", "-D", "-a", str(self.socket)],
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
+        assert self.proc.stdout is not None
+        first = self.proc.stdout.readline().decode("utf-8", "replace")
+        if "SSH_AUTH_SOCK" not in first:
+            self.stop()
+            raise RuntimeError(f"ssh-agent did not start: {first!r}")
+
+    @property
+    def env(self) -> dict[str, str]:
+        """Environment entries that point clients at this agent."""
+        return {"SSH_AUTH_SOCK": str(self.socket)}
+
+    def add(self, key: KeyPair) -> None:
+        """Load *key* into the agent."""
+        subprocess.run(
+            ["ssh-add", "-q", str(key.private)],
+            env={**os.environ, **self.env},
+            check=True,
+            capture_output=True,
+            stdin=subprocess.DEVNULL,
+        )
+
+    def stop(self) -> None:
+        """Stop the agent."""
+        if self.proc.poll() is None:
+            self.proc.terminate()
+        self.proc.wait(timeout=10)
+        if self.proc.stdout is not None:
+            self.proc.stdout.close()
 
 
 #: ``sshd_factory(extra_config=(), host_key=None) -> SshdServer`` (fixture in conftest.py).

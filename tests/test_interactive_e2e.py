@@ -47,6 +47,8 @@ def test_ctrl_c_interrupts_a_bc_loop_and_the_session_goes_on(
     """Ctrl-C stops a loop of 10^9 iterations (minutes of work); the next line answers."""
     with spawn_remoterepl([login(client_env, which), "bc"], client_env.env) as term:
         term.wait_for_screen("bc>")
+        term.sendline("1+1")  # bc is up (a Ctrl-C before it catches SIGINT would kill it)
+        term.wait_for_screen(lambda s: "\n2" in s)
         term.sendline("for(i=0;i<10^9;i++){}")
         term.wait_for_screen("for(i=0;i<10^9;i++){}")
         term.sendcontrol("c")

@@ -1,0 +1,42 @@
+"""What the user's escapes and signal keys do to the session, for every front end."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Callable
+
+from remoterepl.escapes import Action, Escape, help_text
+from remoterepl.session import RemoteSession
+
+
+class SessionControl:
+    """Carries out escapes (``~.``, ``~?``, ``~B``, signal escapes) and reports back
+    through ``notify`` with one short line of text."""
+
+    def __init__(self, session: RemoteSession, escape_char: str | None,
+                 notify: Callable[[str], None]) -> None:
+        self.session = session
+        self.escape_char = escape_char
+        self.notify = notify
+        self._tasks: set[asyncio.Task[None]] = set()
+
+    def perform(self, escape: Escape) -> None:
+        """Act on a completed escape (LITERAL is the caller's business: it is input)."""
+        if escape.action is Action.DISCONNECT:
+            self.session.disconnect()
+        elif escape.action is Action.HELP:
+            self.notify(help_text(self.escape_char or "~"))
+        elif escape.action is Action.BREAK:
+            self.session.send_break()
+            self.notify("[sent BREAK]\n")
+        elif escape.action is Action.SIGNAL and escape.signal:
+            self.send_signal(escape.signal)
+
+    def send_signal(self, name: str) -> None:
+        """Deliver a signal in the background and tell the user how it went."""
+        task = asyncio.get_running_loop().create_task(self._signal(name))
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    async def _signal(self, name: str) -> None:
+        self.notify(f"[{await self.session.deliver_signal(name)}]\n")

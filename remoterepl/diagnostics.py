@@ -1,0 +1,73 @@
+"""-v diagnostics on stderr: one readable line per event, never a secret.
+
+``-v``: what remoterepl does -- config files, jump hosts, addresses, host key, the keys and
+methods tried and the one that worked, channel open/close (remoterepl's own lines, plus
+asyncssh's connection-level events). ``-vv``: asyncssh's debug messages. ``-vvv``: asyncssh's
+packet-level messages. ``-vvvv``: with packet dumps, except for authentication packets
+(which carry passwords and keyboard-interactive answers).
+"""
+
+from __future__ import annotations
+
+import logging
+import sys
+
+LOGGER = logging.getLogger("remoterepl")
+
+# asyncssh packets whose payload may hold a password or a keyboard-interactive answer.
+_SECRET_PACKETS = ("MSG_USERAUTH_REQUEST", "MSG_USERAUTH_INFO_RESPONSE")
+
+
+def debug(message: str) -> None:
+    """A -v line (no-op unless -v)."""
+    LOGGER.debug(message)
+
+
+def enabled() -> bool:
+    """True when -v is in effect."""
+    return LOGGER.isEnabledFor(logging.DEBUG)
+
+
+class _Redact(logging.Filter):
+    """Cut the hex dump off packets that may carry a secret."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        text = record.getMessage()
+        first, newline, _dump = text.partition("\n")
+        if newline and any(name in first for name in _SECRET_PACKETS):
+            record.msg, record.args = f"{first} (contents not shown)", None
+        return True
+
+
+class _Formatter(logging.Formatter):
+    """``debug1: ...`` (asyncssh's events: ``debug1: asyncssh: ...``, its debug messages
+    ``debug2: asyncssh: ...``), like ssh's numbered debug levels."""
+
+    def format(self, record: logging.LogRecord) -> str:
+        text = record.getMessage()
+        if record.name.startswith("remoterepl"):
+            return f"debug1: {text}"
+        level = "debug1" if record.levelno >= logging.INFO else "debug2"
+        return f"{level}: asyncssh: {text}"
+
+
+def configure_logging(verbosity: int) -> None:
+    """Route remoterepl's and asyncssh's logging to stderr according to -v count."""
+    if verbosity <= 0:
+        return
+    import asyncssh
+
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(_Formatter())
+    handler.addFilter(_Redact())
+    if sys.stderr.isatty():
+        handler.terminator = "\r\n"  # readable even while the terminal is in raw mode
+    LOGGER.addHandler(handler)
+    LOGGER.setLevel(logging.DEBUG)
+    LOGGER.propagate = False
+    ssh_logger = logging.getLogger("asyncssh")
+    ssh_logger.addHandler(handler)
+    ssh_logger.propagate = False
+    asyncssh.set_log_level(logging.INFO if verbosity == 1 else logging.DEBUG)
+    if verbosity >= 2:
+        asyncssh.set_debug_level(min(verbosity - 1, 3))

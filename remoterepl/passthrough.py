@@ -1,0 +1,103 @@
+"""Raw terminal passthrough: keystrokes go to the remote PTY byte for byte (escapes
+excepted) and the window size follows the local terminal. Used for --raw sessions and
+while a full-screen program (less, vi, top) runs under the line editor."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import os
+import signal
+import termios
+import tty
+from collections.abc import Iterator
+
+from remoterepl.control import SessionControl
+from remoterepl.escapes import Escape, EscapeScanner
+from remoterepl.session import RemoteSession
+
+STDIN = 0
+STDOUT = 1
+
+
+class KeyForwarder:
+    """While started, reads the local terminal and sends it to the remote process."""
+
+    def __init__(self, session: RemoteSession, control: SessionControl) -> None:
+        self.session = session
+        self.control = control
+        self.scanner = EscapeScanner(control.escape_char) if control.escape_char else None
+        self._reading = False
+
+    def start(self) -> None:
+        """Begin forwarding keystrokes."""
+        if not self._reading:
+            asyncio.get_running_loop().add_reader(STDIN, self._on_input)
+            self._reading = True
+
+    def stop(self) -> None:
+        """Stop forwarding (keys typed afterwards wait in the terminal for the next reader)."""
+        if self._reading:
+            asyncio.get_running_loop().remove_reader(STDIN)
+            self._reading = False
+
+    def _on_input(self) -> None:
+        try:
+            data = os.read(STDIN, 65536)
+        except BlockingIOError:
+            return
+        if not data:
+            self.stop()
+            self.session.send_eof()
+            return
+        for item in self.scanner.feed(data) if self.scanner else [data]:
+            if isinstance(item, Escape):
+                self.control.perform(item)
+            else:
+                self.session.send(item)
+
+
+@contextlib.contextmanager
+def following_window_size(session: RemoteSession, fd: int = STDOUT) -> Iterator[None]:
+    """Forward local terminal resizes (SIGWINCH) to the remote PTY."""
+    loop = asyncio.get_running_loop()
+
+    def resized() -> None:
+        with contextlib.suppress(OSError):
+            size = os.get_terminal_size(fd)
+            session.resize(size.columns, size.lines)
+
+    loop.add_signal_handler(signal.SIGWINCH, resized)
+    try:
+        yield
+    finally:
+        loop.remove_signal_handler(signal.SIGWINCH)
+
+
+@contextlib.contextmanager
+def raw_terminal(fd: int = STDIN) -> Iterator[None]:
+    """Put the terminal in raw mode; restore it exactly, whatever happens."""
+    saved = termios.tcgetattr(fd)
+    try:
+        tty.setraw(fd, termios.TCSANOW)
+        yield
+    finally:
+        termios.tcsetattr(fd, termios.TCSADRAIN, saved)
+
+
+async def run_raw(session: RemoteSession, escape_char: str | None) -> None:
+    """A plain ``ssh -t``-like session: no line editor, the remote PTY does everything."""
+
+    def notify(text: str) -> None:
+        os.write(STDOUT, ("\r\n" + text.replace("\n", "\r\n")).encode())
+
+    control = SessionControl(session, escape_char, notify)
+    forwarder = KeyForwarder(session, control)
+    await session.process.redirect(stdout=os.fdopen(os.dup(STDOUT), "wb", 0),
+                                   stderr=os.fdopen(os.dup(2), "wb", 0))
+    with raw_terminal(), following_window_size(session):
+        forwarder.start()
+        try:
+            await session.wait()
+        finally:
+            forwarder.stop()

@@ -1,0 +1,326 @@
+"""ssh_config as OpenSSH reads it: which files, -o/-i overrides, defaults, one host's values.
+
+asyncssh parses the files (``Host``/``Match``, first value wins); this module decides which
+files take part and reads the values remoterepl acts on itself. Everything here is blocking
+file I/O or pure: callers run it in an executor.
+"""
+
+from __future__ import annotations
+
+import getpass
+import os
+import shlex
+import shutil
+import tempfile
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+from asyncssh.config import SSHClientConfig, SSHConfig
+
+from remoterepl.errors import UsageError
+from remoterepl.settings import ConnectSettings, Target
+
+# Defaults that ssh_config and -o may override (first value wins, so these go last).
+DEFAULTS = {"ConnectTimeout": "30", "ServerAliveInterval": "15", "ServerAliveCountMax": "3"}
+SYSTEM_CONFIG = "/etc/ssh/ssh_config"
+USER_CONFIG = "~/.ssh/config"
+DEFAULT_PASSWORD_PROMPTS = 3
+
+# OpenSSH's default identities, in the order ssh tries them.
+DEFAULT_IDENTITY_FILES = ("~/.ssh/id_rsa", "~/.ssh/id_ecdsa", "~/.ssh/id_ecdsa_sk",
+                          "~/.ssh/id_ed25519", "~/.ssh/id_ed25519_sk", "~/.ssh/id_dsa")
+
+# Keywords asyncssh's parser skips but remoterepl implements, with their value parsers.
+_Handler = Callable[[SSHConfig, str, list[str]], None]
+_EXTRA_KEYWORDS: dict[str, _Handler] = {
+    "StrictHostKeyChecking": SSHConfig._set_string,
+    "EscapeChar": SSHConfig._set_string,
+    "BatchMode": SSHConfig._set_bool,
+    "NumberOfPasswordPrompts": SSHConfig._set_int,
+    "HashKnownHosts": SSHConfig._set_bool,
+}
+# Keywords whose value is the rest of the line, unquoted (as asyncssh parses them).
+_RAW_VALUE_KEYWORDS = {"proxycommand", "remotecommand"}
+
+
+def _teach_asyncssh_keywords() -> None:
+    """Let asyncssh's ssh_config parser keep the keywords we act on, so Host/Match apply."""
+    for keyword, handler in _EXTRA_KEYWORDS.items():
+        SSHClientConfig._handlers.setdefault(keyword.lower(), (keyword, handler))
+
+
+_teach_asyncssh_keywords()
+
+
+class _UnexpandedConfig(SSHClientConfig):
+    """asyncssh's parser without its %-expansion at the end of *each* file, which would
+    expand ``-o ProxyCommand='ssh -W %h:%p gw'`` before the user's file has said what %h
+    is. :class:`HostConfig` expands values once, with the final tokens, as OpenSSH does."""
+
+    _percent_expand: set[str] = set()  # noqa: RUF012 (asyncssh's class attribute)
+
+
+@dataclass(frozen=True)
+class ConfigFiles:
+    """The ssh_config files of one run, in precedence order.
+
+    ``overrides`` (-o, -i, -J, -A) apply to the destination only, as in OpenSSH, where
+    command-line options are not passed on to jump hosts; ``user`` (``-F FILE``, or
+    ``~/.ssh/config`` and the system file) and ``defaults`` apply to every host.
+    """
+
+    overrides: str
+    user: tuple[str, ...]
+    defaults: str
+    directory: str
+
+    def for_destination(self) -> list[str]:
+        """Files for the destination host."""
+        return [self.overrides, *self.user, self.defaults]
+
+    def for_hop(self) -> list[str]:
+        """Files for a jump host."""
+        return [*self.user, self.defaults]
+
+    def remove(self) -> None:
+        """Delete the generated files."""
+        shutil.rmtree(self.directory, ignore_errors=True)
+
+
+def _config_line(key: str, value: str) -> str:
+    return f"{key} {value if key.lower() in _RAW_VALUE_KEYWORDS else shlex.quote(value)}\n"
+
+
+def user_config_files(config_file: str | None) -> tuple[str, ...]:
+    """``-F FILE`` alone, or the readable ones of ``~/.ssh/config`` and the system file."""
+    if config_file is not None:
+        if not os.access(config_file, os.R_OK):
+            raise UsageError(f"can't open config file '{config_file}'")
+        return (config_file,)
+    candidates = (str(Path(USER_CONFIG).expanduser()), SYSTEM_CONFIG)
+    return tuple(p for p in candidates if os.access(p, os.R_OK))
+
+
+def override_lines(settings: ConnectSettings) -> list[str]:
+    """ssh_config lines for the command line: -J and -A first (they win), then -o, then -i."""
+    lines: list[str] = []
+    if settings.jump_hosts is not None:
+        lines.append(_config_line("ProxyJump", settings.jump_hosts))
+    if settings.forward_agent is not None:
+        lines.append(_config_line("ForwardAgent", "yes" if settings.forward_agent else "no"))
+    lines.extend(_config_line(k, v) for k, v in settings.options)
+    lines.extend(_config_line("IdentityFile", f) for f in settings.identity_files)
+    return lines
+
+
+def write_config_files(settings: ConnectSettings) -> ConfigFiles:
+    """Write the override and default files into a private temporary directory."""
+    user = user_config_files(settings.config_file)
+    directory = tempfile.mkdtemp(prefix="remoterepl-")
+    overrides = os.path.join(directory, "overrides")
+    with open(overrides, "w") as file:
+        file.writelines(override_lines(settings))
+    defaults = os.path.join(directory, "defaults")
+    with open(defaults, "w") as file:
+        file.writelines(_config_line(k, v) for k, v in DEFAULTS.items())
+    return ConfigFiles(overrides, user, defaults, directory)
+
+
+def _env_value(value: str) -> str | None:
+    """``$VAR``/``${VAR}`` as OpenSSH reads IdentityAgent/ForwardAgent values."""
+    name = value[2:-1] if value.startswith("${") and value.endswith("}") else value[1:]
+    return os.environ.get(name) or None
+
+
+@dataclass(frozen=True)
+class HostConfig:
+    """One host's ssh_config, as resolved for one connection."""
+
+    target: Target  # as the user wrote it: alias, name or address, maybe user and port
+    config: SSHClientConfig
+    paths: tuple[str, ...]
+
+    @property
+    def name(self) -> str:
+        """The host as written (an alias, a name or an address)."""
+        return self.target.host
+
+    @property
+    def written(self) -> str:
+        """``[user@]host[:port]`` as the command line or ProxyJump wrote it."""
+        text = f"{self.target.user}@{self.name}" if self.target.user else self.name
+        return f"{text}:{self.target.port}" if self.target.port else text
+
+    def get(self, keyword: str, default: object = None) -> object:
+        """Raw asyncssh value of ``keyword`` (%-tokens not expanded)."""
+        return self.config.get(keyword, default)
+
+    def expand(self, value: str) -> str:
+        """Expand %-tokens (%h %p %r %n %u %d %i %C %L %l %%) and ${VAR} in ``value``."""
+        try:
+            return str(self.config._expand_val(value))
+        except (ValueError, KeyError) as exc:  # ConfigParseError: unknown token or variable
+            raise UsageError(f"bad ssh config value '{value}': {exc}") from None
+
+    def _expanded_list(self, keyword: str) -> list[str] | None:
+        value = self.get(keyword)
+        if not isinstance(value, list):
+            return None
+        return [self.expand(str(v)) for v in value]
+
+    @property
+    def host(self) -> str:
+        """HostName, or the name itself."""
+        return str(self.get("Hostname", self.name))
+
+    @property
+    def port(self) -> int:
+        """Port (default 22)."""
+        return int(str(self.get("Port", 22)))
+
+    @property
+    def user(self) -> str:
+        """User, or the local user name."""
+        return str(self.get("User") or getpass.getuser())
+
+    @property
+    def strict_host_key_checking(self) -> str | None:
+        """StrictHostKeyChecking as written, or None."""
+        value = self.get("StrictHostKeyChecking")
+        return None if value is None else str(value)
+
+    @property
+    def batch_mode(self) -> bool:
+        """BatchMode: never ask anything on the terminal."""
+        return bool(self.get("BatchMode", False))
+
+    @property
+    def hash_known_hosts(self) -> bool:
+        """HashKnownHosts: record new hosts hashed."""
+        return bool(self.get("HashKnownHosts", False))
+
+    @property
+    def password_prompts(self) -> int:
+        """NumberOfPasswordPrompts (default 3)."""
+        return int(str(self.get("NumberOfPasswordPrompts", DEFAULT_PASSWORD_PROMPTS)))
+
+    @property
+    def connect_timeout(self) -> float | None:
+        """ConnectTimeout in seconds; None (or 0) means the system's TCP timeout."""
+        value = self.get("ConnectTimeout")
+        return float(str(value)) if value else None
+
+    @property
+    def host_key_alias(self) -> str | None:
+        """HostKeyAlias, if set."""
+        value = self.get("HostKeyAlias")
+        return None if value is None else str(value)
+
+    def known_hosts_files(self) -> tuple[list[str], list[str]]:
+        """(user files, global files) as OpenSSH defaults them; "none" means none."""
+
+        def files(keyword: str, default: list[str]) -> list[str]:
+            names = self._expanded_list(keyword)
+            return [str(Path(n).expanduser()) for n in (default if names is None else names)
+                    if n.lower() != "none"]
+
+        user = files("UserKnownHostsFile", ["~/.ssh/known_hosts", "~/.ssh/known_hosts2"])
+        system = files("GlobalKnownHostsFile",
+                       ["/etc/ssh/ssh_known_hosts", "/etc/ssh/ssh_known_hosts2"])
+        return user, system
+
+    @property
+    def identity_files(self) -> list[str]:
+        """IdentityFile entries in order (-i first), or OpenSSH's default files."""
+        names = self._expanded_list("IdentityFile")
+        if names is None:
+            names = list(DEFAULT_IDENTITY_FILES)
+        return [str(Path(n).expanduser()) for n in names]
+
+    @property
+    def identity_files_configured(self) -> bool:
+        """True when IdentityFile (or -i) named files, False when the defaults apply."""
+        return isinstance(self.get("IdentityFile"), list)
+
+    @property
+    def certificate_files(self) -> list[str]:
+        """CertificateFile entries."""
+        return [str(Path(n).expanduser()) for n in self._expanded_list("CertificateFile") or []]
+
+    @property
+    def identities_only(self) -> bool:
+        """IdentitiesOnly: offer only configured identities, even from the agent."""
+        return bool(self.get("IdentitiesOnly", False))
+
+    @property
+    def pubkey_authentication(self) -> bool:
+        """PubkeyAuthentication (default yes)."""
+        return bool(self.get("PubkeyAuthentication", True))
+
+    @property
+    def agent_path(self) -> str | None:
+        """The agent socket: IdentityAgent (none, SSH_AUTH_SOCK, $VAR, path) or SSH_AUTH_SOCK."""
+        marker = object()
+        value = self.get("IdentityAgent", marker)
+        if value is marker:
+            return os.environ.get("SSH_AUTH_SOCK") or None
+        if value is None:  # "IdentityAgent none"
+            return None
+        text = str(value)
+        if text == "SSH_AUTH_SOCK":
+            return os.environ.get("SSH_AUTH_SOCK") or None
+        if text.startswith("$") and not text.startswith("${"):
+            return _env_value(text)
+        return str(Path(self.expand(text)).expanduser())
+
+    @property
+    def forward_agent(self) -> str | None:
+        """The agent socket to forward (ForwardAgent yes|no|path|$VAR), or None."""
+        value = self.get("ForwardAgent", False)
+        if value is True:
+            return self.agent_path
+        if not value:
+            return None
+        text = str(value)
+        if text.startswith("$") and not text.startswith("${"):
+            return _env_value(text)
+        return str(Path(self.expand(text)).expanduser())
+
+    @property
+    def remote_command(self) -> str | None:
+        """RemoteCommand, expanded."""
+        value = self.get("RemoteCommand")
+        return None if value is None else self.expand(str(value))
+
+    def proxy(self) -> tuple[str | None, str | None]:
+        """(ProxyJump, ProxyCommand): at most one is set; whichever came first wins, as in
+        OpenSSH ("none" disables both)."""
+        options: dict[str, object] = self.config._options  # keeps insertion order
+        for keyword in options:
+            if keyword == "ProxyJump":
+                jump = options[keyword]
+                return (str(jump) if jump else None), None
+            if keyword == "ProxyCommand":
+                command = options[keyword]
+                return None, (self.expand(str(command)) if command else None)
+        return None, None
+
+
+def load_host_config(target: Target, paths: Sequence[str]) -> HostConfig:
+    """Resolve ``target`` against the config files (blocking)."""
+    try:
+        local_user = getpass.getuser()
+    except (KeyError, OSError):
+        raise UsageError("unknown local user name: set USER") from None
+    user: object = target.user if target.user is not None else ()
+    port: object = target.port if target.port is not None else ()
+    try:
+        config = _UnexpandedConfig.load(None, list(paths), False, False, False, local_user,
+                                        user, target.host, port)
+        assert isinstance(config, SSHClientConfig)
+    except OSError as exc:
+        raise UsageError(f"can't read ssh config: {exc}") from None
+    except ValueError as exc:  # asyncssh.ConfigParseError and bad values
+        raise UsageError(f"bad ssh config: {exc}") from None
+    return HostConfig(target, config, tuple(paths))

@@ -1,0 +1,186 @@
+"""Process control end to end (real sshd, installed remoterepl in a pty): signal escapes
+and their fallback for root logins, Ctrl-\\, ~., PTY modes and sizes, full-screen
+programs, --raw, and terminal restoration."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from tests.client import Terminal, remoterepl_command, spawn_remoterepl
+from tests.sshd import ClientEnv
+
+USERS = ["user_alias", "root_alias"]  # OpenSSH ignores signal requests for root logins
+SIGNALS = {"I": "INT", "T": "TERM", "H": "HUP", "Q": "QUIT", "1": "USR1", "2": "USR2"}
+TRAPS = " ".join(f"trap 'echo got-{name}' {name};" for name in SIGNALS.values())
+TRAP_LOOP = f"bash -c \"{TRAPS} echo ready; while :; do sleep 0.1; done\""
+
+
+def login(client_env: ClientEnv, which: str) -> str:
+    """The ssh_config alias named by attribute *which* of *client_env*."""
+    return str(getattr(client_env, which))
+
+
+def shell_prompt_shown(text: str) -> bool:
+    """True when the last non-blank screen line is an idle shell prompt."""
+    lines = [line for line in text.splitlines() if line.strip()]
+    return bool(lines) and lines[-1].rstrip().endswith(("$", "#"))
+
+
+@pytest.mark.parametrize("which", USERS)
+@pytest.mark.parametrize("pty_flag", ["-t", "-T"])
+def test_every_signal_escape_reaches_the_remote_process(
+    client_env: ClientEnv, which: str, pty_flag: str
+) -> None:
+    """~I ~T ~H ~Q ~1 ~2 each run the remote trap (root: through the fallback), and ~K
+    kills it: the user is told, and the exit status is 128+9."""
+    args = [pty_flag, login(client_env, which), TRAP_LOOP]
+    with spawn_remoterepl(args, client_env.env, rows=40) as term:
+        term.wait_for_screen("ready", timeout=15)
+        for key, name in SIGNALS.items():
+            term.send(f"~{key}")
+            term.wait_for_screen(f"got-{name}")
+            assert term.child.isalive()
+        if which == "root_alias" and pty_flag == "-T":
+            assert "second channel" in term.screen_text()
+        term.send("~K")
+        term.wait_for_screen("killed by SIGKILL")
+        assert term.wait_exit() == 128 + 9
+
+
+@pytest.mark.parametrize("which", USERS)
+def test_ctrl_backslash_sends_quit(client_env: ClientEnv, which: str) -> None:
+    """Ctrl-\\ is SIGQUIT for the remote foreground job, not for us."""
+    command = "bash -c \"trap 'echo got-QUIT' QUIT; echo ready; while :; do sleep 0.1; done\""
+    with spawn_remoterepl([login(client_env, which), command], client_env.env) as term:
+        term.wait_for_screen("ready", timeout=15)
+        term.sendcontrol("\\")
+        term.wait_for_screen("got-QUIT")
+        assert term.child.isalive()
+        term.send("~K")
+        assert term.wait_exit() == 137
+
+
+def test_escape_help_literal_tilde_and_disabled_escapes(client_env: ClientEnv) -> None:
+    """~? lists the escapes; ~~ sends one tilde; with -e none a line may start with ~."""
+    with spawn_remoterepl([client_env.user_alias, "cat"], client_env.env) as term:
+        term.wait_for_screen("cat>")
+        term.send("~?")
+        term.wait_for_screen("~.  disconnect")
+        term.send("~~.x\r")
+        term.wait_for_screen(lambda s: "\n~.x" in s)
+        term.sendcontrol("d")
+        assert term.wait_exit() == 0
+    with spawn_remoterepl(["-e", "none", client_env.user_alias, "cat"], client_env.env) as term:
+        term.wait_for_screen("cat>")
+        term.send("~?\r")
+        term.wait_for_screen(lambda s: "\n~?" in s)
+        assert "disconnect" not in term.screen_text()
+        term.sendcontrol("d")
+        assert term.wait_exit() == 0
+
+
+def _with_stty_record(args: list[str], record: Path) -> list[str]:
+    """sh: save ``stty -g``, run remoterepl, save it again, print remoterepl's status."""
+    quoted = " ".join(f"'{a}'" for a in remoterepl_command(args))
+    script = f"stty -g > {record}; {quoted}; rc=$?; stty -g >> {record}; echo RC=$rc"
+    return ["sh", "-c", script]
+
+
+def _assert_terminal_restored(record: Path) -> None:
+    before, after = record.read_text().split()
+    assert before == after
+
+
+@pytest.mark.parametrize("raw", [False, True])
+def test_tilde_dot_disconnects_with_255_and_restores_the_terminal(
+    client_env: ClientEnv, tmp_path: Path, raw: bool
+) -> None:
+    """``~.`` leaves at once (also in --raw), says so, exits 255, terminal as before."""
+    record = tmp_path / "stty"
+    args = (["--raw"] if raw else []) + [client_env.user_alias]
+    with Terminal(_with_stty_record(args, record), env=client_env.env) as term:
+        term.wait_for_screen(shell_prompt_shown, timeout=15)
+        term.send("sleep 60\r")
+        term.wait_for_screen("sleep 60")
+        term.send("~.")
+        screen = term.wait_for_screen("RC=", timeout=10)
+        assert "RC=255" in screen
+        assert "closed (~.)" in screen
+        assert "Traceback" not in term.transcript_text()
+    _assert_terminal_restored(record)
+
+
+def test_pty_on_and_off(client_env: ClientEnv) -> None:
+    """Interactive: a PTY by default, none with -T; pipe mode: none by default, one with -t."""
+    with spawn_remoterepl([client_env.user_alias, "tty"], client_env.env) as term:
+        term.wait_for_screen("/dev/pts/")
+        assert term.wait_exit() == 0
+    with spawn_remoterepl(["-T", client_env.user_alias, "tty"], client_env.env) as term:
+        term.wait_for_screen("not a tty")
+        assert term.wait_exit() == 1
+
+
+def test_window_size_at_start_and_after_resize(client_env: ClientEnv) -> None:
+    """``stty size`` remotely matches the local terminal, also after a resize."""
+    with spawn_remoterepl([client_env.user_alias], client_env.env, rows=33, cols=97) as term:
+        term.wait_for_screen(shell_prompt_shown, timeout=15)
+        term.send("stty size\r")
+        term.wait_for_screen("\n33 97")
+        term.resize(40, 120)
+        term.send("stty size\r")
+        term.wait_for_screen("\n40 120")
+        term.send("echo $TERM\r")
+        term.wait_for_screen("\nxterm-256color")
+        term.send("exit\r")
+        assert term.wait_exit() == 0
+
+
+def test_less_is_usable_and_the_editor_comes_back(client_env: ClientEnv) -> None:
+    """less takes keys directly (G, q); afterwards the line editor works again."""
+    with spawn_remoterepl([client_env.user_alias], client_env.env) as term:
+        term.wait_for_screen(shell_prompt_shown, timeout=15)
+        term.send("seq 1000 | less\r")
+        term.wait_for_screen(lambda s: s.splitlines()[0:1] == ["1"])
+        term.send("G")
+        term.wait_for_screen("1000")
+        term.send("q")
+        term.send("echo back-$((40+2))\r")
+        term.wait_for_screen("\nback-42")
+        term.send("exit\r")
+        assert term.wait_exit() == 0
+
+
+def test_vi_edits_a_file_and_the_session_goes_on(client_env: ClientEnv) -> None:
+    """vi in the remote shell: insert, Escape, :wq; the file has the text."""
+    with spawn_remoterepl([client_env.user_alias], client_env.env) as term:
+        term.wait_for_screen(shell_prompt_shown, timeout=15)
+        term.send("f=$(mktemp -u); vi -n $f\r")
+        term.wait_for_screen("[New]")  # vi owns the screen now
+        term.send("ihello from vi\x1b:wq\r")
+        term.wait_for_screen(shell_prompt_shown)
+        term.send("cat $f; rm $f\r")
+        term.wait_for_screen("\nhello from vi")
+        term.send("exit\r")
+        assert term.wait_exit() == 0
+
+
+def test_raw_mode_is_a_plain_terminal_session(client_env: ClientEnv, tmp_path: Path) -> None:
+    """--raw: the remote PTY echoes and edits; Ctrl-C reaches it; exit status; terminal."""
+    record = tmp_path / "stty"
+    args = ["--raw", client_env.user_alias]
+    with Terminal(_with_stty_record(args, record), env=client_env.env, rows=30, cols=90) as term:
+        term.wait_for_screen(shell_prompt_shown, timeout=15)
+        term.send("stty size; echo raw-$((1+1))\r")
+        term.wait_for_screen("\nraw-2")
+        assert "30 90" in term.screen_text()
+        assert term.screen_text().count("echo raw-") == 1  # echoed once, by the remote
+        term.send("sleep 30; echo done\r")
+        term.wait_for_screen("sleep 30; echo done")
+        term.sendcontrol("c")
+        term.send("exit 3\r")
+        screen = term.wait_for_screen("RC=")
+        assert "RC=3" in screen
+        assert "\ndone" not in screen
+    _assert_terminal_restored(record)
