@@ -37,7 +37,13 @@ from remoterepl.identities import (
 )
 from remoterepl.jump import Route, plan_route
 from remoterepl.settings import ConnectSettings
-from remoterepl.sshconfig import DEFAULTS, ConfigFiles, HostConfig, write_config_files
+from remoterepl.sshconfig import (
+    DEFAULTS,
+    ConfigFiles,
+    HostConfig,
+    default_options,
+    write_config_files,
+)
 from remoterepl.ttyprompt import terminal_available
 
 __all__ = ["DEFAULTS", "Connection", "configure_logging", "connect", "where"]
@@ -444,7 +450,7 @@ def _log_configuration(files: ConfigFiles, route: Route) -> None:
         for line in overrides:
             diagnostics.debug(f"command-line option: {line.strip()}")
     diagnostics.debug("remoterepl defaults: " + ", ".join(f"{k} {v}" for k, v in
-                                                          DEFAULTS.items()))
+                                                          default_options().items()))
     hops = [r.host.name for r in route.hops()]
     if len(hops) > 1:
         diagnostics.debug("route: " + " -> ".join(hops))

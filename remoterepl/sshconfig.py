@@ -23,6 +23,29 @@ from remoterepl.settings import ConnectSettings, Target
 
 # Defaults that ssh_config and -o may override (first value wins, so these go last).
 DEFAULTS = {"ConnectTimeout": "30", "ServerAliveInterval": "15", "ServerAliveCountMax": "3"}
+# With AES instructions, AES-GCM costs asyncssh one OpenSSL call per packet where
+# chacha20-poly1305 (OpenSSH's first choice) costs four: ~40 % more throughput.
+# "^" puts them first and keeps the rest of the default list.
+AES_GCM_FIRST = "^aes128-gcm@openssh.com,aes256-gcm@openssh.com"
+
+
+def default_options() -> dict[str, str]:
+    """remoterepl's defaults, the cipher preference depending on this CPU."""
+    defaults = dict(DEFAULTS)
+    if _cpu_has_aes():
+        defaults["Ciphers"] = AES_GCM_FIRST
+    return defaults
+
+
+def _cpu_has_aes() -> bool:
+    try:
+        with open("/proc/cpuinfo") as cpuinfo:
+            for line in cpuinfo:
+                if line.startswith(("flags", "Features")):  # x86 / ARM
+                    return "aes" in line.split(":", 1)[1].split()
+    except OSError:
+        pass
+    return False
 SYSTEM_CONFIG = "/etc/ssh/ssh_config"
 USER_CONFIG = "~/.ssh/config"
 DEFAULT_PASSWORD_PROMPTS = 3
@@ -123,7 +146,7 @@ def write_config_files(settings: ConnectSettings) -> ConfigFiles:
         file.writelines(override_lines(settings))
     defaults = os.path.join(directory, "defaults")
     with open(defaults, "w") as file:
-        file.writelines(_config_line(k, v) for k, v in DEFAULTS.items())
+        file.writelines(_config_line(k, v) for k, v in default_options().items())
     return ConfigFiles(overrides, user, defaults, directory)
 
 
