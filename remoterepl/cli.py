@@ -203,6 +203,9 @@ def main(argv: Sequence[str] | None = None) -> int:
               f"(see {PROG} --help)", file=sys.stderr)
         return EXIT_USAGE
 
+    from remoterepl.fastimport import import_asyncssh
+
+    import_asyncssh()  # before anything imports asyncssh the slow way
     from remoterepl import app
     from remoterepl.connection import configure_logging
 
