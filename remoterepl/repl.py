@@ -179,9 +179,10 @@ class FrontEnd:
         ignore = re.compile(config.history_ignore) if config.history_ignore else None
         path = (history_path(default_state_dir(), user, host, port, command)
                 if config.history else None)
+        self._line_is_secret = False
         self.history, self.persistent_history = open_history(
             path, config.history_size,
-            keep=lambda line: not self.secret_input() and not (ignore and ignore.search(line)),
+            keep=lambda line: not self._line_is_secret and not (ignore and ignore.search(line)),
             index_line=f"{user}@{host}:{port}\t{command or '(login shell)'}")
 
         self.words = WordBank() if config.completion else None
@@ -189,6 +190,7 @@ class FrontEnd:
                              if config.completion and config.remote_completion
                              and is_shell(command) else None)
         self.prompt = self._make_prompt_session(command)
+        self.prompt.default_buffer.accept_handler = self._accept
         self.prompt.app.before_render += self._sync_window_size
 
     def _make_prompt_session(self, command: str | None) -> PromptSession[str]:
@@ -338,12 +340,26 @@ class FrontEnd:
             self.recorder.input(line.replace("\n", "\r") + "\r")
         self.session.send((line.replace("\n", eol) + eol).encode())
 
-    def _message(self) -> ANSI:
+    def _accept(self, buffer: Buffer) -> bool:
+        """Enter: print the prompt and line above the input line and send the line at
+        once. The prompt stays up: no teardown and rebuild per line, which would sit
+        between Enter and the remote's answer (returning False keeps prompt_toolkit
+        editing, after it has stored the line in the history and cleared the buffer)."""
+        self._line_is_secret = self.secret_input()  # read by the history's keep()
+        echo = "" if self._line_is_secret else buffer.text
+        self._queue(f"{self._prompt_string()}{echo}{RESET}\n")
+        self._send_line(buffer.text)
+        return False
+
+    def _prompt_string(self) -> str:
         remote = self.stderr.prompt() + self.stdout.prompt()
         if remote:
             self.remote_prompts = True
-            return ANSI(remote)
-        return ANSI(self.local_prompt)
+            return remote
+        return self.local_prompt
+
+    def _message(self) -> ANSI:
+        return ANSI(self._prompt_string())
 
     def _sync_window_size(self, _app: object) -> None:
         size = self.output.get_size()
