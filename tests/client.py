@@ -331,3 +331,26 @@ def spawn_remoterepl(
 ) -> Terminal:
     """Start the installed remoterepl in a fresh *rows* x *cols* pty; use as a context manager."""
     return Terminal(remoterepl_command(args), env=env, rows=rows, cols=cols, term=term)
+
+
+# --------------------------------------------------------------------------- screen helpers
+
+
+def shell_prompt_shown(text: str) -> bool:
+    """True when the last non-blank screen line is an idle shell prompt (``$`` or ``#``)."""
+    lines = [line for line in text.splitlines() if line.strip()]
+    return bool(lines) and lines[-1].rstrip().endswith(("$", "#"))
+
+
+def with_stty_record(args: Sequence[str], record: Path) -> list[str]:
+    """sh argv: save ``stty -g`` to *record*, run remoterepl *args*, save it again, then
+    print ``RC=<remoterepl's status>`` so the test can read it off the screen."""
+    quoted = " ".join(f"'{a}'" for a in remoterepl_command(args))
+    return ["sh", "-c", f"stty -g > {record}; {quoted}; rc=$?; stty -g >> {record}; echo RC=$rc"]
+
+
+def assert_terminal_restored(record: Path) -> None:
+    """The two ``stty -g`` lines of a :func:`with_stty_record` run are equal."""
+    before, after = record.read_text().split()
+    assert before == after
+

@@ -520,6 +520,11 @@ class ClientEnv:
         """Password of ``password_alias``'s user."""
         return self.users.password
 
+    def login(self, which: str) -> str:
+        """The alias named by attribute *which* (``"user_alias"``, ``"root_alias"``, ...),
+        for tests parametrized over logins."""
+        return str(getattr(self, which))
+
     def ssh_args(self, *args: str) -> list[str]:
         """Return an OpenSSH ``ssh`` command line using this config, non-interactively."""
         return ["ssh", "-F", str(self.config_path), "-o", "BatchMode=yes", *args]

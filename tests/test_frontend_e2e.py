@@ -15,7 +15,13 @@ from pathlib import Path
 
 import pytest
 
-from tests.client import Terminal, assert_one_line_error, run_remoterepl, spawn_remoterepl
+from tests.client import (
+    Terminal,
+    assert_one_line_error,
+    run_remoterepl,
+    shell_prompt_shown,
+    spawn_remoterepl,
+)
 from tests.sshd import ClientEnv
 
 F2 = "\x1bOQ"
@@ -40,11 +46,6 @@ def last_line(text: str) -> str:
     """The last non-blank screen line."""
     lines = [line for line in text.splitlines() if line.strip()]
     return lines[-1] if lines else ""
-
-
-def shell_prompt_shown(text: str) -> bool:
-    """True when the last non-blank screen line is an idle shell prompt."""
-    return last_line(text).rstrip().endswith(("$", "#"))
 
 
 def quit_bc(term: Terminal) -> None:

@@ -10,21 +10,17 @@ from pathlib import Path
 
 import pytest
 
-from tests.client import Terminal, remoterepl_command, spawn_remoterepl
+from tests.client import (
+    Terminal,
+    assert_terminal_restored,
+    shell_prompt_shown,
+    spawn_remoterepl,
+    with_stty_record,
+)
 from tests.sshd import ClientEnv, ClientEnvFactory, SshdFactory, process_exists
 
 USERS = ["user_alias", "root_alias"]  # OpenSSH ignores signal requests for root logins
 
-
-def login(client_env: ClientEnv, which: str) -> str:
-    """The ssh_config alias named by attribute *which* of *client_env*."""
-    return str(getattr(client_env, which))
-
-
-def shell_prompt_shown(text: str) -> bool:
-    """True when the last non-blank screen line is an idle shell prompt."""
-    lines = [line for line in text.splitlines() if line.strip()]
-    return bool(lines) and lines[-1].rstrip().endswith(("$", "#"))
 
 
 def test_bc_arithmetic_with_local_prompt(client_env: ClientEnv) -> None:
@@ -45,7 +41,7 @@ def test_ctrl_c_interrupts_a_bc_loop_and_the_session_goes_on(
     client_env: ClientEnv, which: str
 ) -> None:
     """Ctrl-C stops a loop of 10^9 iterations (minutes of work); the next line answers."""
-    with spawn_remoterepl([login(client_env, which), "bc"], client_env.env) as term:
+    with spawn_remoterepl([client_env.login(which), "bc"], client_env.env) as term:
         term.wait_for_screen("bc>")
         term.sendline("1+1")  # bc is up (a Ctrl-C before it catches SIGINT would kill it)
         term.wait_for_screen(lambda s: "\n2" in s)
@@ -64,7 +60,7 @@ def test_ctrl_c_stops_a_shell_command_but_not_the_shell(
     client_env: ClientEnv, which: str
 ) -> None:
     """In the login shell, Ctrl-C kills ``sleep 30`` (no "done"); the shell answers at once."""
-    with spawn_remoterepl([login(client_env, which)], client_env.env) as term:
+    with spawn_remoterepl([client_env.login(which)], client_env.env) as term:
         term.wait_for_screen(shell_prompt_shown, timeout=15)
         term.sendline("sleep 30; echo done")
         term.wait_for_screen("sleep 30; echo done")
@@ -163,22 +159,13 @@ def test_stderr_is_shown_distinguishably_without_a_pty(client_env: ClientEnv) ->
         assert term.wait_exit() == 0
 
 
-def _stty_wrapper(args: list[str], stty_file: str) -> list[str]:
-    """sh: record ``stty -g``, run remoterepl, record it again, report remoterepl's status."""
-    quoted = " ".join(f"'{a}'" for a in remoterepl_command(args))
-    script = (f"stty -g > {stty_file}; {quoted}; rc=$?; stty -g >> {stty_file}; "
-              "echo RC=$rc")
-    return ["sh", "-c", script]
-
-
 def test_server_gone_mid_session_restores_terminal(
     sshd_factory: SshdFactory, client_env_factory: ClientEnvFactory, tmp_path: Path
 ) -> None:
     """The sshd session process dies: a one-line message, 255, the terminal as it was."""
     env = client_env_factory(sshd_factory())
-    stty_file = str(tmp_path / "stty")
-    argv = _stty_wrapper([env.user_alias], stty_file)
-    with Terminal(argv, env=env.env) as term:
+    record = tmp_path / "stty"
+    with Terminal(with_stty_record([env.user_alias], record), env=env.env) as term:
         term.wait_for_screen(shell_prompt_shown, timeout=15)
         term.sendline("echo before-the-end; echo PID=$PPID; sleep 60")
         screen = term.wait_for_screen(lambda s: re.search(r"PID=\d+", s) is not None)
@@ -190,5 +177,4 @@ def test_server_gone_mid_session_restores_terminal(
         assert "before-the-end" in screen
         assert re.search(r"remoterepl: connection to .* lost", screen), screen
         assert "Traceback" not in term.transcript_text()
-        before, after = Path(stty_file).read_text().split()
-        assert before == after
+    assert_terminal_restored(record)

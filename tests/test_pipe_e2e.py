@@ -23,15 +23,11 @@ from tests.sshd import ClientEnv, kill_quietly
 USERS = ["user_alias", "root_alias"]
 
 
-def alias(client_env: ClientEnv, which: str) -> str:
-    """The ssh_config alias named by attribute *which* of *client_env*."""
-    return str(getattr(client_env, which))
-
 
 @pytest.mark.parametrize("which", USERS)
 def test_bc_over_a_pipe(client_env: ClientEnv, which: str) -> None:
     """``printf '2+2\\n3*7\\n' | remoterepl user-sshd bc`` prints exactly the two results."""
-    proc = run_remoterepl([alias(client_env, which), "bc"], input=b"2+2\n3*7\n", env=client_env.env)
+    proc = run_remoterepl([client_env.login(which), "bc"], input=b"2+2\n3*7\n", env=client_env.env)
     assert (proc.returncode, proc.stdout, proc.stderr) == (0, b"4\n21\n", b"")
 
 
@@ -116,7 +112,7 @@ def test_exit_status_is_the_remote_one(
     client_env: ClientEnv, which: str, command: str, status: int
 ) -> None:
     """Our status is the remote status, or 128+N when the remote process died of signal N."""
-    proc = run_remoterepl([alias(client_env, which), command], env=client_env.env)
+    proc = run_remoterepl([client_env.login(which), command], env=client_env.env)
     assert proc.returncode == status, proc.stderr
     assert b"Traceback" not in proc.stderr
 

@@ -8,7 +8,13 @@ from pathlib import Path
 
 import pytest
 
-from tests.client import Terminal, remoterepl_command, spawn_remoterepl
+from tests.client import (
+    Terminal,
+    assert_terminal_restored,
+    shell_prompt_shown,
+    spawn_remoterepl,
+    with_stty_record,
+)
 from tests.sshd import ClientEnv
 
 USERS = ["user_alias", "root_alias"]  # OpenSSH ignores signal requests for root logins
@@ -16,16 +22,6 @@ SIGNALS = {"I": "INT", "T": "TERM", "H": "HUP", "Q": "QUIT", "1": "USR1", "2": "
 TRAPS = " ".join(f"trap 'echo got-{name}' {name};" for name in SIGNALS.values())
 TRAP_LOOP = f"bash -c \"{TRAPS} echo ready; while :; do sleep 0.1; done\""
 
-
-def login(client_env: ClientEnv, which: str) -> str:
-    """The ssh_config alias named by attribute *which* of *client_env*."""
-    return str(getattr(client_env, which))
-
-
-def shell_prompt_shown(text: str) -> bool:
-    """True when the last non-blank screen line is an idle shell prompt."""
-    lines = [line for line in text.splitlines() if line.strip()]
-    return bool(lines) and lines[-1].rstrip().endswith(("$", "#"))
 
 
 @pytest.mark.parametrize("which", USERS)
@@ -35,7 +31,7 @@ def test_every_signal_escape_reaches_the_remote_process(
 ) -> None:
     """~I ~T ~H ~Q ~1 ~2 each run the remote trap (root: through the fallback), and ~K
     kills it: the user is told, and the exit status is 128+9."""
-    args = [pty_flag, login(client_env, which), TRAP_LOOP]
+    args = [pty_flag, client_env.login(which), TRAP_LOOP]
     with spawn_remoterepl(args, client_env.env, rows=40) as term:
         term.wait_for_screen("ready", timeout=15)
         for key, name in SIGNALS.items():
@@ -53,7 +49,7 @@ def test_every_signal_escape_reaches_the_remote_process(
 def test_ctrl_backslash_sends_quit(client_env: ClientEnv, which: str) -> None:
     """Ctrl-\\ is SIGQUIT for the remote foreground job, not for us."""
     command = "bash -c \"trap 'echo got-QUIT' QUIT; echo ready; while :; do sleep 0.1; done\""
-    with spawn_remoterepl([login(client_env, which), command], client_env.env) as term:
+    with spawn_remoterepl([client_env.login(which), command], client_env.env) as term:
         term.wait_for_screen("ready", timeout=15)
         term.sendcontrol("\\")
         term.wait_for_screen("got-QUIT")
@@ -81,18 +77,6 @@ def test_escape_help_literal_tilde_and_disabled_escapes(client_env: ClientEnv) -
         assert term.wait_exit() == 0
 
 
-def _with_stty_record(args: list[str], record: Path) -> list[str]:
-    """sh: save ``stty -g``, run remoterepl, save it again, print remoterepl's status."""
-    quoted = " ".join(f"'{a}'" for a in remoterepl_command(args))
-    script = f"stty -g > {record}; {quoted}; rc=$?; stty -g >> {record}; echo RC=$rc"
-    return ["sh", "-c", script]
-
-
-def _assert_terminal_restored(record: Path) -> None:
-    before, after = record.read_text().split()
-    assert before == after
-
-
 @pytest.mark.parametrize("raw", [False, True])
 def test_tilde_dot_disconnects_with_255_and_restores_the_terminal(
     client_env: ClientEnv, tmp_path: Path, raw: bool
@@ -100,7 +84,7 @@ def test_tilde_dot_disconnects_with_255_and_restores_the_terminal(
     """``~.`` leaves at once (also in --raw), says so, exits 255, terminal as before."""
     record = tmp_path / "stty"
     args = (["--raw"] if raw else []) + [client_env.user_alias]
-    with Terminal(_with_stty_record(args, record), env=client_env.env) as term:
+    with Terminal(with_stty_record(args, record), env=client_env.env) as term:
         term.wait_for_screen(shell_prompt_shown, timeout=15)
         term.send("sleep 60\r")
         term.wait_for_screen("sleep 60")
@@ -109,7 +93,7 @@ def test_tilde_dot_disconnects_with_255_and_restores_the_terminal(
         assert "RC=255" in screen
         assert "closed (~.)" in screen
         assert "Traceback" not in term.transcript_text()
-    _assert_terminal_restored(record)
+    assert_terminal_restored(record)
 
 
 def test_pty_on_and_off(client_env: ClientEnv) -> None:
@@ -172,7 +156,7 @@ def test_raw_mode_is_a_plain_terminal_session(client_env: ClientEnv, tmp_path: P
     """--raw: the remote PTY echoes and edits; Ctrl-C reaches it; exit status; terminal."""
     record = tmp_path / "stty"
     args = ["--raw", client_env.user_alias]
-    with Terminal(_with_stty_record(args, record), env=client_env.env, rows=30, cols=90) as term:
+    with Terminal(with_stty_record(args, record), env=client_env.env, rows=30, cols=90) as term:
         term.wait_for_screen(shell_prompt_shown, timeout=15)
         term.send("stty size; echo raw-$((1+1))\r")
         term.wait_for_screen("\nraw-2")
@@ -185,4 +169,4 @@ def test_raw_mode_is_a_plain_terminal_session(client_env: ClientEnv, tmp_path: P
         screen = term.wait_for_screen("RC=")
         assert "RC=3" in screen
         assert "\ndone" not in screen
-    _assert_terminal_restored(record)
+    assert_terminal_restored(record)
