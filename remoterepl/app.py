@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import signal
 import sys
 from typing import IO
 
@@ -76,7 +77,7 @@ async def _run_session(settings: Settings, interactive: bool, stdin: IO[bytes] |
 
             status = await run_pipe(session, stdin, outputs)
         note = describe_exit_signal(session.process)
-        if note:
+        if note and status != 128 + signal.SIGPIPE:  # like a shell: SIGPIPE is unremarkable
             _tell(settings, note)
         return status
     finally:

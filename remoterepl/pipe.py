@@ -1,8 +1,9 @@
 """Pipe mode: local stdin/stdout/stderr streamed byte-exact to and from the remote process.
 
-The streams are pumped here rather than through asyncssh's ``redirect``: with OpenSSH
-servers its writers drop merged stderr (2>&1), and its stdin pipe reader raises when our
-EOF arrives after the channel has closed. Each pump is a plain loop with back-pressure.
+Output goes through asyncssh's redirection (its writers pause the channel when our pipe
+is full, so memory stays flat), told not to end our streams at the channel's EOF: OpenSSH
+can send stderr after it, and a writer closed at EOF would drop that. stdin is pumped
+here: asyncssh's pipe reader raises when our EOF arrives after the channel has closed.
 """
 
 from __future__ import annotations
@@ -10,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import fcntl
+import logging
 import os
 import select
 import signal
@@ -59,60 +61,65 @@ async def run_pipe(session: RemoteSession, stdin: IO[bytes] | None, outputs: Out
     """Stream until the remote process ends; return the exit status to use.
 
     ``stdin`` and ``outputs`` are --stdin/--stdout/--stderr files (None: our own streams)."""
-    with _fd_flags_kept((0, 1, 2)), _SignalForwarder(session) as forwarder:
-        stdout = await _LocalWriter.open(_target_fd(outputs.stdout, outputs, 1))
-        stderr = stdout if outputs.merged else \
-            await _LocalWriter.open(_target_fd(outputs.stderr, outputs, 2))
-        process = session.process
+    # A merge is two writers on one file (asyncssh's own STDOUT target loses stderr data
+    # with OpenSSH servers).
+    stdout = _writer(outputs.stdout, 2 if outputs.merged == "stdout-to-stderr" else 1)
+    stderr = _writer(outputs.stderr, 1 if outputs.merged == "stderr-to-stdout" else 2)
+    reader_gone: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+    # asyncio warns on stderr about writes into a pipe whose reader left; that case is
+    # handled below (SIGPIPE status), so the warnings would only be noise in a pipeline.
+    logging.getLogger("asyncio").setLevel(logging.ERROR)
+    with _fd_flags_kept((0, 1, 2)), _SignalForwarder(session) as forwarder, \
+            _watching_for_reader_gone((stdout.fileno(), stderr.fileno()), reader_gone):
+        await session.process.redirect(stdout=stdout, stderr=stderr, bufsize=BUFSIZE,
+                                       recv_eof=False)
         feeder = asyncio.create_task(_feed(session, stdin))
         try:
-            await asyncio.gather(_drain_into(process.stdout, stdout),
-                                 _drain_into(process.stderr, stderr))
-            await session.wait()
-        except _OutputClosed:
-            # As a local program in a pipeline would, stop quietly: the remote sees its
-            # channel close (SIGPIPE on its next write), we exit as if killed by SIGPIPE.
-            session.close()
-            return 128 + signal.SIGPIPE
+            ended = asyncio.ensure_future(session.wait())
+            await asyncio.wait((ended, reader_gone), return_when=asyncio.FIRST_COMPLETED)
+            ended.cancel()
         finally:
             feeder.cancel()
-            for writer in {id(w): w for w in (stdout, stderr)}.values():
-                await writer.close()
+    if reader_gone.done() and not session.finished:
+        # Like a local program in a pipeline (``| head -1``): stop quietly, as if killed
+        # by SIGPIPE; the remote sees its channel close.
+        session.close()
+        with contextlib.suppress(asyncio.TimeoutError, asyncssh.Error, OSError):
+            await asyncio.wait_for(session.wait(), 5)  # lets asyncssh finish its cleanup
+        return 128 + signal.SIGPIPE
     if forwarder.abandoned_by is not None and session.process.exit_status is None \
             and session.process.exit_signal is None:
         return 128 + forwarder.abandoned_by
     return session.exit_status()
 
 
-def _target_fd(file: IO[bytes] | None, outputs: Outputs, own_fd: int) -> int:
-    """The fd one remote stream goes to: a --stdout/--stderr file, or our own stream
-    (after a merge, the stream merged into)."""
-    if file is not None:
-        return file.fileno()
-    if outputs.merged == "stdout-to-stderr":
-        return 2
-    if outputs.merged == "stderr-to-stdout":
-        return 1
-    return own_fd
+@contextlib.contextmanager
+def _watching_for_reader_gone(fds: tuple[int, ...], gone: asyncio.Future[None]
+                              ) -> Iterator[None]:
+    """Resolve ``gone`` when whoever reads one of our output pipes closes it: the write
+    end of a pipe polls as readable (EPOLLERR) exactly then."""
+    loop = asyncio.get_running_loop()
+    # Own duplicates: asyncio watches the fds it writes to the same way (one reader per fd).
+    watched = [os.dup(fd) for fd in fds if stat.S_ISFIFO(os.fstat(fd).st_mode)]
+
+    def mark_gone() -> None:
+        if not gone.done():
+            gone.set_result(None)
+
+    for fd in watched:
+        loop.add_reader(fd, mark_gone)
+    try:
+        yield
+    finally:
+        for fd in watched:
+            loop.remove_reader(fd)
+            os.close(fd)
 
 
-class _OutputClosed(Exception):
-    """Whoever reads our output went away (``| head -1``)."""
-
-
-async def _drain_into(reader: asyncssh.SSHReader[bytes], writer: _LocalWriter) -> None:
-    """Copy one remote stream to a local one until its end."""
-    while True:
-        try:
-            data = await reader.read(BUFSIZE)
-        except (asyncssh.Error, OSError):
-            return  # connection lost: the exit status says so
-        if not data:
-            return
-        try:
-            await writer.write(data)
-        except (BrokenPipeError, ConnectionResetError):
-            raise _OutputClosed from None
+def _writer(file: IO[bytes] | None, fd: int) -> IO[bytes]:
+    """An unbuffered duplicate (asyncssh closes what it is given when the process ends;
+    unbuffered so output reaches even a regular file as it arrives)."""
+    return os.fdopen(os.dup(file.fileno() if file is not None else fd), "wb", buffering=0)
 
 
 async def _feed(session: RemoteSession, stdin: IO[bytes] | None) -> None:
@@ -162,76 +169,12 @@ class _LocalReader:
         os.close(self.fd)
 
 
-class _WriteFlow(asyncio.BaseProtocol):
-    """Flow control of one write pipe: paused while the kernel buffer is full; knows when
-    the pipe is gone (flushed and closed, or broken)."""
-
-    def __init__(self, loop: asyncio.AbstractEventLoop) -> None:
-        self.writable = asyncio.Event()
-        self.writable.set()
-        self.closed: asyncio.Future[None] = loop.create_future()
-        self.broken = False
-
-    def pause_writing(self) -> None:
-        self.writable.clear()
-
-    def resume_writing(self) -> None:
-        self.writable.set()
-
-    def connection_lost(self, exc: Exception | None) -> None:
-        self.broken = exc is not None
-        self.writable.set()
-        if not self.closed.done():
-            self.closed.set_result(None)
-
-
-class _LocalWriter:
-    """Writes a local fd with back-pressure: an asyncio pipe transport for pipes, sockets
-    and terminals; plain writes for regular files (always ready)."""
-
-    def __init__(self, fd: int, pipe: tuple[asyncio.WriteTransport, _WriteFlow] | None) -> None:
-        self.fd = fd
-        self.pipe = pipe
-
-    @classmethod
-    async def open(cls, fd: int) -> _LocalWriter:
-        """Wrap a duplicate of ``fd`` (closing ours never closes the original)."""
-        fd = os.dup(fd)
-        if not _pollable(fd):
-            return cls(fd, None)
-        loop = asyncio.get_running_loop()
-        transport, flow = await loop.connect_write_pipe(
-            lambda: _WriteFlow(loop), os.fdopen(fd, "wb", buffering=0))
-        return cls(fd, (transport, flow))
-
-    async def write(self, data: bytes) -> None:
-        if self.pipe is None:
-            view = memoryview(data)
-            while view:
-                view = view[os.write(self.fd, view):]
-            return
-        transport, flow = self.pipe
-        if flow.closed.done():
-            raise BrokenPipeError
-        transport.write(data)
-        await flow.writable.wait()
-
-    async def close(self) -> None:
-        """Flush and close: everything written has left when this returns."""
-        if self.pipe is None:
-            os.close(self.fd)
-            return
-        transport, flow = self.pipe
-        transport.close()  # asyncio closes a write pipe once its buffer is flushed
-        await flow.closed
-
-
 def _pollable(fd: int) -> bool:
     if stat.S_ISREG(os.fstat(fd).st_mode):
         return False
     with select.epoll() as poller:
         try:
-            poller.register(fd, select.EPOLLIN | select.EPOLLOUT)
+            poller.register(fd, select.EPOLLIN)
         except PermissionError:
             return False
     return True

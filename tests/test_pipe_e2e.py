@@ -17,7 +17,12 @@ from typing import IO
 
 import pytest
 
-from tests.client import read_line_with_timeout, run_remoterepl, start_remoterepl
+from tests.client import (
+    read_line_with_timeout,
+    remoterepl_command,
+    run_remoterepl,
+    start_remoterepl,
+)
 from tests.sshd import ClientEnv, kill_quietly
 
 USERS = ["user_alias", "root_alias"]
@@ -213,3 +218,14 @@ def test_sigterm_reaches_the_remote_process(client_env: ClientEnv) -> None:
     assert b"got-term" in out, err
     assert proc.returncode == 9, err
     assert b"Traceback" not in err
+
+
+def test_reader_leaving_ends_the_session_like_sigpipe(client_env: ClientEnv) -> None:
+    """``remoterepl host 'seq 1 100000000' | head -2``: stops at once, status 141 (as a
+    local program killed by SIGPIPE), nothing on stderr."""
+    command = (f"{' '.join(remoterepl_command([client_env.user_alias, 'seq 1 100000000']))}"
+               " | head -2; echo status=${PIPESTATUS[0]}")
+    proc = subprocess.run(["bash", "-c", command], capture_output=True, env=client_env.env,
+                          timeout=30, stdin=subprocess.DEVNULL)
+    assert proc.stdout == b"1\n2\nstatus=141\n"
+    assert proc.stderr == b""
