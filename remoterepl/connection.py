@@ -203,12 +203,26 @@ class _Client(asyncssh.SSHClient):
 class Connection:
     """The open SSH connection to the destination, and the jump-host connections under it."""
 
-    def __init__(self, conn: asyncssh.SSHClientConnection, client: _Client, label: str,
+    def __init__(self, conn: asyncssh.SSHClientConnection, client: _Client,
                  hops: Sequence[tuple[asyncssh.SSHClientConnection, _Client]] = ()) -> None:
         self.conn = conn
         self._client = client
-        self.label = label
         self._hops = list(hops)
+
+    @property
+    def host(self) -> str:
+        """The destination's host name as connected (after ssh_config's HostName)."""
+        return self._client.hop.config.host
+
+    @property
+    def port(self) -> int:
+        """The destination's port."""
+        return self._client.hop.config.port
+
+    @property
+    def label(self) -> str:
+        """``host`` or ``host port N``, for messages."""
+        return self._client.hop.label
 
     @property
     def hop_labels(self) -> list[str]:
@@ -490,5 +504,5 @@ async def connect(settings: ConnectSettings) -> Connection:
     finally:
         await _blocking(files.remove)
     conn, client = opened[-1]
-    return Connection(conn, client, client.hop.label, opened[:-1])
+    return Connection(conn, client, opened[:-1])
 

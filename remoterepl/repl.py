@@ -120,15 +120,9 @@ class _Stream:
 
 def _identity(session: RemoteSession) -> tuple[str, str, int]:
     """``(user, host, port)`` of the destination as connected."""
-    conn = session.connection.conn
-    user = str(conn.get_extra_info("username") or "")
-    label = session.connection.label  # "host", "[host]:port" or "host port N"
-    found = (re.fullmatch(r"\[(.*)\]:(\d+)", label) or re.fullmatch(r"(.*) port (\d+)", label))
-    if found:
-        return user, found[1], int(found[2])
-    peer = conn.get_extra_info("peername")
-    port = peer[1] if isinstance(peer, tuple) and len(peer) >= 2 else 22
-    return user, label, int(port)
+    connection = session.connection
+    user = str(connection.conn.get_extra_info("username") or "")
+    return user, connection.host, connection.port
 
 
 class FrontEnd:
