@@ -46,22 +46,22 @@ async def run(settings: Settings, *, interactive: bool) -> int:
 async def _run_session(settings: Settings, interactive: bool, stdin: IO[bytes] | None,
                        outputs: Outputs) -> int:
     options = settings.session
+    editor = interactive and not options.raw  # the line editor drives the session
     want_pty = options.pty if options.pty is not None else (interactive or options.raw)
     if want_pty and options.redirect.stderr and not options.redirect.stdout_to_stderr:
         _tell(settings, "warning: a remote PTY merges stderr into stdout; use -T to keep "
                         "stderr apart for --stderr")
     frontend = None
-    if interactive and not options.raw:  # read before connecting: a bad file costs no login
+    if editor:  # read before connecting: a bad config file costs no login
         from remoterepl.userconfig import load_frontend_config
 
         frontend = load_frontend_config(settings)
     connection = await connect(settings.connect)
     try:
         # Under the local editor the remote must not echo: the editor already shows the line.
-        editor = interactive and not options.raw
         pty = PtyRequest.for_local_terminal(1, echo=not editor) if want_pty else None
         session = await RemoteSession.open(connection, options.command, pty)
-        if interactive and not options.raw:
+        if editor:
             from remoterepl.repl import run_repl  # prompt_toolkit only when it is needed
 
             await run_repl(session, settings, outputs, frontend)  # shows how the remote ended
