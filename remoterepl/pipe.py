@@ -80,13 +80,16 @@ async def run_pipe(session: RemoteSession, stdin: IO[bytes] | None, outputs: Out
             ended.cancel()
         finally:
             feeder.cancel()
-    if reader_gone.done() and not session.finished:
+    if reader_gone.done():
         # Like a local program in a pipeline (``| head -1``): stop quietly, as if killed
-        # by SIGPIPE; the remote sees its channel close.
+        # by SIGPIPE, unless the remote's own status came first; the remote sees its
+        # channel close.
         session.close()
         with contextlib.suppress(asyncio.TimeoutError, asyncssh.Error, OSError):
             await asyncio.wait_for(session.wait(), 5)  # lets asyncssh finish its cleanup
-        return 128 + signal.SIGPIPE
+        process = session.process
+        if process.exit_status is None and process.exit_signal is None:
+            return 128 + signal.SIGPIPE
     if forwarder.abandoned_by is not None and session.process.exit_status is None \
             and session.process.exit_signal is None:
         return 128 + forwarder.abandoned_by
