@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import argparse
-import asyncio
 import contextlib
 import sys
 from collections.abc import Sequence
@@ -205,7 +204,9 @@ def main(argv: Sequence[str] | None = None) -> int:
 
     from remoterepl.fastimport import import_asyncssh
 
-    import_asyncssh()  # before anything imports asyncssh the slow way
+    import_asyncssh()  # before anything imports asyncio or asyncssh the slow way
+    import asyncio
+
     from remoterepl import app
     from remoterepl.connection import configure_logging
 
