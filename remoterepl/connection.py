@@ -24,6 +24,7 @@ import asyncssh
 
 from remoterepl import diagnostics
 from remoterepl.auth import Asker, PasswordAuth, read_password_file
+from remoterepl.coalesce import coalesce_writes
 from remoterepl.diagnostics import configure_logging
 from remoterepl.errors import ConnectError, HostKeyError, SessionLost, UsageError
 from remoterepl.hostkeys import HostKeyVerifier, KnownHosts, Policy, host_label
@@ -101,6 +102,7 @@ class _Client(asyncssh.SSHClient):
 
     def connection_made(self, conn: asyncssh.SSHClientConnection) -> None:
         self.conn = conn
+        coalesce_writes(conn)
         peer = conn.get_extra_info("peername")
         if isinstance(peer, tuple) and len(peer) >= 2 and peer[0]:
             diagnostics.debug(f"connection established to {peer[0]} port {peer[1]}")

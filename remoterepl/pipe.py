@@ -128,48 +128,84 @@ def _writer(file: IO[bytes] | None, fd: int) -> IO[bytes]:
 async def _feed(session: RemoteSession, stdin: IO[bytes] | None) -> None:
     """Copy stdin to the remote with back-pressure, then end its input (VEOF on a PTY:
     channel EOF does not end PTY programs)."""
-    reader = _LocalReader(os.dup(stdin.fileno() if stdin is not None else 0))
+    fd = os.dup(stdin.fileno() if stdin is not None else 0)
     try:
-        while chunk := await reader.read(BUFSIZE):
-            session.send(chunk)
-            await session.drain()
+        if _pollable(fd):
+            _widen_pipe(fd)
+            await _StdinPump(session, fd).run()
+        else:
+            await _feed_in_thread(session, fd)
         session.send_eof()
     except (OSError, asyncssh.Error):
         pass  # the remote stopped reading (exited, closed its stdin): nothing to deliver to
     finally:
-        reader.close()
+        os.close(fd)
 
 
-class _LocalReader:
-    """Reads a local fd without blocking the loop.
+class _StdinPump:
+    """Copies a pollable fd (pipe, terminal, socket) to the remote until end of file.
 
-    Pollable fds are read when the loop says they are readable (without making them
-    non-blocking, which would leak to the other users of the terminal or pipe); regular
-    files and fds epoll refuses (/dev/null and other devices) are read in a worker thread."""
+    Read when the loop says the fd is readable, without making it non-blocking (that would
+    leak to the other users of the terminal or pipe); the fd stays watched between reads and
+    is unwatched only while the remote is not taking input fast enough."""
 
-    def __init__(self, fd: int) -> None:
+    def __init__(self, session: RemoteSession, fd: int) -> None:
+        self.session = session
         self.fd = fd
-        self.pollable = _pollable(fd)
+        self.loop = asyncio.get_running_loop()
+        self.finished: asyncio.Future[None] = self.loop.create_future()
+        self.draining: asyncio.Task[None] | None = None
 
-    async def read(self, size: int) -> bytes:
-        loop = asyncio.get_running_loop()
-        if not self.pollable:
-            return await loop.run_in_executor(None, os.read, self.fd, size)
-        readable: asyncio.Future[None] = loop.create_future()
-
-        def wake() -> None:
-            if not readable.done():
-                readable.set_result(None)
-
-        loop.add_reader(self.fd, wake)
+    async def run(self) -> None:
+        self.loop.add_reader(self.fd, self._on_readable)
         try:
-            await readable
+            await self.finished
         finally:
-            loop.remove_reader(self.fd)
-        return os.read(self.fd, size)
+            self.loop.remove_reader(self.fd)
+            if self.draining is not None:
+                self.draining.cancel()
 
-    def close(self) -> None:
-        os.close(self.fd)
+    def _on_readable(self) -> None:
+        try:
+            chunk = os.read(self.fd, BUFSIZE)
+            if not chunk:
+                self.finished.set_result(None)
+                return
+            self.session.send(chunk)
+        except (OSError, asyncssh.Error) as exc:
+            self.finished.set_exception(exc)
+            return
+        if self.session.input_backlogged:
+            self.loop.remove_reader(self.fd)
+            self.draining = asyncio.create_task(self._resume_after_drain())
+
+    async def _resume_after_drain(self) -> None:
+        try:
+            await self.session.drain()
+        except (OSError, asyncssh.Error) as exc:
+            if not self.finished.done():
+                self.finished.set_exception(exc)
+            return
+        if not self.finished.done():
+            self.loop.add_reader(self.fd, self._on_readable)
+
+
+async def _feed_in_thread(session: RemoteSession, fd: int) -> None:
+    """Regular files and fds epoll refuses (/dev/null and other devices): read in a worker
+    thread."""
+    loop = asyncio.get_running_loop()
+    while chunk := await loop.run_in_executor(None, os.read, fd, BUFSIZE):
+        session.send(chunk)
+        await session.drain()
+
+
+def _widen_pipe(fd: int) -> None:
+    """Let a pipe hold BUFSIZE bytes (Linux's default is 64 KiB), so that each wake-up
+    reads a full chunk: a fixed cost per read is most of what forwarding costs."""
+    with contextlib.suppress(OSError, AttributeError):
+        if stat.S_ISFIFO(os.fstat(fd).st_mode) and \
+                fcntl.fcntl(fd, fcntl.F_GETPIPE_SZ) < BUFSIZE:
+            fcntl.fcntl(fd, fcntl.F_SETPIPE_SZ, BUFSIZE)
 
 
 def _pollable(fd: int) -> bool:

@@ -11,6 +11,7 @@ from dataclasses import dataclass
 
 import asyncssh
 
+from remoterepl.coalesce import corked
 from remoterepl.connection import Connection
 from remoterepl.errors import ConnectError, Disconnected
 
@@ -19,6 +20,10 @@ from remoterepl.errors import ConnectError, Disconnected
 PTY_SIGNAL_KEYS = {"INT": b"\x03", "QUIT": b"\x1c", "TSTP": b"\x1a"}
 PTY_INTERRUPT = PTY_SIGNAL_KEYS["INT"]
 PTY_EOF = b"\x04"
+
+# Input queued beyond what the channel window lets out: above this, stop taking more from
+# the local side until it drains to a quarter of it (asyncssh's flow control).
+INPUT_HIGH_WATER = 256 * 1024
 
 # Fallback for OpenSSH, which ignores signal requests for root logins and sends them to the
 # session's shell rather than its foreground job: a second channel on the same connection
@@ -76,15 +81,22 @@ class RemoteSession:
             raise ConnectError(f"the server refused to start the session: {exc.reason}") from None
         except (asyncssh.ConnectionLost, asyncssh.DisconnectError):
             raise connection.lost_error() from None
+        process.channel.set_write_buffer_limits(high=INPUT_HIGH_WATER)
         return cls(connection, process, pty)
 
     def send(self, data: bytes) -> None:
-        """Queue bytes for the remote stdin."""
-        self.process.stdin.write(data)
+        """Queue bytes for the remote stdin (sent at once, in as few writes as can be)."""
+        with corked(self.connection.conn):
+            self.process.stdin.write(data)
 
     async def drain(self) -> None:
         """Wait until the remote can take more input (back-pressure)."""
         await self.process.stdin.drain()
+
+    @property
+    def input_backlogged(self) -> bool:
+        """True while more input is queued than the remote is taking: time to drain."""
+        return self.process.channel.get_write_buffer_size() > INPUT_HIGH_WATER
 
     def interrupt(self) -> None:
         """Interrupt the remote foreground work, as Ctrl-C does in a local terminal."""

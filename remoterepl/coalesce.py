@@ -1,0 +1,103 @@
+"""One send() per event-loop turn for an asyncssh connection, instead of one per SSH packet.
+
+asyncssh hands every SSH packet to its transport separately, and precedes every packet
+after key exchange with an SSH_MSG_IGNORE (a countermeasure against traffic analysis), so a
+typed line costs two send() system calls and a 256 MiB upload about 16,000. The transport
+wrapper here gathers what one turn of the event loop writes and sends it at the end of that
+turn: the same bytes in the same order, in one system call, with no added wait (the flush
+runs before the loop next sleeps). Measured: about a third less client CPU per uploaded
+byte. Where remoterepl itself sends (a line, a chunk of stdin), :meth:`corked` sends at the
+end of the block instead, which spares a round trip the extra loop turn.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections.abc import Iterator
+from typing import Any, Protocol
+
+
+class _Writable(Protocol):
+    def write(self, data: bytes) -> None: ...
+    def close(self) -> None: ...
+    def is_closing(self) -> bool: ...
+    def get_write_buffer_size(self) -> int: ...
+
+
+class CoalescingTransport:
+    """Wraps a transport: writes are queued and flushed together by a ``call_soon``, or at
+    the end of a :meth:`corked` block.
+
+    Everything else (flow control, extra info, abort) is the wrapped transport's own."""
+
+    def __init__(self, transport: _Writable, loop: asyncio.AbstractEventLoop) -> None:
+        self._transport = transport
+        self._loop = loop
+        self._pending: list[bytes] = []
+        self._corked = False
+        self._flush_scheduled = False
+
+    def write(self, data: bytes) -> None:
+        if not (self._corked or self._flush_scheduled):
+            self._flush_scheduled = True
+            self._loop.call_soon(self._scheduled_flush)
+        self._pending.append(data)
+
+    @contextlib.contextmanager
+    def corked(self) -> Iterator[None]:
+        """Send what the block writes when it ends (re-entrant)."""
+        if self._corked:
+            yield
+            return
+        self._corked = True
+        try:
+            yield
+        finally:
+            self._corked = False
+            if not self._flush_scheduled:
+                self._flush()
+
+    def _scheduled_flush(self) -> None:
+        self._flush_scheduled = False
+        self._flush()
+
+    def _flush(self) -> None:
+        if not self._pending:
+            return
+        data = b"".join(self._pending) if len(self._pending) > 1 else self._pending[0]
+        self._pending.clear()
+        if not self._transport.is_closing():
+            self._transport.write(data)
+
+    def close(self) -> None:
+        """Close after sending what is queued (asyncssh's disconnect message among it)."""
+        self._flush()
+        self._transport.close()
+
+    def get_write_buffer_size(self) -> int:
+        return self._transport.get_write_buffer_size() + sum(map(len, self._pending))
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._transport, name)
+
+
+def coalesce_writes(conn: object) -> None:
+    """Make ``conn`` (an asyncssh connection, from its ``connection_made`` on) coalesce its
+    writes. asyncssh offers no public hook for its transport: when its internals differ
+    from what this expects, the connection is left as it is (only slower)."""
+    transport = getattr(conn, "_transport", None)
+    if transport is None or isinstance(transport, CoalescingTransport) \
+            or not all(hasattr(transport, name) for name in
+                       ("write", "close", "get_write_buffer_size", "is_closing")):
+        return
+    conn._transport = CoalescingTransport(  # type: ignore[attr-defined]
+        transport, asyncio.get_running_loop())
+
+
+def corked(conn: object) -> contextlib.AbstractContextManager[None]:
+    """``conn``'s writes in the block go out as one at its end (no-op if not coalescing)."""
+    transport = getattr(conn, "_transport", None)
+    if isinstance(transport, CoalescingTransport):
+        return transport.corked()
+    return contextlib.nullcontext()
