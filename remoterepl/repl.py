@@ -23,6 +23,7 @@ import re
 import shlex
 import sys
 import time
+from collections.abc import Iterator
 from typing import IO, TextIO, cast
 from urllib.parse import unquote, urlsplit
 
@@ -32,7 +33,7 @@ from prompt_toolkit.auto_suggest import ConditionalAutoSuggest
 from prompt_toolkit.buffer import Buffer
 from prompt_toolkit.filters import Condition
 from prompt_toolkit.formatted_text import ANSI
-from prompt_toolkit.output import ColorDepth, Output
+from prompt_toolkit.output import ColorDepth
 from prompt_toolkit.output.vt100 import Vt100_Output
 from prompt_toolkit.shortcuts import CompleteStyle
 
@@ -70,13 +71,30 @@ class _Output(Vt100_Output):
     space it never uses. Declaring "one row below the cursor" instead lets the renderer
     draw the bottom toolbar (it waits for a known height) without ever asking."""
 
+    _flush_held = False
+
     def get_rows_below_cursor_position(self) -> int:
         """At least the input line's own row (the renderer grows the layout as needed)."""
         return 1
 
+    def flush(self) -> None:
+        if not self._flush_held:
+            super().flush()
 
-def _create_output(stdout: TextIO | RecordingStdout) -> Output:
-    output = _Output.from_pty(cast(TextIO, stdout), term=os.environ.get("TERM"))
+    @contextlib.contextmanager
+    def one_write(self) -> Iterator[None]:
+        """What the block outputs reaches the terminal in one write (prompt_toolkit's
+        erase flushes twice on its own: each write wakes the terminal once more)."""
+        self._flush_held = True
+        try:
+            yield
+        finally:
+            self._flush_held = False
+            self.flush()
+
+
+def _create_output(stdout: TextIO | RecordingStdout) -> _Output:
+    output = cast(_Output, _Output.from_pty(cast(TextIO, stdout), term=os.environ.get("TERM")))
     output.enable_cpr = False
     return output
 
@@ -474,10 +492,10 @@ class FrontEnd:
         run_in_terminal this keeps the terminal raw, so a Ctrl-C typed meanwhile
         stays a key for us instead of becoming a SIGINT that kills the client."""
         app = self.prompt.app
-        if app.is_running and not app.is_done:
-            app.renderer.erase(leave_alternate_screen=False)
-        self.output.write_raw(text)
-        self.output.flush()
+        with self.output.one_write():
+            if app.is_running and not app.is_done:
+                app.renderer.erase(leave_alternate_screen=False)
+            self.output.write_raw(text)
         app.invalidate()
 
     async def _tick(self) -> None:

@@ -4,6 +4,7 @@ lexer choice, toolbar, completion helpers, recording format (no network, no term
 from __future__ import annotations
 
 import asyncio
+import io
 import json
 import os
 import stat
@@ -15,6 +16,7 @@ from prompt_toolkit.buffer import Buffer
 from prompt_toolkit.completion import CompleteEvent
 from prompt_toolkit.document import Document
 from prompt_toolkit.history import InMemoryHistory
+from typing_extensions import Buffer as ReadableBuffer
 
 from remoterepl.cli import parse_args
 from remoterepl.completion import (
@@ -38,7 +40,7 @@ from remoterepl.history import (
 from remoterepl.passwords import SecretPrompts
 from remoterepl.recording import Recorder
 from remoterepl.remote_text import OutputSplitter
-from remoterepl.repl import default_prompt
+from remoterepl.repl import _create_output, default_prompt
 from remoterepl.sanitize import EscapeStripper, strip_dangerous
 from remoterepl.toolbar import SessionStatus, Toolbar, format_duration
 from remoterepl.userconfig import ConfigError, ConfigFile, FrontEndConfig, load_frontend_config
@@ -459,3 +461,45 @@ def test_recording_format(tmp_path: Path) -> None:
     assert stat.S_IMODE(os.stat(path).st_mode) == 0o600
     with pytest.raises(UsageError, match="can't open --record file"):
         Recorder.create(str(tmp_path / "no" / "such" / "dir.cast"), 80, 24, "t")
+
+
+def test_output_one_write_sends_the_block_as_a_single_write() -> None:
+    """Painting above the prompt (erase + text) reaches the terminal in one write: the
+    flushes inside the block (prompt_toolkit's erase makes two) are held until its end."""
+    class RecordingTerminal(io.RawIOBase):
+        def __init__(self, fd: int) -> None:
+            self.fd = fd
+            self.writes: list[bytes] = []
+
+        def writable(self) -> bool:
+            return True
+
+        def fileno(self) -> int:
+            return self.fd
+
+        def write(self, data: ReadableBuffer) -> int:
+            self.writes.append(bytes(data))
+            return os.write(self.fd, data)
+
+    master, slave = os.openpty()
+    try:
+        raw = RecordingTerminal(slave)
+        terminal = io.TextIOWrapper(io.BufferedWriter(raw), encoding="utf-8")
+        output = _create_output(terminal)
+        with output.one_write():
+            output.write_raw("erase")
+            output.flush()
+            output.write_raw("text")
+            output.flush()
+            assert raw.writes == []  # nothing reached the terminal yet
+        assert raw.writes == [b"erasetext"]
+        output.write_raw("after")
+        output.flush()  # outside the block: flushes as usual
+        assert raw.writes == [b"erasetext", b"after"]
+        received = b""
+        while len(received) < len(b"erasetextafter"):  # a pty may hand it over in pieces
+            received += os.read(master, 100)
+        assert received == b"erasetextafter"
+    finally:
+        os.close(master)
+        os.close(slave)
