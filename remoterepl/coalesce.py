@@ -20,7 +20,9 @@ from typing import Any, Protocol
 
 class _Writable(Protocol):
     def write(self, data: bytes) -> None: ...
+    def write_eof(self) -> None: ...
     def close(self) -> None: ...
+    def abort(self) -> None: ...
     def is_closing(self) -> bool: ...
     def get_write_buffer_size(self) -> int: ...
 
@@ -70,10 +72,23 @@ class CoalescingTransport:
         if not self._transport.is_closing():
             self._transport.write(data)
 
+    def writelines(self, chunks: list[bytes]) -> None:
+        self.write(b"".join(chunks))
+
+    def write_eof(self) -> None:
+        self._flush()
+        self._transport.write_eof()
+
     def close(self) -> None:
-        """Close after sending what is queued (asyncssh's disconnect message among it)."""
+        """Close after sending what is queued."""
         self._flush()
         self._transport.close()
+
+    def abort(self) -> None:
+        """Send what is queued, then drop the connection: asyncssh writes its disconnect
+        message and aborts right after (asyncio's own write would have sent it already)."""
+        self._flush()
+        self._transport.abort()
 
     def get_write_buffer_size(self) -> int:
         return self._transport.get_write_buffer_size() + sum(map(len, self._pending))
@@ -89,7 +104,8 @@ def coalesce_writes(conn: object) -> None:
     transport = getattr(conn, "_transport", None)
     if transport is None or isinstance(transport, CoalescingTransport) \
             or not all(hasattr(transport, name) for name in
-                       ("write", "close", "get_write_buffer_size", "is_closing")):
+                       ("write", "write_eof", "close", "abort", "get_write_buffer_size",
+                        "is_closing")):
         return
     conn._transport = CoalescingTransport(  # type: ignore[attr-defined]
         transport, asyncio.get_running_loop())

@@ -11,7 +11,7 @@ skipped while they are imported:
 - asyncssh probes for optional C libraries (liboqs, nettle) with ``ctypes.util.find_library``.
   When a library is absent, CPython falls back to running ``gcc`` and ``ld`` to look for it:
   20-60 ms. The ldconfig cache alone answers the same question for installed libraries,
-  so the probe consults only that.
+  so the probe consults only that (unless LD_LIBRARY_PATH names more places to look).
 
 Modules imported later (after start-up) are not affected.
 """
@@ -21,6 +21,7 @@ from __future__ import annotations
 import contextlib
 import ctypes.util
 import importlib
+import os
 import sys
 from collections.abc import Iterator, Sequence
 from importlib.machinery import ModuleSpec
@@ -55,7 +56,8 @@ def _modules_missing(names: frozenset[str]) -> Iterator[None]:
 @contextlib.contextmanager
 def _library_probe_via_ldconfig() -> Iterator[None]:
     ldconfig_only = getattr(ctypes.util, "_findSoname_ldconfig", None)
-    if ldconfig_only is None:  # not Linux, or CPython changed: the ordinary (slow) way
+    if ldconfig_only is None or os.environ.get("LD_LIBRARY_PATH"):
+        # not Linux, CPython changed, or libraries outside the cache: the ordinary way
         yield
         return
     original = ctypes.util.find_library

@@ -132,14 +132,15 @@ async def _feed(session: RemoteSession, stdin: IO[bytes] | None) -> None:
     try:
         if _pollable(fd):
             _widen_pipe(fd)
-            await _StdinPump(session, fd).run()
+            try:
+                await _StdinPump(session, fd).run()
+            finally:
+                os.close(fd)
         else:
             await _feed_in_thread(session, fd)
         session.send_eof()
     except (OSError, asyncssh.Error):
         pass  # the remote stopped reading (exited, closed its stdin): nothing to deliver to
-    finally:
-        os.close(fd)
 
 
 class _StdinPump:
@@ -172,7 +173,7 @@ class _StdinPump:
                 self.finished.set_result(None)
                 return
             self.session.send(chunk)
-        except (OSError, asyncssh.Error) as exc:
+        except Exception as exc:  # ends run(), which raises it: never a silent hang
             self.finished.set_exception(exc)
             return
         if self.session.input_backlogged:
@@ -192,11 +193,22 @@ class _StdinPump:
 
 async def _feed_in_thread(session: RemoteSession, fd: int) -> None:
     """Regular files and fds epoll refuses (/dev/null and other devices): read in a worker
-    thread."""
+    thread. Owns ``fd``: closes it once no worker is reading it any more."""
     loop = asyncio.get_running_loop()
-    while chunk := await loop.run_in_executor(None, os.read, fd, BUFSIZE):
-        session.send(chunk)
-        await session.drain()
+    read: asyncio.Future[bytes] | None = None
+    try:
+        while True:
+            read = loop.run_in_executor(None, os.read, fd, BUFSIZE)
+            chunk = await asyncio.shield(read)  # cancelled: the worker still reads on
+            if not chunk:
+                return
+            session.send(chunk)
+            await session.drain()
+    finally:
+        if read is not None and not read.done():
+            read.add_done_callback(lambda _read: os.close(fd))
+        else:
+            os.close(fd)
 
 
 def _widen_pipe(fd: int) -> None:

@@ -1,0 +1,109 @@
+"""remoterepl.fastimport.import_asyncssh, in a fresh interpreter each time.
+
+What it must leave behind: asyncio and asyncssh imported without ``ssl`` and
+``asyncssh.crypto.x509``; no finder of its own left in ``sys.meta_path``;
+``ctypes.util.find_library`` the original function again; and ``ssl`` importable later.
+(That asyncssh still negotiates with OpenSSH after this import is covered by every
+end-to-end test, which run the installed command.)
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+import textwrap
+from typing import Any
+
+import pytest
+
+pytestmark = pytest.mark.timeout(120)
+
+PROBE = textwrap.dedent(
+    """
+    import ctypes.util
+    import json
+    import sys
+
+    original_find_library = ctypes.util.find_library
+    from remoterepl import fastimport
+
+    facts = {}
+    try:
+        fastimport.import_asyncssh()
+    except BaseException as exc:
+        facts["error"] = repr(exc)
+    facts["asyncio imported"] = "asyncio" in sys.modules
+    facts["asyncssh imported"] = "asyncssh" in sys.modules
+    facts["ssl imported"] = "ssl" in sys.modules
+    facts["x509 imported"] = "asyncssh.crypto.x509" in sys.modules
+    facts["finders left"] = [type(f).__name__ for f in sys.meta_path
+                             if type(f).__module__ == fastimport.__name__]
+    facts["find_library restored"] = ctypes.util.find_library is original_find_library
+    if "twice" in sys.argv:
+        meta_path = list(sys.meta_path)
+        fastimport.import_asyncssh()
+        facts["second call changed meta_path"] = sys.meta_path != meta_path
+        facts["find_library restored after second call"] = (
+            ctypes.util.find_library is original_find_library)
+    import ssl
+    facts["ssl importable later"] = hasattr(ssl, "SSLContext")
+    # Importing it for real also needs pyOpenSSL (not a dependency): only check that the
+    # import system would look for it again.
+    import importlib.util
+    facts["x509 findable later"] = importlib.util.find_spec("asyncssh.crypto.x509") is not None
+    print(json.dumps(facts))
+    """
+)
+
+
+def probe(*args: str) -> dict[str, Any]:
+    """Run PROBE in a fresh interpreter; return the facts it printed."""
+    proc = subprocess.run(
+        [sys.executable, "-c", PROBE, *args],
+        capture_output=True,
+        text=True,
+        timeout=90,
+        stdin=subprocess.DEVNULL,
+    )
+    assert proc.returncode == 0, proc.stderr
+    facts: dict[str, Any] = json.loads(proc.stdout.strip().splitlines()[-1])
+    return facts
+
+
+def test_import_asyncssh_skips_the_optional_modules_and_cleans_up() -> None:
+    """asyncio and asyncssh are imported, ssl and asyncssh.crypto.x509 are not; the finder
+    is gone and find_library restored; both modules import normally afterwards."""
+    facts = probe()
+    assert facts == {
+        "asyncio imported": True,
+        "asyncssh imported": True,
+        "ssl imported": False,
+        "x509 imported": False,
+        "finders left": [],
+        "find_library restored": True,
+        "ssl importable later": True,
+        "x509 findable later": True,
+    }
+
+
+def test_second_call_is_harmless() -> None:
+    """Calling import_asyncssh() again changes nothing and leaves nothing behind."""
+    facts = probe("twice")
+    assert "error" not in facts
+    assert facts["second call changed meta_path"] is False
+    assert facts["find_library restored after second call"] is True
+    assert facts["finders left"] == []
+    assert facts["ssl importable later"] is True
+
+
+def test_control_a_plain_import_does_load_ssl() -> None:
+    """Control: without import_asyncssh(), importing asyncio and asyncssh loads ``ssl``
+    (otherwise the test above would pass for nothing)."""
+    proc = subprocess.run(
+        [sys.executable, "-c",
+         "import sys, asyncio, asyncssh; print('ssl' in sys.modules)"],
+        capture_output=True, text=True, timeout=90, stdin=subprocess.DEVNULL,
+    )
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout.strip() == "True"
