@@ -22,6 +22,7 @@ import os
 import re
 import shlex
 import sys
+import termios
 import time
 from collections.abc import Iterator
 from typing import IO, TextIO, cast
@@ -61,6 +62,7 @@ RESET = "\x1b[0m"
 EXIT_WAIT = 5.0  # seconds to wait for the exit status after the remote's output ended
 MENU_ROWS = 8  # rows the completion menu may take below the input line
 HEALTH_PROBE_EVERY = 15  # seconds between keepalive round trips while the toolbar shows
+_BARE_NEWLINE = re.compile(r"(?<!\r)\n")
 # OSC 7 (the shell's working directory) and OSC 133;D (a command's exit status).
 _OSC_REPORT = re.compile(r"\x1b\](7|133);([^\x07\x1b]*)(?:\x07|\x1b\\)")
 
@@ -82,15 +84,49 @@ class _Output(Vt100_Output):
             super().flush()
 
     @contextlib.contextmanager
-    def one_write(self) -> Iterator[None]:
+    def one_write(self, *, output_processing: bool = True) -> Iterator[None]:
         """What the block outputs reaches the terminal in one write (prompt_toolkit's
-        erase flushes twice on its own: each write wakes the terminal once more)."""
+        erase flushes twice on its own: each write wakes the terminal once more).
+
+        ``output_processing=False`` writes it with the terminal's OPOST off, as ssh -t
+        does: with it on, the kernel handles every newline as a write of its own, which
+        made a flood of short lines half as fast as ssh's. Text written in such a block
+        must carry its own carriage returns (:func:`with_carriage_returns`)."""
         self._flush_held = True
         try:
             yield
         finally:
             self._flush_held = False
-            self.flush()
+            if output_processing:
+                self.flush()
+            else:
+                with _output_processing_off(self.fileno()):
+                    self.flush()
+
+
+def with_carriage_returns(text: str) -> str:
+    """Newlines as a terminal with OPOST and ONLCR would show them."""
+    return _BARE_NEWLINE.sub("\r\n", text)
+
+
+@contextlib.contextmanager
+def _output_processing_off(fd: int) -> Iterator[None]:
+    """OPOST off for the block (read each time: prompt_toolkit changes the modes too)."""
+    try:
+        modes = termios.tcgetattr(fd)
+    except termios.error:  # not a terminal: nothing to switch
+        yield
+        return
+    if not modes[1] & termios.OPOST:
+        yield
+        return
+    raw = list(modes)
+    raw[1] &= ~termios.OPOST
+    termios.tcsetattr(fd, termios.TCSANOW, raw)
+    try:
+        yield
+    finally:
+        termios.tcsetattr(fd, termios.TCSANOW, modes)
 
 
 def _create_output(stdout: TextIO | RecordingStdout) -> _Output:
@@ -492,10 +528,10 @@ class FrontEnd:
         run_in_terminal this keeps the terminal raw, so a Ctrl-C typed meanwhile
         stays a key for us instead of becoming a SIGINT that kills the client."""
         app = self.prompt.app
-        with self.output.one_write():
+        with self.output.one_write(output_processing=False):
             if app.is_running and not app.is_done:
                 app.renderer.erase(leave_alternate_screen=False)
-            self.output.write_raw(text)
+            self.output.write_raw(with_carriage_returns(text))
         app.invalidate()
 
     async def _tick(self) -> None:

@@ -6,6 +6,7 @@ from __future__ import annotations
 import os
 import re
 import signal
+import termios
 from pathlib import Path
 
 import pytest
@@ -177,4 +178,46 @@ def test_server_gone_mid_session_restores_terminal(
         assert "before-the-end" in screen
         assert re.search(r"remoterepl: connection to .* lost", screen), screen
         assert "Traceback" not in term.transcript_text()
+    assert_terminal_restored(record)
+
+
+def test_output_lines_start_at_the_left_edge_with_or_without_a_remote_pty(
+    client_env: ClientEnv,
+) -> None:
+    """Output is painted with the terminal's OPOST off (fast floods, as ssh -t): bare
+    newlines from a remote without a PTY still start a new line at the left edge, a burst
+    of lines arrives whole, and the editor's own lines (the echoed input) are not skewed."""
+    command = "sh -c 'while read n; do seq 1 $n | sed s/^/line-/; done'"
+    for flags in (["-T"], ["-t"]):
+        with spawn_remoterepl([*flags, client_env.user_alias, command],
+                              client_env.env) as term:
+            term.wait_for_screen(">")
+            term.sendline("300")
+            screen = term.wait_for_screen("line-300")
+            lines = term.screen_lines()
+            shown = [line.rstrip() for line in lines if line.startswith("line-")]
+            assert shown[-1] == "line-300", screen
+            assert shown == [f"line-{i}" for i in range(301 - len(shown), 301)], screen
+            assert not any("line-" in line and not line.startswith("line-") for line in lines)
+            term.sendcontrol("d")
+            assert term.wait_exit() == 0
+
+
+def test_terminal_output_processing_is_back_after_a_flood(
+    client_env: ClientEnv, tmp_path: Path
+) -> None:
+    """OPOST is switched off only while output is painted: after a flood and the exit,
+    the terminal's modes are exactly as before (stty -g), and the shell's own output
+    afterwards is not staircased."""
+    record = tmp_path / "stty"
+    argv = with_stty_record([client_env.user_alias, "sh"], record)
+    with Terminal(argv, env=client_env.env) as term:
+        term.wait_for_screen(shell_prompt_shown, timeout=20)
+        term.sendline("seq 1 20000")
+        term.wait_for_screen(lambda s: "20000" in s and shell_prompt_shown(s), timeout=30)
+        # The pty's modes, read through its master side while the editor runs.
+        assert termios.tcgetattr(term.child.child_fd)[1] & termios.OPOST
+        term.sendline("exit")
+        screen = term.wait_for_screen("RC=0", timeout=20)
+        assert any(line.startswith("RC=0") for line in term.screen_lines()), screen
     assert_terminal_restored(record)
