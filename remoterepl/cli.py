@@ -203,8 +203,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         return EXIT_USAGE
 
     from remoterepl.fastimport import import_asyncssh
+    from remoterepl.heap import keep_heap_warm
 
     import_asyncssh()  # before anything imports asyncio or asyncssh the slow way
+    keep_heap_warm()
     import asyncio
 
     from remoterepl import app

@@ -25,7 +25,7 @@ from remoterepl.redirect import Outputs
 from remoterepl.session import RemoteSession
 
 # Larger chunks mean fewer trips through the event loop per megabyte (DESIGN.md §4).
-BUFSIZE = 256 * 1024
+BUFSIZE = 512 * 1024
 FORWARDED_SIGNALS = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
 
 

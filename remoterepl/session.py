@@ -23,7 +23,7 @@ PTY_EOF = b"\x04"
 
 # Input queued beyond what the channel window lets out: above this, stop taking more from
 # the local side until it drains to a quarter of it (asyncssh's flow control).
-INPUT_HIGH_WATER = 256 * 1024
+INPUT_HIGH_WATER = 1024 * 1024
 
 # Fallback for OpenSSH, which ignores signal requests for root logins and sends them to the
 # session's shell rather than its foreground job: a second channel on the same connection
