@@ -65,6 +65,8 @@ async def run_pipe(session: RemoteSession, stdin: IO[bytes] | None, outputs: Out
     # with OpenSSH servers).
     stdout = _writer(outputs.stdout, 2 if outputs.merged == "stdout-to-stderr" else 1)
     stderr = _writer(outputs.stderr, 1 if outputs.merged == "stderr-to-stdout" else 2)
+    for output in (stdout, stderr):
+        _widen_pipe(output.fileno())  # fewer full-pipe stalls: each costs a loop turn
     reader_gone: asyncio.Future[None] = asyncio.get_running_loop().create_future()
     # asyncio warns on stderr about writes into a pipe whose reader left; that case is
     # handled below (SIGPIPE status), so the warnings would only be noise in a pipeline.
@@ -213,7 +215,8 @@ async def _feed_in_thread(session: RemoteSession, fd: int) -> None:
 
 def _widen_pipe(fd: int) -> None:
     """Let a pipe hold BUFSIZE bytes (Linux's default is 64 KiB), so that each wake-up
-    reads a full chunk: a fixed cost per read is most of what forwarding costs."""
+    reads or writes a full chunk: a fixed cost per read or write is most of what
+    forwarding costs."""
     with contextlib.suppress(OSError, AttributeError):
         if stat.S_ISFIFO(os.fstat(fd).st_mode) and \
                 fcntl.fcntl(fd, fcntl.F_GETPIPE_SZ) < BUFSIZE:

@@ -444,3 +444,27 @@ def test_piping_does_not_fault_in_fresh_memory_per_chunk(client_env: ClientEnv) 
     baseline = _minor_faults_piping(client_env, 1024)
     faults = _minor_faults_piping(client_env, 64 * 1024 * 1024)
     assert faults - baseline < 8192, (baseline, faults)  # < one fault per 8 KiB sent
+
+
+def test_output_pipes_are_widened(client_env: ClientEnv) -> None:
+    """stdout and stderr pipes are raised to pipe.BUFSIZE as well (fewer full-pipe stalls
+    while downloading), seen on the read ends we hold; the output is complete."""
+    probe_read, probe_write = os.pipe()
+    try:
+        default = fcntl.fcntl(probe_write, fcntl.F_GETPIPE_SZ)
+    finally:
+        os.close(probe_read)
+        os.close(probe_write)
+    if default >= BUFSIZE:
+        pytest.skip(f"pipes here hold {default} bytes already: nothing to widen")
+    script = "echo out; echo err >&2; read -r line; head -c 3000000 /dev/zero"
+    with start_remoterepl([client_env.user_alias, script], env=client_env.env) as proc:
+        assert proc.stdin is not None and proc.stdout is not None and proc.stderr is not None
+        assert read_line_with_timeout(proc.stdout, 30) == b"out\n"
+        assert read_line_with_timeout(proc.stderr, 30) == b"err\n"
+        for stream in (proc.stdout, proc.stderr):
+            assert fcntl.fcntl(stream.fileno(), fcntl.F_GETPIPE_SZ) >= BUFSIZE
+        proc.stdin.write(b"go\n")
+        proc.stdin.close()
+        assert len(proc.stdout.read()) == 3000000
+        assert proc.wait(timeout=30) == 0
