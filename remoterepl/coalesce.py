@@ -48,7 +48,8 @@ class CoalescingTransport:
 
     @contextlib.contextmanager
     def corked(self) -> Iterator[None]:
-        """Send what the block writes when it ends (re-entrant)."""
+        """Send what is queued and what the block writes when the block ends, before
+        anything else can happen to the transport (re-entrant)."""
         if self._corked:
             yield
             return
@@ -57,8 +58,7 @@ class CoalescingTransport:
             yield
         finally:
             self._corked = False
-            if not self._flush_scheduled:
-                self._flush()
+            self._flush()  # a flush already scheduled then finds nothing left
 
     def _scheduled_flush(self) -> None:
         self._flush_scheduled = False

@@ -24,7 +24,7 @@ import asyncssh
 
 from remoterepl import diagnostics
 from remoterepl.auth import Asker, PasswordAuth, read_password_file
-from remoterepl.coalesce import coalesce_writes
+from remoterepl.coalesce import coalesce_writes, corked
 from remoterepl.diagnostics import configure_logging
 from remoterepl.errors import ConnectError, HostKeyError, SessionLost, UsageError
 from remoterepl.hostkeys import HostKeyVerifier, KnownHosts, Policy, host_label
@@ -241,10 +241,13 @@ class Connection:
         return SessionLost(f"connection to {self.label} lost{_lost_detail(self._client)}")
 
     def close(self) -> None:
-        """Close the connection and the jump-host connections under it (idempotent)."""
-        self.conn.close()
-        for conn, _client in reversed(self._hops):
-            conn.close()
+        """Close the connection and the jump-host connections under it (idempotent).
+
+        Each goodbye (channel close, disconnect) is sent before the hop carrying it closes:
+        queued for the end of the loop turn, it would find the tunnel already gone."""
+        for conn in (self.conn, *(conn for conn, _client in reversed(self._hops))):
+            with corked(conn):
+                conn.close()
 
     async def wait_closed(self) -> None:
         """Wait until everything is fully closed."""

@@ -13,7 +13,8 @@ skipped while they are imported:
   20-60 ms. The ldconfig cache alone answers the same question for installed libraries,
   so the probe consults only that (unless LD_LIBRARY_PATH names more places to look).
 
-Modules imported later (after start-up) are not affected.
+Modules imported later are not affected (``import ssl`` works then), but asyncio keeps
+running without TLS support for the rest of the process: remoterepl never uses TLS.
 """
 
 from __future__ import annotations

@@ -126,7 +126,8 @@ def _output_processing_off(fd: int) -> Iterator[None]:
     try:
         yield
     finally:
-        termios.tcsetattr(fd, termios.TCSANOW, modes)
+        with contextlib.suppress(termios.error):  # the terminal is gone (hang-up)
+            termios.tcsetattr(fd, termios.TCSANOW, modes)
 
 
 def _create_output(stdout: TextIO | RecordingStdout) -> _Output:
@@ -578,8 +579,8 @@ class FrontEnd:
         note = describe_exit_signal(self.session.process)
         text = (tail + "\n" if prompt_text(tail) else "") + (f"[{note}]\n" if note else "")
         if text:
-            self.output.write_raw(text)
-            self.output.flush()
+            with self.output.one_write(output_processing=False):
+                self.output.write_raw(with_carriage_returns(text))
 
 
 async def run_repl(session: RemoteSession, settings: Settings, outputs: Outputs,

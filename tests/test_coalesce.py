@@ -14,11 +14,13 @@ import socket
 from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass
 from types import SimpleNamespace
-from typing import Any
+from typing import Any, cast
 
+import asyncssh
 import pytest
 
 from remoterepl.coalesce import CoalescingTransport, coalesce_writes, corked
+from remoterepl.connection import Connection
 from tests.sshd import ClientEnv
 
 pytestmark = pytest.mark.timeout(60)
@@ -33,6 +35,8 @@ class Recording:
         self.transport = transport
         self.writes: list[bytes] = []
         self.closed_after: int | None = None  # how many writes preceded close()
+        self.aborted_after: int | None = None  # ... abort()
+        self.eof_after: int | None = None  # ... write_eof()
 
     def write(self, data: bytes) -> None:
         self.writes.append(bytes(data))
@@ -41,6 +45,14 @@ class Recording:
     def close(self) -> None:
         self.closed_after = len(self.writes)
         self.transport.close()
+
+    def abort(self) -> None:
+        self.aborted_after = len(self.writes)
+        self.transport.abort()
+
+    def write_eof(self) -> None:
+        self.eof_after = len(self.writes)
+        self.transport.write_eof()
 
     def is_closing(self) -> bool:
         return self.transport.is_closing()
@@ -52,7 +64,7 @@ class Recording:
         return self.transport.get_extra_info(name, default)
 
     def __getattr__(self, name: str) -> Any:
-        return getattr(self.transport, name)  # abort() and the rest, unrecorded
+        return getattr(self.transport, name)  # the rest, unrecorded
 
 
 @dataclass
@@ -185,15 +197,15 @@ async def test_corked_flushes_when_the_block_raises(pair: Pair) -> None:
 
 
 async def test_corked_after_earlier_writes_in_the_turn_keeps_order(pair: Pair) -> None:
-    """When the turn already has a flush scheduled, a corked block joins it: everything goes
-    out once, in write order, at the end of the turn."""
+    """When the turn already has writes queued, a corked block sends them with its own at
+    its end, in write order; later writes wait for the end of the turn as usual."""
     pair.coalescing.write(b"1")
     with pair.coalescing.corked():
         pair.coalescing.write(b"2")
+    assert pair.recording.writes == [b"12"]
     pair.coalescing.write(b"3")
-    assert pair.recording.writes == []
     await next_turn()
-    assert pair.recording.writes == [b"123"]
+    assert pair.recording.writes == [b"12", b"3"]
     assert await pair.receive(3) == b"123"
 
 
@@ -212,6 +224,23 @@ async def test_close_sends_queued_bytes_first(pair: Pair) -> None:
     assert await pair.receive_to_eof() == data
     await next_turn()  # the flush scheduled by the first write finds nothing left
     assert pair.recording.writes == [data]
+
+
+async def test_abort_sends_queued_bytes_first(pair: Pair) -> None:
+    """asyncssh writes its disconnect message and aborts right after: it must leave first."""
+    pair.coalescing.write(b"last ")
+    pair.coalescing.write(b"words")
+    pair.coalescing.abort()
+    assert (pair.recording.writes, pair.recording.aborted_after) == ([b"last words"], 1)
+    assert await pair.receive_to_eof() == b"last words"
+
+
+async def test_write_eof_sends_queued_bytes_first(pair: Pair) -> None:
+    pair.coalescing.write(b"all ")
+    pair.coalescing.writelines([b"of ", b"it"])
+    pair.coalescing.write_eof()
+    assert (pair.recording.writes, pair.recording.eof_after) == ([b"all of it"], 1)
+    assert await pair.receive_to_eof() == b"all of it"
 
 
 async def test_writes_after_close_are_dropped(pair: Pair) -> None:
@@ -361,3 +390,54 @@ async def test_remoterepl_connection_coalesces(client_home: ClientEnv) -> None:
     finally:
         connection.close()
         await asyncio.wait_for(connection.wait_closed(), 30)
+
+
+async def test_closing_through_a_jump_host_sends_the_goodbye() -> None:
+    """Connection.close() closes the destination, then the hop its tunnel runs through, in
+    one turn: the destination's disconnect message must leave before the tunnel closes, so
+    the server sees a clean disconnect (not a dropped connection). In-process asyncssh
+    servers on loopback; no ssh_config, agent or keys of the user's."""
+    lost: dict[str, BaseException | None] = {}
+
+    class Server(asyncssh.SSHServer):
+        def __init__(self, name: str) -> None:
+            self.name = name
+
+        def begin_auth(self, username: str) -> bool:
+            return False  # no authentication needed
+
+        def connection_requested(self, dest_host: str, dest_port: int, orig_host: str,
+                                 orig_port: int) -> bool:
+            return True  # let the hop forward to the destination
+
+        def connection_lost(self, exc: BaseException | None) -> None:
+            lost[self.name] = exc
+
+    class Client(asyncssh.SSHClient):
+        def connection_made(self, conn: asyncssh.SSHClientConnection) -> None:
+            coalesce_writes(conn)
+
+    key = asyncssh.generate_private_key("ssh-ed25519")
+    servers = [await asyncssh.create_server(lambda name=name: Server(name), "127.0.0.1", 0,
+                                            server_host_keys=[key])
+               for name in ("jump", "dest")]
+    jump_port, dest_port = (server.sockets[0].getsockname()[1] for server in servers)
+    options: dict[str, Any] = {"known_hosts": None, "username": "u", "config": None,
+                               "agent_path": None, "client_keys": None,
+                               "client_factory": Client}
+    try:
+        hop = await asyncssh.connect("127.0.0.1", jump_port, **options)
+        conn = await asyncssh.connect("127.0.0.1", dest_port, tunnel=hop, **options)
+        assert isinstance(getattr(conn, "_transport", None), CoalescingTransport)
+        connection = Connection(conn, cast(Any, None), [(hop, cast(Any, None))])
+        connection.close()
+        await asyncio.wait_for(connection.wait_closed(), 10)
+        for _ in range(200):
+            if "dest" in lost and "jump" in lost:
+                break
+            await asyncio.sleep(0.02)
+        assert lost == {"jump": None, "dest": None}  # both told goodbye, neither dropped
+    finally:
+        for server in servers:
+            server.close()
+            await server.wait_closed()

@@ -13,6 +13,7 @@ import hashlib
 import os
 import signal
 import subprocess
+import sys
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -446,25 +447,35 @@ def test_piping_does_not_fault_in_fresh_memory_per_chunk(client_env: ClientEnv) 
     assert faults - baseline < 8192, (baseline, faults)  # < one fault per 8 KiB sent
 
 
-def test_output_pipes_are_widened(client_env: ClientEnv) -> None:
-    """stdout and stderr pipes are raised to pipe.BUFSIZE as well (fewer full-pipe stalls
-    while downloading), seen on the read ends we hold; the output is complete."""
-    probe_read, probe_write = os.pipe()
-    try:
-        default = fcntl.fcntl(probe_write, fcntl.F_GETPIPE_SZ)
-    finally:
-        os.close(probe_read)
-        os.close(probe_write)
-    if default >= BUFSIZE:
-        pytest.skip(f"pipes here hold {default} bytes already: nothing to widen")
+def test_output_pipes_keep_their_size(client_env: ClientEnv) -> None:
+    """Only stdin is widened: widened pipes count against the user's pipe-user-pages-soft
+    quota, and the output side gained too little to spend it (see pipe._widen_pipe)."""
     script = "echo out; echo err >&2; read -r line; head -c 3000000 /dev/zero"
     with start_remoterepl([client_env.user_alias, script], env=client_env.env) as proc:
         assert proc.stdin is not None and proc.stdout is not None and proc.stderr is not None
+        before = [fcntl.fcntl(s.fileno(), fcntl.F_GETPIPE_SZ) for s in (proc.stdout, proc.stderr)]
         assert read_line_with_timeout(proc.stdout, 30) == b"out\n"
         assert read_line_with_timeout(proc.stderr, 30) == b"err\n"
-        for stream in (proc.stdout, proc.stderr):
-            assert fcntl.fcntl(stream.fileno(), fcntl.F_GETPIPE_SZ) >= BUFSIZE
+        after = [fcntl.fcntl(s.fileno(), fcntl.F_GETPIPE_SZ) for s in (proc.stdout, proc.stderr)]
+        assert after == before
         proc.stdin.write(b"go\n")
         proc.stdin.close()
         assert len(proc.stdout.read()) == 3000000
         assert proc.wait(timeout=30) == 0
+
+
+def test_heap_tuning_yields_to_the_users_own_malloc_settings() -> None:
+    """keep_heap_warm() applies on glibc, and changes nothing when the environment already
+    tunes malloc (GLIBC_TUNABLES, MALLOC_*_)."""
+    if not (os.confstr("CS_GNU_LIBC_VERSION") or "").startswith("glibc"):
+        pytest.skip("the heap tuning is for glibc's malloc")
+    probe = [sys.executable, "-c",
+             "from remoterepl.heap import keep_heap_warm; print(keep_heap_warm())"]
+    clean = {k: v for k, v in os.environ.items()
+             if k != "GLIBC_TUNABLES" and not k.startswith("MALLOC_")}
+    assert subprocess.run(probe, env=clean, capture_output=True, check=True).stdout == b"True\n"
+    for name, value in (("MALLOC_TRIM_THRESHOLD_", "1048576"),
+                        ("GLIBC_TUNABLES", "glibc.malloc.trim_threshold=1048576")):
+        tuned = subprocess.run(probe, env={**clean, name: value}, capture_output=True,
+                               check=True)
+        assert tuned.stdout == b"False\n", name
