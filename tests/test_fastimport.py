@@ -17,6 +17,8 @@ from typing import Any
 
 import pytest
 
+from tests.sshd import ClientEnv
+
 pytestmark = pytest.mark.timeout(120)
 
 PROBE = textwrap.dedent(
@@ -107,3 +109,27 @@ def test_control_a_plain_import_does_load_ssl() -> None:
     )
     assert proc.returncode == 0, proc.stderr
     assert proc.stdout.strip() == "True"
+
+
+def test_start_up_sets_the_imported_modules_aside_and_collects_again(
+    client_env: ClientEnv,
+) -> None:
+    """cli.main() loads its modules with the garbage collector off, then freezes them (kept
+    out of every later collection, the one at exit too) and turns the collector back on:
+    a run that left it off would never free a cycle again."""
+    code = textwrap.dedent(
+        f"""
+        import gc, json
+        from remoterepl.cli import main
+        status = main([{client_env.user_alias!r}, "true"])
+        print(json.dumps({{"status": status, "enabled": gc.isenabled(),
+                           "frozen": gc.get_freeze_count()}}))
+        """
+    )
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                          env=client_env.env, stdin=subprocess.DEVNULL, timeout=60)
+    assert done.returncode == 0, done.stderr
+    facts = json.loads(done.stdout.splitlines()[-1])
+    assert facts["status"] == 0
+    assert facts["enabled"] is True
+    assert facts["frozen"] > 20_000  # asyncio, asyncssh, cryptography, remoterepl: ~49,000
