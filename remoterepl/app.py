@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gc
 import signal
 import sys
 from typing import IO
@@ -64,6 +65,7 @@ async def _run_session(settings: Settings, interactive: bool, stdin: IO[bytes] |
         if editor:
             from remoterepl.repl import run_repl  # prompt_toolkit only when it is needed
 
+            gc.freeze()  # like the modules frozen at start-up (cli.main): no collector walks
             await run_repl(session, settings, outputs, frontend)  # shows how the remote ended
             await session.wait()
             return session.exit_status()
