@@ -240,6 +240,10 @@ class Connection:
                                    f"lost{_lost_detail(client)}")
         return SessionLost(f"connection to {self.label} lost{_lost_detail(self._client)}")
 
+    def corked(self) -> contextlib.AbstractContextManager[None]:
+        """What the block writes to the destination goes out as one write at its end."""
+        return corked(self.conn)
+
     def close(self) -> None:
         """Close the connection and the jump-host connections under it (idempotent).
 

@@ -132,10 +132,7 @@ async def _feed(session: RemoteSession, stdin: IO[bytes] | None) -> None:
     try:
         if _pollable(fd):
             _widen_pipe(fd)
-            try:
-                await _StdinPump(session, fd).run()
-            finally:
-                os.close(fd)
+            await _StdinPump(session, fd).run()
         else:
             await _feed_in_thread(session, fd)
         session.send_eof()
@@ -148,7 +145,8 @@ class _StdinPump:
 
     Read when the loop says the fd is readable, without making it non-blocking (that would
     leak to the other users of the terminal or pipe); the fd stays watched between reads and
-    is unwatched only while the remote is not taking input fast enough."""
+    is unwatched only while the remote is not taking input fast enough. Owns ``fd``: closed
+    when run() ends."""
 
     def __init__(self, session: RemoteSession, fd: int) -> None:
         self.session = session
@@ -163,6 +161,7 @@ class _StdinPump:
             await self.finished
         finally:
             self.loop.remove_reader(self.fd)
+            os.close(self.fd)
             if self.draining is not None:
                 self.draining.cancel()
             if self.finished.done() and not self.finished.cancelled():

@@ -84,24 +84,20 @@ class _Output(Vt100_Output):
             super().flush()
 
     @contextlib.contextmanager
-    def one_write(self, *, output_processing: bool = True) -> Iterator[None]:
+    def one_write(self) -> Iterator[None]:
         """What the block outputs reaches the terminal in one write (prompt_toolkit's
-        erase flushes twice on its own: each write wakes the terminal once more).
-
-        ``output_processing=False`` writes it with the terminal's OPOST off, as ssh -t
-        does: with it on, the kernel handles every newline as a write of its own, which
-        made a flood of short lines half as fast as ssh's. Text written in such a block
-        must carry its own carriage returns (:func:`with_carriage_returns`)."""
+        erase flushes twice on its own: each write wakes the terminal once more), made
+        with the terminal's OPOST off, as ssh -t writes: with it on, the kernel handles
+        every newline as a write of its own, which made a flood of short lines half as
+        fast as ssh's. Text written in the block must carry its own carriage returns
+        (:func:`with_carriage_returns`)."""
         self._flush_held = True
         try:
             yield
         finally:
             self._flush_held = False
-            if output_processing:
+            with _output_processing_off(self.fileno()):
                 self.flush()
-            else:
-                with _output_processing_off(self.fileno()):
-                    self.flush()
 
 
 def with_carriage_returns(text: str) -> str:
@@ -529,7 +525,7 @@ class FrontEnd:
         run_in_terminal this keeps the terminal raw, so a Ctrl-C typed meanwhile
         stays a key for us instead of becoming a SIGINT that kills the client."""
         app = self.prompt.app
-        with self.output.one_write(output_processing=False):
+        with self.output.one_write():
             if app.is_running and not app.is_done:
                 app.renderer.erase(leave_alternate_screen=False)
             self.output.write_raw(with_carriage_returns(text))
@@ -579,7 +575,7 @@ class FrontEnd:
         note = describe_exit_signal(self.session.process)
         text = (tail + "\n" if prompt_text(tail) else "") + (f"[{note}]\n" if note else "")
         if text:
-            with self.output.one_write(output_processing=False):
+            with self.output.one_write():
                 self.output.write_raw(with_carriage_returns(text))
 
 

@@ -11,7 +11,6 @@ from dataclasses import dataclass
 
 import asyncssh
 
-from remoterepl.coalesce import corked
 from remoterepl.connection import Connection
 from remoterepl.errors import ConnectError, Disconnected
 
@@ -86,7 +85,7 @@ class RemoteSession:
 
     def send(self, data: bytes) -> None:
         """Queue bytes for the remote stdin (sent at once, in as few writes as can be)."""
-        with corked(self.connection.conn):
+        with self.connection.corked():
             self.process.stdin.write(data)
 
     async def drain(self) -> None:
