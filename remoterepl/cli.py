@@ -215,7 +215,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     import asyncio
 
     from remoterepl import app
-    from remoterepl.connection import configure_logging
+    from remoterepl.diagnostics import configure_logging
 
     gc.freeze()
     gc.enable()

@@ -25,7 +25,6 @@ import asyncssh
 from remoterepl import diagnostics
 from remoterepl.auth import Asker, PasswordAuth, read_password_file
 from remoterepl.coalesce import coalesce_writes, corked
-from remoterepl.diagnostics import configure_logging
 from remoterepl.errors import ConnectError, HostKeyError, SessionLost, UsageError
 from remoterepl.hostkeys import HostKeyVerifier, KnownHosts, Policy, host_label
 from remoterepl.identities import (
@@ -47,7 +46,7 @@ from remoterepl.sshconfig import (
 )
 from remoterepl.ttyprompt import terminal_available
 
-__all__ = ["DEFAULTS", "Connection", "configure_logging", "connect", "where"]
+__all__ = ["DEFAULTS", "Connection", "connect", "where"]
 
 _T = TypeVar("_T")
 
