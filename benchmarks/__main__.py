@@ -28,13 +28,18 @@ def _log(message: str) -> None:
 def compile_package() -> None:
     """Byte-compile remoterepl as an installed wheel would be (PYTHONDONTWRITEBYTECODE
     environments would otherwise recompile it on every start)."""
-    subprocess.run([sys.executable, "-m", "compileall", "-q", str(REPO / "remoterepl")],
-                   check=True)
+    subprocess.run([sys.executable, "-m", "compileall", "-q", str(REPO / "remoterepl")], check=True)
 
 
-def run(config: Config, out_dir: Path, only: Sequence[str] = (),
-        log: Callable[[str], None] = _log, *, compile_first: bool = True,
-        remoterepl_exe: Path | None = None) -> tuple[list[Metric], str]:
+def run(
+    config: Config,
+    out_dir: Path,
+    only: Sequence[str] = (),
+    log: Callable[[str], None] = _log,
+    *,
+    compile_first: bool = True,
+    remoterepl_exe: Path | None = None,
+) -> tuple[list[Metric], str]:
     """Run the suite, write latest.json/latest.png into *out_dir*; return (metrics, table)."""
     if compile_first:
         compile_package()
@@ -61,8 +66,10 @@ def run(config: Config, out_dir: Path, only: Sequence[str] = (),
     table = markdown_table(metrics)
     write_json(out_dir / "latest.json", metrics, meta)
     openssh = str(meta["openssh"]).split(",")[0]
-    title = (f"remoterepl {meta['remoterepl']} vs {openssh} — {config.name} run, "
-             f"{meta['cores']} cores, load {load_before[0]:.2f}")
+    title = (
+        f"remoterepl {meta['remoterepl']} vs {openssh} — {config.name} run, "
+        f"{meta['cores']} cores, load {load_before[0]:.2f}"
+    )
     if not write_chart(out_dir / "latest.png", metrics, title):
         log("matplotlib missing: no chart (pip install -e '.[bench]')")
     if failures:
@@ -74,14 +81,27 @@ def main(argv: Sequence[str] | None = None) -> int:
     """Command line entry point."""
     parser = argparse.ArgumentParser(prog="scripts/bench", description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="smoke run: tiny sizes, ~1 min")
-    parser.add_argument("--only", action="append", choices=list(MEASUREMENTS), default=[],
-                        metavar="NAME", help=f"run only these (repeatable): "
-                                             f"{', '.join(MEASUREMENTS)}")
-    parser.add_argument("--out", type=Path, default=REPO / "benchmarks" / "results",
-                        help="directory for latest.json and latest.png")
-    parser.add_argument("--remoterepl", type=Path, metavar="PATH",
-                        help="client executable to compare with ssh instead of the installed "
-                             "remoterepl (e.g. a wrapper running a candidate change)")
+    parser.add_argument(
+        "--only",
+        action="append",
+        choices=list(MEASUREMENTS),
+        default=[],
+        metavar="NAME",
+        help=f"run only these (repeatable): {', '.join(MEASUREMENTS)}",
+    )
+    parser.add_argument(
+        "--out",
+        type=Path,
+        default=REPO / "benchmarks" / "results",
+        help="directory for latest.json and latest.png",
+    )
+    parser.add_argument(
+        "--remoterepl",
+        type=Path,
+        metavar="PATH",
+        help="client executable to compare with ssh instead of the installed "
+        "remoterepl (e.g. a wrapper running a candidate change)",
+    )
     args = parser.parse_args(argv)
     config = Config.quick() if args.quick else Config.full()
     try:

@@ -45,8 +45,7 @@ def check_prerequisites() -> None:
     """Fail early, in one line, where the benchmark cannot run."""
     if os.geteuid() != 0:
         raise BenchSetupError("run as root: sshd must run as root (the login is non-root)")
-    missing = [p for p in (str(SSHD), "ssh", "ssh-keygen", "useradd", "bc")
-               if not shutil.which(p)]
+    missing = [p for p in (str(SSHD), "ssh", "ssh-keygen", "useradd", "bc") if not shutil.which(p)]
     if missing:
         raise BenchSetupError(f"missing tools: {', '.join(missing)} (run scripts/bootstrap)")
 

@@ -73,11 +73,24 @@ def reap(proc: subprocess.Popen[bytes], timeout: float = 60.0) -> Finished:
     return Finished(proc.returncode, usage.ru_maxrss, usage.ru_utime, usage.ru_stime)
 
 
-def popen(argv: Sequence[str], env: Mapping[str, str], *, stdin: int | None,
-          stdout: int | None, stderr: int | None = subprocess.PIPE) -> subprocess.Popen[bytes]:
+def popen(
+    argv: Sequence[str],
+    env: Mapping[str, str],
+    *,
+    stdin: int | None,
+    stdout: int | None,
+    stderr: int | None = subprocess.PIPE,
+) -> subprocess.Popen[bytes]:
     """Start a client in its own session (no controlling terminal: never prompts)."""
-    return subprocess.Popen(list(argv), env=dict(env), stdin=stdin, stdout=stdout,
-                            stderr=stderr, start_new_session=True, bufsize=0)
+    return subprocess.Popen(
+        list(argv),
+        env=dict(env),
+        stdin=stdin,
+        stdout=stdout,
+        stderr=stderr,
+        start_new_session=True,
+        bufsize=0,
+    )
 
 
 def _stderr_text(proc: subprocess.Popen[bytes]) -> str:
@@ -158,7 +171,7 @@ def cpu_seconds(pid: int) -> float | None:
             text = stat.read()
     except OSError:
         return None
-    fields = text[text.rindex(")") + 2:].split()
+    fields = text[text.rindex(")") + 2 :].split()
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
@@ -210,8 +223,15 @@ class Transfer:
         return self.steady_bytes / self.steady_s / 1e6
 
 
-def upload(argv: Sequence[str], env: Mapping[str, str], size: int, *,
-           sample_rss: bool = False, warmup: int = 2 * MiB, timeout: float = 300) -> Transfer:
+def upload(
+    argv: Sequence[str],
+    env: Mapping[str, str],
+    size: int,
+    *,
+    sample_rss: bool = False,
+    warmup: int = 2 * MiB,
+    timeout: float = 300,
+) -> Transfer:
     """Write *size* zero bytes into the client's stdin; the remote command must be
     ``wc -c``, whose answer is checked. The clock starts once *warmup* bytes were taken."""
     start = time.perf_counter()
@@ -258,13 +278,21 @@ def upload(argv: Sequence[str], env: Mapping[str, str], size: int, *,
     steady = size - int(marks.get("first_bytes", 0))
     cpu = None if end_cpu is None or "first_cpu" not in marks else end_cpu - marks["first_cpu"]
     if isinstance(sampler, RssSampler):
-        return Transfer(size, steady, end - first, wall, finished, sampler.samples,
-                        sampler.peak_kib, cpu)
+        return Transfer(
+            size, steady, end - first, wall, finished, sampler.samples, sampler.peak_kib, cpu
+        )
     return Transfer(size, steady, end - first, wall, finished, steady_cpu_s=cpu)
 
 
-def download(argv: Sequence[str], env: Mapping[str, str], size: int, *,
-             sample_rss: bool = False, warmup: int = 2 * MiB, timeout: float = 300) -> Transfer:
+def download(
+    argv: Sequence[str],
+    env: Mapping[str, str],
+    size: int,
+    *,
+    sample_rss: bool = False,
+    warmup: int = 2 * MiB,
+    timeout: float = 300,
+) -> Transfer:
     """Read the client's stdout to EOF (the remote command writes *size* bytes); the
     clock starts once *warmup* bytes arrived."""
     start = time.perf_counter()
@@ -297,8 +325,16 @@ def download(argv: Sequence[str], env: Mapping[str, str], size: int, *,
     if total != size:
         raise BenchError(f"download: got {total} bytes, expected {size}")
     if isinstance(sampler, RssSampler):
-        return Transfer(size, size - first_bytes, end - first, wall, finished,
-                        sampler.samples, sampler.peak_kib, cpu)
+        return Transfer(
+            size,
+            size - first_bytes,
+            end - first,
+            wall,
+            finished,
+            sampler.samples,
+            sampler.peak_kib,
+            cpu,
+        )
     return Transfer(size, size - first_bytes, end - first, wall, finished, steady_cpu_s=cpu)
 
 
@@ -362,8 +398,15 @@ def _take_controlling_tty() -> None:
 class PtyClient:
     """A client in a pseudo-terminal, driven as a person at a terminal would."""
 
-    def __init__(self, argv: Sequence[str], env: Mapping[str, str], *, rows: int = 24,
-                 cols: int = 80, term: str = "xterm-256color") -> None:
+    def __init__(
+        self,
+        argv: Sequence[str],
+        env: Mapping[str, str],
+        *,
+        rows: int = 24,
+        cols: int = 80,
+        term: str = "xterm-256color",
+    ) -> None:
         child_env = dict(env)
         child_env["TERM"] = term
         child_env.pop("COLUMNS", None)
@@ -373,8 +416,14 @@ class PtyClient:
         try:
             fcntl.ioctl(slave, termios.TIOCSWINSZ, struct.pack("HHHH", rows, cols, 0, 0))
             self.proc = subprocess.Popen(
-                self.argv, env=child_env, stdin=slave, stdout=slave, stderr=slave,
-                start_new_session=True, preexec_fn=_take_controlling_tty)
+                self.argv,
+                env=child_env,
+                stdin=slave,
+                stdout=slave,
+                stderr=slave,
+                start_new_session=True,
+                preexec_fn=_take_controlling_tty,
+            )
         except BaseException:
             os.close(master)
             raise
@@ -386,8 +435,9 @@ class PtyClient:
         """Type *data*."""
         os.write(self.fd, data)
 
-    def read_until(self, found: Callable[[bytes], bool], timeout: float = 10.0,
-                   keep: int = 1 << 20) -> bytes:
+    def read_until(
+        self, found: Callable[[bytes], bool], timeout: float = 10.0, keep: int = 1 << 20
+    ) -> bytes:
         """Read until ``found(data)``; return *data*: what this call read, of which only
         the last *keep* bytes before the latest chunk are retained."""
         data = b""
@@ -400,8 +450,10 @@ class PtyClient:
             ready, _, _ = select.select([self.fd], [], [], max(0.0, remaining))
             if not ready:
                 self.transcript_tail = data[-2000:]
-                raise BenchError(f"{self.argv!r}: screen never showed what was expected "
-                                 f"within {timeout:.0f}s; last output {data[-300:]!r}")
+                raise BenchError(
+                    f"{self.argv!r}: screen never showed what was expected "
+                    f"within {timeout:.0f}s; last output {data[-300:]!r}"
+                )
             try:
                 chunk = os.read(self.fd, 65536)
             except OSError:

@@ -105,8 +105,12 @@ def _cores() -> int:
 
 def write_json(path: Path, metrics: Sequence[Metric], meta: dict[str, object]) -> None:
     """Every sample and the summaries."""
-    path.write_text(json.dumps({"meta": meta, "metrics": [m.as_json() for m in metrics]},
-                               indent=1, ensure_ascii=False) + "\n")
+    path.write_text(
+        json.dumps(
+            {"meta": meta, "metrics": [m.as_json() for m in metrics]}, indent=1, ensure_ascii=False
+        )
+        + "\n"
+    )
 
 
 def write_chart(path: Path, metrics: Sequence[Metric], title: str) -> bool:
@@ -120,11 +124,13 @@ def write_chart(path: Path, metrics: Sequence[Metric], title: str) -> bool:
     except ImportError:
         return False
 
-    paired = [m for m in metrics
-              if m.ratio() is not None and m.target is not None and not m.absolute]
+    paired = [
+        m for m in metrics if m.ratio() is not None and m.target is not None and not m.absolute
+    ]
     absolute = [m for m in metrics if m.absolute and m.target is not None]
-    fig, axes = plt.subplots(1, 2, figsize=(14, 0.45 * max(len(paired), 4) + 2.2),
-                             gridspec_kw={"width_ratios": [3, 2]})
+    fig, axes = plt.subplots(
+        1, 2, figsize=(14, 0.45 * max(len(paired), 4) + 2.2), gridspec_kw={"width_ratios": [3, 2]}
+    )
     left, right = axes
     # Left: "times worse than ssh" so that every bar reads the same way (shorter = better).
     names, costs, limits, colors = [], [], [], []
@@ -145,8 +151,11 @@ def write_chart(path: Path, metrics: Sequence[Metric], title: str) -> bool:
     left.set_xscale("log")
     left.set_xlim(0.25, max([*costs, *limits, 1.0]) * 2.5)
     left.set_yticks(ys, names, fontsize=8)
-    left.set_xlabel("remoterepl cost relative to ssh, log scale\n"
-                    "(1 = same as ssh; black tick = target; shorter is better)", fontsize=9)
+    left.set_xlabel(
+        "remoterepl cost relative to ssh, log scale\n"
+        "(1 = same as ssh; black tick = target; shorter is better)",
+        fontsize=9,
+    )
     for y, cost in zip(ys, costs, strict=True):
         left.text(cost, y, f" {cost:.2f}x", va="center", fontsize=8)
     # Right: absolute figures as a fraction of their limit.

@@ -61,18 +61,38 @@ class Config:
     @classmethod
     def quick(cls) -> Config:
         """A smoke run: every measurement, small sizes (well under a minute)."""
-        return cls("quick", startup_runs=3, transfer_bytes=16 * MiB, transfer_runs=1,
-                   rtt_lines=100, rtt_warmup=10, flood_lines=20_000, flood_runs=1,
-                   interrupt_runs=1, memory_bytes=32 * MiB, extra_sessions=4,
-                   process_sessions=2)
+        return cls(
+            "quick",
+            startup_runs=3,
+            transfer_bytes=16 * MiB,
+            transfer_runs=1,
+            rtt_lines=100,
+            rtt_warmup=10,
+            flood_lines=20_000,
+            flood_runs=1,
+            interrupt_runs=1,
+            memory_bytes=32 * MiB,
+            extra_sessions=4,
+            process_sessions=2,
+        )
 
     @classmethod
     def tiny(cls) -> Config:
         """For the test suite: the machinery only, no meaningful numbers."""
-        return cls("tiny", startup_runs=1, transfer_bytes=3 * MiB, transfer_runs=1,
-                   rtt_lines=5, rtt_warmup=2, flood_lines=2000, flood_runs=1,
-                   interrupt_runs=1, memory_bytes=4 * MiB, extra_sessions=2,
-                   process_sessions=1)
+        return cls(
+            "tiny",
+            startup_runs=1,
+            transfer_bytes=3 * MiB,
+            transfer_runs=1,
+            rtt_lines=5,
+            rtt_warmup=2,
+            flood_lines=2000,
+            flood_runs=1,
+            interrupt_runs=1,
+            memory_bytes=4 * MiB,
+            extra_sessions=2,
+            process_sessions=1,
+        )
 
 
 @dataclass
@@ -124,10 +144,16 @@ class Metric:
     def as_json(self) -> dict[str, object]:
         """Everything, plus the computed summary."""
         summary = {
-            who: {"value": self.value(who), "median": statistics.median(data),
-                  "p99": percentile(data, 99), "min": min(data), "max": max(data),
-                  "n": len(data)}
-            for who, data in self.samples.items() if data
+            who: {
+                "value": self.value(who),
+                "median": statistics.median(data),
+                "p99": percentile(data, 99),
+                "min": min(data),
+                "max": max(data),
+                "n": len(data),
+            }
+            for who, data in self.samples.items()
+            if data
         }
         return {**asdict(self), "summary": summary, "ratio": self.ratio(), "met": self.met()}
 
@@ -166,8 +192,14 @@ def measure_startup(env: BenchEnv, config: Config, log: Log) -> list[Metric]:
     log(f"start-up: {statistics.median(wall[RR]):.0f} ms vs {statistics.median(wall[SSH]):.0f} ms")
     return [
         Metric("startup", "start-up: `HOST true`", "ms", "lower", wall, target=1.0),
-        Metric("startup_cpu", "start-up CPU (user+sys)", "ms", "lower", cpu,
-               note="client process only; not a target"),
+        Metric(
+            "startup_cpu",
+            "start-up CPU (user+sys)",
+            "ms",
+            "lower",
+            cpu,
+            note="client process only; not a target",
+        ),
     ]
 
 
@@ -182,8 +214,10 @@ def measure_throughput(env: BenchEnv, config: Config, log: Log) -> list[Metric]:
     down = {RR: env.remoterepl(env.host, down_cmd), SSH: env.ssh(env.host, down_cmd)}
     rates_up: dict[str, list[float]] = {RR: [], SSH: []}
     rates_down: dict[str, list[float]] = {RR: [], SSH: []}
-    cpu: dict[str, dict[str, list[float]]] = {"upload": {RR: [], SSH: []},
-                                              "download": {RR: [], SSH: []}}
+    cpu: dict[str, dict[str, list[float]]] = {
+        "upload": {RR: [], SSH: []},
+        "download": {RR: [], SSH: []},
+    }
     for order in alternating(config.transfer_runs):
         for who in order:
             sent = upload(up[who], env.env, size)
@@ -195,26 +229,43 @@ def measure_throughput(env: BenchEnv, config: Config, log: Log) -> list[Metric]:
             rates_down[who].append(got.mb_per_s)
             if got.cpu_s_per_gib is not None:
                 cpu["download"][who].append(got.cpu_s_per_gib)
-    cpu_note = {direction: {who: round(statistics.median(v), 2) for who, v in per.items() if v}
-                for direction, per in cpu.items()}
+    cpu_note = {
+        direction: {who: round(statistics.median(v), 2) for who, v in per.items() if v}
+        for direction, per in cpu.items()
+    }
     mib = size // MiB
-    log(f"upload: {statistics.median(rates_up[RR]):.0f} vs {statistics.median(rates_up[SSH]):.0f}"
+    log(
+        f"upload: {statistics.median(rates_up[RR]):.0f} vs {statistics.median(rates_up[SSH]):.0f}"
         f" MB/s; download: {statistics.median(rates_down[RR]):.0f} vs "
-        f"{statistics.median(rates_down[SSH]):.0f} MB/s")
+        f"{statistics.median(rates_down[SSH]):.0f} MB/s"
+    )
     log(f"client CPU seconds per GiB, steady state (median): {cpu_note}")
     return [
-        Metric("upload", f"upload {mib} MiB -> `wc -c`", "MB/s", "higher", rates_up, target=1.0,
-               extra={"client_cpu_s_per_gib": cpu_note["upload"]}),
-        Metric("download", f"download {mib} MiB `head -c`", "MB/s", "higher", rates_down,
-               target=1.0, extra={"client_cpu_s_per_gib": cpu_note["download"]}),
+        Metric(
+            "upload",
+            f"upload {mib} MiB -> `wc -c`",
+            "MB/s",
+            "higher",
+            rates_up,
+            target=1.0,
+            extra={"client_cpu_s_per_gib": cpu_note["upload"]},
+        ),
+        Metric(
+            "download",
+            f"download {mib} MiB `head -c`",
+            "MB/s",
+            "higher",
+            rates_down,
+            target=1.0,
+            extra={"client_cpu_s_per_gib": cpu_note["download"]},
+        ),
     ]
 
 
 # --------------------------------------------------------------------------- round trips
 
 
-def _rtt_metrics(key: str, title: str, samples: dict[str, list[float]],
-                 note: str) -> list[Metric]:
+def _rtt_metrics(key: str, title: str, samples: dict[str, list[float]], note: str) -> list[Metric]:
     return [
         Metric(key, f"{title}: median", "µs", "lower", samples, target=1.2, note=note),
         Metric(f"{key}_p99", f"{title}: p99", "µs", "lower", samples, target=1.5, stat="p99"),
@@ -224,8 +275,10 @@ def _rtt_metrics(key: str, title: str, samples: dict[str, list[float]],
 def measure_pipe_rtt(env: BenchEnv, config: Config, log: Log) -> list[Metric]:
     """``1+1`` -> ``2`` through one long-lived remote ``bc`` in pipe mode, line by line,
     alternating between a remoterepl session and an ssh session that are both open."""
-    clients = {RR: LinePipe(env.remoterepl(env.host, "bc"), env.env),
-               SSH: LinePipe(env.ssh(env.host, "bc"), env.env)}
+    clients = {
+        RR: LinePipe(env.remoterepl(env.host, "bc"), env.env),
+        SSH: LinePipe(env.ssh(env.host, "bc"), env.env),
+    }
     samples: dict[str, list[float]] = {RR: [], SSH: []}
     try:
         for i in range(config.rtt_warmup + config.rtt_lines):
@@ -238,10 +291,16 @@ def measure_pipe_rtt(env: BenchEnv, config: Config, log: Log) -> list[Metric]:
     finally:
         for client in clients.values():
             client.close()
-    log(f"pipe round trip: {statistics.median(samples[RR]):.0f} vs "
-        f"{statistics.median(samples[SSH]):.0f} µs")
-    return _rtt_metrics("rtt_pipe", "round trip, pipe", samples,
-                        f"{config.rtt_lines} lines to one remote bc, each awaiting its reply")
+    log(
+        f"pipe round trip: {statistics.median(samples[RR]):.0f} vs "
+        f"{statistics.median(samples[SSH]):.0f} µs"
+    )
+    return _rtt_metrics(
+        "rtt_pipe",
+        "round trip, pipe",
+        samples,
+        f"{config.rtt_lines} lines to one remote bc, each awaiting its reply",
+    )
 
 
 _RESULT = re.compile(rb"(?<![0-9+])2\r*\n")
@@ -260,8 +319,10 @@ def _pty_round_trip(client: PtyClient) -> float:
 def measure_pty_rtt(env: BenchEnv, config: Config, log: Log) -> list[Metric]:
     """Keystroke Enter -> ``2`` on screen, remote ``bc`` in a pty: remoterepl's line editor
     vs ``ssh -t`` (the remote tty echoes there), both in 80x24 ptys, alternating lines."""
-    clients = {RR: PtyClient(env.remoterepl(env.host, "bc"), env.env),
-               SSH: PtyClient(env.ssh("-t", env.host, "bc"), env.env)}
+    clients = {
+        RR: PtyClient(env.remoterepl(env.host, "bc"), env.env),
+        SSH: PtyClient(env.ssh("-t", env.host, "bc"), env.env),
+    }
     samples: dict[str, list[float]] = {RR: [], SSH: []}
     try:
         clients[RR].wait_visible(b"bc>", timeout=30)
@@ -276,10 +337,16 @@ def measure_pty_rtt(env: BenchEnv, config: Config, log: Log) -> list[Metric]:
     finally:
         for client in clients.values():
             client.close()
-    log(f"pty round trip: {statistics.median(samples[RR]):.0f} vs "
-        f"{statistics.median(samples[SSH]):.0f} µs")
-    return _rtt_metrics("rtt_pty", "round trip, interactive pty", samples,
-                        "Enter to result on screen; remoterepl editor vs ssh -t")
+    log(
+        f"pty round trip: {statistics.median(samples[RR]):.0f} vs "
+        f"{statistics.median(samples[SSH]):.0f} µs"
+    )
+    return _rtt_metrics(
+        "rtt_pty",
+        "round trip, interactive pty",
+        samples,
+        "Enter to result on screen; remoterepl editor vs ssh -t",
+    )
 
 
 # --------------------------------------------------------------------------- output flood
@@ -315,12 +382,11 @@ def measure_flood(env: BenchEnv, config: Config, log: Log) -> list[Metric]:
                 _type_command(client, command)
                 start = time.perf_counter()
                 client.write(b"\r")
-                data = client.read_until(lambda d: last.search(d) is not None, timeout=120,
-                                         keep=64)
+                data = client.read_until(lambda d: last.search(d) is not None, timeout=120, keep=64)
                 flood[who].append(time.perf_counter() - start)
                 match = last.search(data)
                 assert match is not None
-                if b"$" not in visible(data[match.end():]):
+                if b"$" not in visible(data[match.end() :]):
                     client.wait_visible(b"$")  # the shell prompt is back
                 client.drain(0.2)
         for order in alternating(config.interrupt_runs):
@@ -331,16 +397,39 @@ def measure_flood(env: BenchEnv, config: Config, log: Log) -> list[Metric]:
     finally:
         for client in clients.values():
             client.close()
-    log(f"flood: {statistics.median(flood[RR]):.2f} vs {statistics.median(flood[SSH]):.2f} s; "
-        f"Ctrl-C: {max(stop[RR]):.0f} vs {max(stop[SSH]):.0f} ms")
+    log(
+        f"flood: {statistics.median(flood[RR]):.2f} vs {statistics.median(flood[SSH]):.2f} s; "
+        f"Ctrl-C: {max(stop[RR]):.0f} vs {max(stop[SSH]):.0f} ms"
+    )
     return [
-        Metric("flood", f"flood `seq 1 {config.flood_lines}` in a pty", "s", "lower", flood,
-               target=1.5, note="Enter until the last line is shown; vs ssh -t"),
-        Metric("flood_interrupt", "Ctrl-C during a flood until it stops (worst)", "ms",
-               "lower", stop, target=1000.0, stat="max", absolute=True,
-               note="target: absolute, remoterepl under 1 s"),
-        Metric("flood_echo", "key typed during a flood until shown", "ms", "lower", echo,
-               note="ssh -t: the remote tty echoes behind the queued output"),
+        Metric(
+            "flood",
+            f"flood `seq 1 {config.flood_lines}` in a pty",
+            "s",
+            "lower",
+            flood,
+            target=1.5,
+            note="Enter until the last line is shown; vs ssh -t",
+        ),
+        Metric(
+            "flood_interrupt",
+            "Ctrl-C during a flood until it stops (worst)",
+            "ms",
+            "lower",
+            stop,
+            target=1000.0,
+            stat="max",
+            absolute=True,
+            note="target: absolute, remoterepl under 1 s",
+        ),
+        Metric(
+            "flood_echo",
+            "key typed during a flood until shown",
+            "ms",
+            "lower",
+            echo,
+            note="ssh -t: the remote tty echoes behind the queued output",
+        ),
     ]
 
 
@@ -375,17 +464,30 @@ def measure_memory(env: BenchEnv, config: Config, log: Log) -> list[Metric]:
         down = download(make(env.host, down_cmd), env.env, size, sample_rss=True)
         peaks[who] += [up.peak_rss_kib / 1024, down.peak_rss_kib / 1024]
         extra[who] = {
-            direction: {"peak_mib": t.peak_rss_kib / 1024, "mb_per_s": t.mb_per_s,
-                        "rss_kib_samples": _thin(t.rss_samples)}
+            direction: {
+                "peak_mib": t.peak_rss_kib / 1024,
+                "mb_per_s": t.mb_per_s,
+                "rss_kib_samples": _thin(t.rss_samples),
+            }
             for direction, t in (("upload", up), ("download", down))
         }
     gib = size / (1024 * MiB)
     label = f"{gib:g} GiB" if gib >= 1 else f"{size // MiB} MiB"
     log(f"peak RSS piping {label}: {max(peaks[RR]):.1f} vs {max(peaks[SSH]):.1f} MiB")
-    return [Metric("peak_rss", f"peak RSS piping {label} (up, down)", "MiB", "lower", peaks,
-                   target=80.0, stat="max", absolute=True,
-                   note="target: absolute, remoterepl <= 80 MiB",
-                   extra=extra)]
+    return [
+        Metric(
+            "peak_rss",
+            f"peak RSS piping {label} (up, down)",
+            "MiB",
+            "lower",
+            peaks,
+            target=80.0,
+            stat="max",
+            absolute=True,
+            note="target: absolute, remoterepl <= 80 MiB",
+            extra=extra,
+        )
+    ]
 
 
 def _thin(samples: list[tuple[float, int]], keep: int = 40) -> list[tuple[float, int]]:
@@ -398,28 +500,63 @@ def measure_sessions(env: BenchEnv, config: Config, log: Log) -> list[Metric]:
     own connection/session modules (benchmarks/sessions_probe.py), RSS before and after.
     Both: the private memory (USS) of each extra client process holding an idle session."""
     probe = subprocess.run(
-        [sys.executable, "-m", "benchmarks.sessions_probe", "--config",
-         str(env.client.config_path), "--host", env.host, "--count",
-         str(config.extra_sessions)],
-        env=env.env, cwd=REPO, capture_output=True, text=True, timeout=300,
-        stdin=subprocess.DEVNULL)
+        [
+            sys.executable,
+            "-m",
+            "benchmarks.sessions_probe",
+            "--config",
+            str(env.client.config_path),
+            "--host",
+            env.host,
+            "--count",
+            str(config.extra_sessions),
+        ],
+        env=env.env,
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        timeout=300,
+        stdin=subprocess.DEVNULL,
+    )
     if probe.returncode != 0:
         raise BenchError(f"sessions probe failed: {probe.stderr.strip()[-800:]}")
     result = json.loads(probe.stdout)
     per_process = _process_uss(env, config.process_sessions)
-    log(f"per extra session: {result['per_connection_kib']:.0f} KiB (own connection), "
+    log(
+        f"per extra session: {result['per_connection_kib']:.0f} KiB (own connection), "
         f"{result['per_channel_kib']:.0f} KiB (shared connection); per process "
         f"{statistics.median(per_process[RR]):.0f} vs {statistics.median(per_process[SSH]):.0f}"
-        " KiB USS")
+        " KiB USS"
+    )
     return [
-        Metric("session_kib", "per extra session in one process (own connection)", "KiB",
-               "lower", {RR: [result["per_connection_kib"]]}, target=200.0, absolute=True,
-               note=f"{config.extra_sessions} sessions opened with remoterepl.connection/"
-                    "session; target: absolute", extra=result),
-        Metric("channel_kib", "per extra session on a shared connection", "KiB", "lower",
-               {RR: [result["per_channel_kib"]]}, note="not how the CLI works; for scale"),
-        Metric("process_uss", "per extra client process, private memory (USS)", "KiB",
-               "lower", per_process, note="each process holding one idle session"),
+        Metric(
+            "session_kib",
+            "per extra session in one process (own connection)",
+            "KiB",
+            "lower",
+            {RR: [result["per_connection_kib"]]},
+            target=200.0,
+            absolute=True,
+            note=f"{config.extra_sessions} sessions opened with remoterepl.connection/"
+            "session; target: absolute",
+            extra=result,
+        ),
+        Metric(
+            "channel_kib",
+            "per extra session on a shared connection",
+            "KiB",
+            "lower",
+            {RR: [result["per_channel_kib"]]},
+            note="not how the CLI works; for scale",
+        ),
+        Metric(
+            "process_uss",
+            "per extra client process, private memory (USS)",
+            "KiB",
+            "lower",
+            per_process,
+            note="each process holding one idle session",
+        ),
     ]
 
 
@@ -452,8 +589,9 @@ MEASUREMENTS: dict[str, Callable[[BenchEnv, Config, Log], list[Metric]]] = {
 }
 
 
-def run_all(env: BenchEnv, config: Config, only: Sequence[str] = (),
-            log: Log = print) -> list[Metric]:
+def run_all(
+    env: BenchEnv, config: Config, only: Sequence[str] = (), log: Log = print
+) -> list[Metric]:
     """Run the chosen measurements (all by default), in a fixed order."""
     metrics: list[Metric] = []
     failures: list[str] = []

@@ -30,8 +30,10 @@ async def run(settings: Settings, *, interactive: bool) -> int:
     if options.raw and not interactive:
         raise UsageError("--raw needs a terminal on stdin and stdout")
     if options.frontend.record and (options.raw or not interactive or options.redirect.stdin):
-        raise UsageError("--record records the line editor: it needs a terminal on stdin and "
-                         "stdout, and no --raw or --stdin")
+        raise UsageError(
+            "--record records the line editor: it needs a terminal on stdin and "
+            "stdout, and no --raw or --stdin"
+        )
     stdin = open_stdin(options.redirect)
     outputs = open_outputs(options.redirect)
     try:
@@ -44,14 +46,18 @@ async def run(settings: Settings, *, interactive: bool) -> int:
             stdin.close()
 
 
-async def _run_session(settings: Settings, interactive: bool, stdin: IO[bytes] | None,
-                       outputs: Outputs) -> int:
+async def _run_session(
+    settings: Settings, interactive: bool, stdin: IO[bytes] | None, outputs: Outputs
+) -> int:
     options = settings.session
     editor = interactive and not options.raw  # the line editor drives the session
     want_pty = options.pty if options.pty is not None else (interactive or options.raw)
     if want_pty and options.redirect.stderr and not options.redirect.stdout_to_stderr:
-        _tell(settings, "warning: a remote PTY merges stderr into stdout; use -T to keep "
-                        "stderr apart for --stderr")
+        _tell(
+            settings,
+            "warning: a remote PTY merges stderr into stdout; use -T to keep "
+            "stderr apart for --stderr",
+        )
     frontend = None
     if editor:  # read before connecting: a bad config file costs no login
         from remoterepl.userconfig import load_frontend_config

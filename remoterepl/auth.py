@@ -30,7 +30,8 @@ def read_password_file(path: str) -> str:
         if info.st_mode & 0o077:
             raise UsageError(
                 f"--password-file {path} is accessible by group/others (mode "
-                f"{stat.S_IMODE(info.st_mode):04o}): refusing it; run chmod 600 {path}")
+                f"{stat.S_IMODE(info.st_mode):04o}): refusing it; run chmod 600 {path}"
+            )
         first = file.readline(65536)
     return first.decode("utf-8", "replace").rstrip("\r\n")
 
@@ -126,8 +127,9 @@ class PasswordAuth:
             return False
         return self.kbdint_rounds < self.max_prompts
 
-    async def challenge(self, name: str, instructions: str,
-                        prompts: Sequence[tuple[str, bool]]) -> list[str] | None:
+    async def challenge(
+        self, name: str, instructions: str, prompts: Sequence[tuple[str, bool]]
+    ) -> list[str] | None:
         """Answer one keyboard-interactive challenge: the server's own words, each prompt
         shown as ``(user@host) PROMPT`` like ssh, echoing only when the server says so."""
         if not prompts:
@@ -137,8 +139,7 @@ class PasswordAuth:
         if self.file_password is not None:
             self._kbdint_file_used = True
             if len(prompts) == 1 and not prompts[0][1]:
-                diagnostics.debug("answering the keyboard-interactive prompt from "
-                                  "--password-file")
+                diagnostics.debug("answering the keyboard-interactive prompt from --password-file")
                 return [self.file_password]
             return None
         self.kbdint_rounds += 1

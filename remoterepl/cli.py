@@ -37,71 +37,154 @@ class _ArgumentParser(argparse.ArgumentParser):
 def build_parser() -> argparse.ArgumentParser:
     """The ssh-compatible option set."""
     parser = _ArgumentParser(
-        prog=PROG, usage="%(prog)s [OPTIONS] DESTINATION [COMMAND [ARG...]]",
-        description="Drive one long-lived remote REPL or shell over SSH with a local "
-                    "line editor.", epilog=EPILOG,
-        formatter_class=argparse.RawDescriptionHelpFormatter)
+        prog=PROG,
+        usage="%(prog)s [OPTIONS] DESTINATION [COMMAND [ARG...]]",
+        description="Drive one long-lived remote REPL or shell over SSH with a local line editor.",
+        epilog=EPILOG,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
     add = parser.add_argument
     add("-p", dest="port", metavar="PORT", help="port to connect to")
     add("-l", dest="user", metavar="USER", help="user to log in as")
-    add("-i", dest="identity_files", metavar="FILE", action="append", default=[],
-        help="identity (private key) file; repeatable")
-    add("-F", dest="config_file", metavar="FILE",
-        help="ssh_config file (default: ~/.ssh/config and /etc/ssh/ssh_config)")
-    add("-o", dest="options", metavar="KEY=VALUE", action="append", default=[],
-        help="ssh_config option, e.g. -o StrictHostKeyChecking=accept-new; repeatable")
-    add("-J", dest="jump_hosts", metavar="[USER@]HOST[:PORT][,...]",
-        help="connect through these jump hosts, in order (ProxyJump)")
+    add(
+        "-i",
+        dest="identity_files",
+        metavar="FILE",
+        action="append",
+        default=[],
+        help="identity (private key) file; repeatable",
+    )
+    add(
+        "-F",
+        dest="config_file",
+        metavar="FILE",
+        help="ssh_config file (default: ~/.ssh/config and /etc/ssh/ssh_config)",
+    )
+    add(
+        "-o",
+        dest="options",
+        metavar="KEY=VALUE",
+        action="append",
+        default=[],
+        help="ssh_config option, e.g. -o StrictHostKeyChecking=accept-new; repeatable",
+    )
+    add(
+        "-J",
+        dest="jump_hosts",
+        metavar="[USER@]HOST[:PORT][,...]",
+        help="connect through these jump hosts, in order (ProxyJump)",
+    )
     agent = parser.add_mutually_exclusive_group()
-    agent.add_argument("-A", dest="forward_agent", action="store_const", const=True,
-                       help="forward the SSH agent to the remote (ForwardAgent yes)")
-    agent.add_argument("-a", dest="forward_agent", action="store_const", const=False,
-                       help="do not forward the SSH agent (ForwardAgent no)")
-    add("--password-file", dest="password_file", metavar="FILE",
-        help="read the password from the first line of FILE (mode 0600 or stricter)")
+    agent.add_argument(
+        "-A",
+        dest="forward_agent",
+        action="store_const",
+        const=True,
+        help="forward the SSH agent to the remote (ForwardAgent yes)",
+    )
+    agent.add_argument(
+        "-a",
+        dest="forward_agent",
+        action="store_const",
+        const=False,
+        help="do not forward the SSH agent (ForwardAgent no)",
+    )
+    add(
+        "--password-file",
+        dest="password_file",
+        metavar="FILE",
+        help="read the password from the first line of FILE (mode 0600 or stricter)",
+    )
     pty = parser.add_mutually_exclusive_group()
-    pty.add_argument("-t", dest="pty", action="store_const", const=True,
-                     help="force a remote pseudo-terminal")
-    pty.add_argument("-T", dest="pty", action="store_const", const=False,
-                     help="disable the remote pseudo-terminal")
-    add("-v", dest="verbosity", action="count", default=0,
-        help="verbose diagnostics on stderr; repeat for more")
+    pty.add_argument(
+        "-t", dest="pty", action="store_const", const=True, help="force a remote pseudo-terminal"
+    )
+    pty.add_argument(
+        "-T",
+        dest="pty",
+        action="store_const",
+        const=False,
+        help="disable the remote pseudo-terminal",
+    )
+    add(
+        "-v",
+        dest="verbosity",
+        action="count",
+        default=0,
+        help="verbose diagnostics on stderr; repeat for more",
+    )
     add("-q", dest="quiet", action="store_true", help="quiet: no warnings")
-    add("-e", dest="escape_char", metavar="CHAR",
-        help="escape character (default ~; ^X for a control character; none disables)")
-    add("--raw", action="store_true",
-        help="plain terminal passthrough like ssh -t: no line editor")
+    add(
+        "-e",
+        dest="escape_char",
+        metavar="CHAR",
+        help="escape character (default ~; ^X for a control character; none disables)",
+    )
+    add("--raw", action="store_true", help="plain terminal passthrough like ssh -t: no line editor")
     editor = parser.add_argument_group("line editor (interactive mode)")
-    editor.add_argument("--config", metavar="FILE",
-                        help="front-end config file (default: ~/.config/remoterepl/config.toml)")
-    editor.add_argument("--no-history", dest="history", action="store_const", const=False,
-                        help="neither read nor write the persistent input history")
-    editor.add_argument("--record", metavar="FILE",
-                        help="record the session as an asciicast v2 file (asciinema play)")
-    editor.add_argument("--lexer", metavar="NAME",
-                        help="Pygments lexer for input highlighting (default: from COMMAND; "
-                             "none disables)")
-    editor.add_argument("--strip-escapes", action="store_const", const=True,
-                        help="drop terminal control strings (titles, clipboard, DCS) from "
-                             "remote output: for untrusted hosts")
+    editor.add_argument(
+        "--config",
+        metavar="FILE",
+        help="front-end config file (default: ~/.config/remoterepl/config.toml)",
+    )
+    editor.add_argument(
+        "--no-history",
+        dest="history",
+        action="store_const",
+        const=False,
+        help="neither read nor write the persistent input history",
+    )
+    editor.add_argument(
+        "--record",
+        metavar="FILE",
+        help="record the session as an asciicast v2 file (asciinema play)",
+    )
+    editor.add_argument(
+        "--lexer",
+        metavar="NAME",
+        help="Pygments lexer for input highlighting (default: from COMMAND; none disables)",
+    )
+    editor.add_argument(
+        "--strip-escapes",
+        action="store_const",
+        const=True,
+        help="drop terminal control strings (titles, clipboard, DCS) from "
+        "remote output: for untrusted hosts",
+    )
     redirect = parser.add_argument_group("redirection of the remote process's streams")
     redirect.add_argument("--stdin", metavar="FILE", help="feed remote stdin from FILE")
     redirect.add_argument("--stdout", metavar="FILE", help="write remote stdout to FILE")
     redirect.add_argument("--stderr", metavar="FILE", help="write remote stderr to FILE")
-    redirect.add_argument("--append", action="store_true",
-                          help="append to --stdout/--stderr files instead of truncating")
+    redirect.add_argument(
+        "--append",
+        action="store_true",
+        help="append to --stdout/--stderr files instead of truncating",
+    )
     merge = redirect.add_mutually_exclusive_group()
-    merge.add_argument("--stderr-to-stdout", action="store_true",
-                       help="send remote stderr where stdout goes (2>&1)")
-    merge.add_argument("--stdout-to-stderr", action="store_true",
-                       help="send remote stdout where stderr goes (1>&2)")
+    merge.add_argument(
+        "--stderr-to-stdout",
+        action="store_true",
+        help="send remote stderr where stdout goes (2>&1)",
+    )
+    merge.add_argument(
+        "--stdout-to-stderr",
+        action="store_true",
+        help="send remote stdout where stderr goes (1>&2)",
+    )
     add("-V", action=_VersionAction, help="print version information and exit")
-    add("destination", metavar="DESTINATION",
+    add(
+        "destination",
+        metavar="DESTINATION",
         help="[user@]host[:port], [user@][v6addr]:port, ssh://[user@]host[:port] "
-             "or a Host alias from ssh_config")
-    add("command", metavar="COMMAND", nargs=argparse.REMAINDER,
+        "or a Host alias from ssh_config",
+    )
+    add(
+        "command",
+        metavar="COMMAND",
+        nargs=argparse.REMAINDER,
         help="remote command (default: the login shell); several words are joined "
-             "with spaces, as ssh does")
+        "with spaces, as ssh does",
+    )
     return parser
 
 
@@ -133,8 +216,12 @@ def _parse_option(text: str) -> tuple[str, str]:
 
 def _value_options(parser: argparse.ArgumentParser) -> set[str]:
     """Option strings that take a value word (``-p``, ``--stdin``, ...)."""
-    return {option for action in parser._actions if action.nargs != 0
-            for option in action.option_strings}
+    return {
+        option
+        for action in parser._actions
+        if action.nargs != 0
+        for option in action.option_strings
+    }
 
 
 def _options_first(argv: Sequence[str], value_options: set[str]) -> list[str]:
@@ -168,24 +255,41 @@ def parse_args(argv: Sequence[str]) -> Settings:
     if target.port is None and args.port is not None:
         target = type(target)(target.host, target.user, parse_port(args.port))
     connect = ConnectSettings(
-        target=target, config_file=args.config_file,
+        target=target,
+        config_file=args.config_file,
         identity_files=tuple(args.identity_files),
         options=tuple(_parse_option(o) for o in args.options),
-        jump_hosts=args.jump_hosts, forward_agent=args.forward_agent,
+        jump_hosts=args.jump_hosts,
+        forward_agent=args.forward_agent,
         password_file=args.password_file,
-        verbosity=args.verbosity, quiet=args.quiet)
+        verbosity=args.verbosity,
+        quiet=args.quiet,
+    )
     command = " ".join(args.command) if args.command else None
     redirection = Redirection(
-        stdin=args.stdin, stdout=args.stdout, stderr=args.stderr, append=args.append,
-        stderr_to_stdout=args.stderr_to_stdout, stdout_to_stderr=args.stdout_to_stderr)
+        stdin=args.stdin,
+        stdout=args.stdout,
+        stderr=args.stderr,
+        append=args.append,
+        stderr_to_stdout=args.stderr_to_stdout,
+        stdout_to_stderr=args.stdout_to_stderr,
+    )
     escape = args.escape_char if args.escape_char is not None else connect.option("EscapeChar")
     session = SessionSettings(
-        command=command, pty=args.pty, raw=args.raw, redirect=redirection,
+        command=command,
+        pty=args.pty,
+        raw=args.raw,
+        redirect=redirection,
         escape_char=parse_escape_char(escape) if escape is not None else DEFAULT_ESCAPE_CHAR,
         frontend=FrontEndOptions(
-            config_file=args.config, history=args.history, record=args.record,
-            lexer=args.lexer, strip_escapes=args.strip_escapes,
-            escape_char_given=escape is not None))
+            config_file=args.config,
+            history=args.history,
+            record=args.record,
+            lexer=args.lexer,
+            strip_escapes=args.strip_escapes,
+            escape_char_given=escape is not None,
+        ),
+    )
     return Settings(connect=connect, session=session)
 
 
@@ -199,8 +303,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         settings = parse_args(sys.argv[1:] if argv is None else argv)
     except UsageError as exc:
         _report(str(exc))
-        print(f"usage: {PROG} [OPTIONS] DESTINATION [COMMAND [ARG...]] "
-              f"(see {PROG} --help)", file=sys.stderr)
+        print(
+            f"usage: {PROG} [OPTIONS] DESTINATION [COMMAND [ARG...]] (see {PROG} --help)",
+            file=sys.stderr,
+        )
         return EXIT_USAGE
 
     # The modules imported next (~50,000 objects the collector tracks) live as long as the

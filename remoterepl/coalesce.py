@@ -102,13 +102,25 @@ def coalesce_writes(conn: object) -> None:
     writes. asyncssh offers no public hook for its transport: when its internals differ
     from what this expects, the connection is left as it is (only slower)."""
     transport = getattr(conn, "_transport", None)
-    if transport is None or isinstance(transport, CoalescingTransport) \
-            or not all(hasattr(transport, name) for name in
-                       ("write", "write_eof", "close", "abort", "get_write_buffer_size",
-                        "is_closing")):
+    if (
+        transport is None
+        or isinstance(transport, CoalescingTransport)
+        or not all(
+            hasattr(transport, name)
+            for name in (
+                "write",
+                "write_eof",
+                "close",
+                "abort",
+                "get_write_buffer_size",
+                "is_closing",
+            )
+        )
+    ):
         return
     conn._transport = CoalescingTransport(  # type: ignore[attr-defined]
-        transport, asyncio.get_running_loop())
+        transport, asyncio.get_running_loop()
+    )
 
 
 def corked(conn: object) -> contextlib.AbstractContextManager[None]:

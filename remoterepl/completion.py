@@ -29,8 +29,10 @@ _WORD_BEFORE_CURSOR = re.compile(r"[\w.-]*$")
 # The shell word under the cursor: backslash escapes kept, separators end it.
 _SHELL_TOKEN = re.compile(r"(?:\\.|[^\s;|&<>()=\\\"'`])*$")
 _SHELL_SPECIAL = re.compile(r"([\s'\"\\$`&|;<>()*?\[\]!{}#])")
-_COMMAND_LEAD = re.compile(r"(?:^|[;|&(`]|\$\(|\b(?:sudo|exec|time|nohup|xargs|watch|command|"
-                           r"builtin|nice|env|then|do|else|if|while|until))\s*$")
+_COMMAND_LEAD = re.compile(
+    r"(?:^|[;|&(`]|\$\(|\b(?:sudo|exec|time|nohup|xargs|watch|command|"
+    r"builtin|nice|env|then|do|else|if|while|until))\s*$"
+)
 
 TIMEOUT = 3.0  # seconds for any one remote look-up
 LISTING_TTL = 10.0  # seconds a directory listing stays cached (and until a line is sent)
@@ -128,12 +130,17 @@ class RemoteNames:
 
     def close(self) -> None:
         """Close the SFTP channel, if one was opened."""
-        if self._sftp is not None and self._sftp.done() and not self._sftp.cancelled() \
-                and self._sftp.exception() is None:
+        if (
+            self._sftp is not None
+            and self._sftp.done()
+            and not self._sftp.cancelled()
+            and self._sftp.exception() is None
+        ):
             self._sftp.result().exit()
 
-    async def _shared(self, future: asyncio.Future[_T] | None,
-                      start: Callable[[], asyncio.Future[_T]]) -> tuple[asyncio.Future[_T], _T]:
+    async def _shared(
+        self, future: asyncio.Future[_T] | None, start: Callable[[], asyncio.Future[_T]]
+    ) -> tuple[asyncio.Future[_T], _T]:
         if future is None or (future.done() and future.exception() is not None):
             future = start()
         return future, await asyncio.wait_for(asyncio.shield(future), TIMEOUT)
@@ -141,7 +148,8 @@ class RemoteNames:
     async def sftp(self) -> asyncssh.SFTPClient:
         """The SFTP client on this connection (opened on first use)."""
         self._sftp, client = await self._shared(
-            self._sftp, lambda: asyncio.ensure_future(self.conn.start_sftp_client()))
+            self._sftp, lambda: asyncio.ensure_future(self.conn.start_sftp_client())
+        )
         return client
 
     async def home(self) -> str:
@@ -157,14 +165,19 @@ class RemoteNames:
             return self.reported_cwd
         with contextlib.suppress(asyncssh.Error, OSError, asyncio.TimeoutError):
             self._cwd, found = await self._shared(
-                self._cwd, lambda: asyncio.ensure_future(self._probe_cwd()))
+                self._cwd, lambda: asyncio.ensure_future(self._probe_cwd())
+            )
             if found:
                 return found
         return await self.home()
 
     async def _probe_cwd(self) -> str | None:
-        result = await self.conn.run(_side_command(_SIBLING_CWD), stdin=asyncssh.DEVNULL,
-                                     stderr=asyncssh.DEVNULL, timeout=TIMEOUT)
+        result = await self.conn.run(
+            _side_command(_SIBLING_CWD),
+            stdin=asyncssh.DEVNULL,
+            stderr=asyncssh.DEVNULL,
+            timeout=TIMEOUT,
+        )
         lines = str(result.stdout or "").split("\n")
         paths = [line for line in lines if line.startswith("/")]
         return paths[0] if len(paths) == 1 else None
@@ -172,12 +185,17 @@ class RemoteNames:
     async def commands(self) -> list[str]:
         """Command names on the remote PATH (``compgen -c``), fetched once."""
         self._commands, names = await self._shared(
-            self._commands, lambda: asyncio.ensure_future(self._fetch_commands()))
+            self._commands, lambda: asyncio.ensure_future(self._fetch_commands())
+        )
         return names
 
     async def _fetch_commands(self) -> list[str]:
-        result = await self.conn.run(_side_command(_COMMAND_NAMES), stdin=asyncssh.DEVNULL,
-                                     stderr=asyncssh.DEVNULL, timeout=TIMEOUT * 2)
+        result = await self.conn.run(
+            _side_command(_COMMAND_NAMES),
+            stdin=asyncssh.DEVNULL,
+            stderr=asyncssh.DEVNULL,
+            timeout=TIMEOUT * 2,
+        )
         names = {n for n in str(result.stdout or "").split() if re.fullmatch(r"[\w.+:@-]+", n)}
         return sorted(names)
 
@@ -227,21 +245,28 @@ def in_command_position(before_token: str) -> bool:
 class FrontEndCompleter(Completer):
     """Words from output and history; remote commands and files in shell sessions."""
 
-    def __init__(self, words: WordBank, history: Callable[[], list[str]],
-                 remote: RemoteNames | None, enabled: Callable[[], bool]) -> None:
+    def __init__(
+        self,
+        words: WordBank,
+        history: Callable[[], list[str]],
+        remote: RemoteNames | None,
+        enabled: Callable[[], bool],
+    ) -> None:
         self.words = words
         self.history = history
         self.remote = remote
         self.enabled = enabled
         self._history_seen = 0
 
-    def get_completions(self, document: Document,
-                        complete_event: CompleteEvent) -> Iterable[Completion]:
+    def get_completions(
+        self, document: Document, complete_event: CompleteEvent
+    ) -> Iterable[Completion]:
         """Synchronous completion is not offered: see :meth:`get_completions_async`."""
         return []
 
-    async def get_completions_async(self, document: Document, complete_event: CompleteEvent
-                                    ) -> AsyncGenerator[Completion, None]:
+    async def get_completions_async(
+        self, document: Document, complete_event: CompleteEvent
+    ) -> AsyncGenerator[Completion, None]:
         """Completions for the word before the cursor."""
         if not self.enabled():
             return
@@ -274,7 +299,7 @@ class FrontEndCompleter(Completer):
     async def _words(self, prefix: str) -> list[str]:
         recent = self.words.take_recent()
         strings = self.history()
-        new_history = strings[self._history_seen:]
+        new_history = strings[self._history_seen :]
         self._history_seen = len(strings)
         text = recent + "\n" + "\n".join(new_history[-1000:])
         if len(text) > 4096:  # a big harvest runs in a thread (regex over 256 KiB)
@@ -305,12 +330,12 @@ class FrontEndCompleter(Completer):
         typed_tail = token.rpartition("/")[2]  # what the completion replaces, as typed
         completions = []
         for name, is_dir in entries:
-            if not name.startswith(prefix) or (name.startswith(".") and
-                                                not prefix.startswith(".")):
+            if not name.startswith(prefix) or (name.startswith(".") and not prefix.startswith(".")):
                 continue
             suffix = "/" if is_dir else ""
-            completions.append(Completion(shell_escape(name) + suffix, -len(typed_tail),
-                                          display=name + suffix))
+            completions.append(
+                Completion(shell_escape(name) + suffix, -len(typed_tail), display=name + suffix)
+            )
             if len(completions) >= MAX_SHOWN:
                 break
         return completions
@@ -322,5 +347,3 @@ class FrontEndCompleter(Completer):
         if directory == "~" or directory.startswith("~/"):
             return posixpath.join(await self.remote.home(), directory[2:])
         return posixpath.join(await self.remote.cwd(), directory)
-
-

@@ -106,16 +106,18 @@ class _Client(asyncssh.SSHClient):
         if isinstance(peer, tuple) and len(peer) >= 2 and peer[0]:
             diagnostics.debug(f"connection established to {peer[0]} port {peer[1]}")
         else:
-            diagnostics.debug(f"connection established to {self.hop.label} "
-                              "(through a jump host or ProxyCommand)")
+            diagnostics.debug(
+                f"connection established to {self.hop.label} (through a jump host or ProxyCommand)"
+            )
 
     def connection_lost(self, exc: Exception | None) -> None:
         self.lost = True
         self.lost_reason = exc
         self.close_agent()
 
-    def validate_host_public_key(self, host: str, addr: str, port: int,
-                                 key: asyncssh.SSHKey) -> bool:
+    def validate_host_public_key(
+        self, host: str, addr: str, port: int, key: asyncssh.SSHKey
+    ) -> bool:
         return self.hop.verifier.validate(key)
 
     def auth_banner_received(self, msg: str, lang: str) -> None:
@@ -132,8 +134,10 @@ class _Client(asyncssh.SSHClient):
 
     def auth_completed(self) -> None:
         self.close_agent()
-        diagnostics.debug(f"authenticated to {self.hop.label} as {self.hop.auth.user} "
-                          f"using {self.method or 'none'}")
+        diagnostics.debug(
+            f"authenticated to {self.hop.label} as {self.hop.auth.user} "
+            f"using {self.method or 'none'}"
+        )
 
     def _note_methods(self) -> None:
         if self.conn is not None:
@@ -167,15 +171,16 @@ class _Client(asyncssh.SSHClient):
     async def public_key_auth_requested(self) -> list[asyncssh.SSHKeyPair] | None:
         self._note_methods()
         if self._offers is None:
-            self._offers = order_offers(self.hop.identities, await self._agent_keys(),
-                                        identities_only=self.hop.config.identities_only)
+            self._offers = order_offers(
+                self.hop.identities,
+                await self._agent_keys(),
+                identities_only=self.hop.config.identities_only,
+            )
         while self._offers:
             offer = self._offers.pop(0)
             if offer.pending is not None:
-                pairs = await unlock_without_public_half(offer.pending,
-                                                         self.hop.auth.passphrase)
-                self._offers[:0] = [Offer(p, f"{offer.label} {describe_key(p)}")
-                                    for p in pairs]
+                pairs = await unlock_without_public_half(offer.pending, self.hop.auth.passphrase)
+                self._offers[:0] = [Offer(p, f"{offer.label} {describe_key(p)}") for p in pairs]
                 continue
             assert offer.keypair is not None
             diagnostics.debug(f"offering public key: {offer.label}")
@@ -196,16 +201,20 @@ class _Client(asyncssh.SSHClient):
         return "" if self.hop.auth.kbdint_wanted() else None
 
     async def kbdint_challenge_received(
-            self, name: str, instructions: str, lang: str,
-            prompts: Sequence[tuple[str, bool]]) -> list[str] | None:
+        self, name: str, instructions: str, lang: str, prompts: Sequence[tuple[str, bool]]
+    ) -> list[str] | None:
         return await self.hop.auth.challenge(name, instructions, prompts)
 
 
 class Connection:
     """The open SSH connection to the destination, and the jump-host connections under it."""
 
-    def __init__(self, conn: asyncssh.SSHClientConnection, client: _Client,
-                 hops: Sequence[tuple[asyncssh.SSHClientConnection, _Client]] = ()) -> None:
+    def __init__(
+        self,
+        conn: asyncssh.SSHClientConnection,
+        client: _Client,
+        hops: Sequence[tuple[asyncssh.SSHClientConnection, _Client]] = (),
+    ) -> None:
         self.conn = conn
         self._client = client
         self._hops = list(hops)
@@ -235,8 +244,10 @@ class Connection:
         """The error to report when the connection dropped under a running session."""
         for _conn, client in self._hops:  # a jump host that went away takes the rest along
             if client.lost:
-                return SessionLost(f"connection to jump host {client.hop.config.written} "
-                                   f"lost{_lost_detail(client)}")
+                return SessionLost(
+                    f"connection to jump host {client.hop.config.written} "
+                    f"lost{_lost_detail(client)}"
+                )
         return SessionLost(f"connection to {self.label} lost{_lost_detail(self._client)}")
 
     def corked(self) -> contextlib.AbstractContextManager[None]:
@@ -266,8 +277,10 @@ def _lost_detail(client: _Client) -> str:
     text = str(getattr(reason, "reason", "") or reason)
     if "keepalive" in text.lower():
         config = client.hop.config
-        return (f": server not responding (no answer to {config.get('ServerAliveCountMax')} "
-                f"keepalives sent {config.get('ServerAliveInterval')} s apart)")
+        return (
+            f": server not responding (no answer to {config.get('ServerAliveCountMax')} "
+            f"keepalives sent {config.get('ServerAliveInterval')} s apart)"
+        )
     return "" if text.lower() == "connection lost" else f" ({text})"
 
 
@@ -284,35 +297,44 @@ def _warn(quiet: bool, message: str) -> None:
         print(message, file=sys.stderr, flush=True)
 
 
-def _prepare_hop(route: Route, settings: ConnectSettings, password: str | None,
-                 terminal: bool) -> _Hop:
+def _prepare_hop(
+    route: Route, settings: ConnectSettings, password: str | None, terminal: bool
+) -> _Hop:
     """Read this hop's known_hosts and identity files (blocking)."""
     config = route.host
     asker = Asker(allowed=terminal and not config.batch_mode)
-    auth = PasswordAuth(config.user, config.host, asker, max(config.password_prompts, 0),
-                        password)
+    auth = PasswordAuth(config.user, config.host, asker, max(config.password_prompts, 0), password)
     policy = Policy.parse(config.strict_host_key_checking)
     user_files, global_files = config.known_hosts_files()
     name = config.host_key_alias or host_label(config.host, config.port)
     plain = config.host if config.host_key_alias is None and config.port != 22 else None
     known = KnownHosts.load(name, user_files + global_files, plain)
     verifier = HostKeyVerifier(
-        known, policy, user_files, can_ask=policy is Policy.ASK and asker.allowed,
-        hash_names=config.hash_known_hosts, quiet=settings.quiet,
-        who=f"jump host {config.written}: " if route.is_hop else "")
+        known,
+        policy,
+        user_files,
+        can_ask=policy is Policy.ASK and asker.allowed,
+        hash_names=config.hash_known_hosts,
+        quiet=settings.quiet,
+        who=f"jump host {config.written}: " if route.is_hop else "",
+    )
     identities: list[IdentityFile] = []
     if config.pubkey_authentication:
         explicit = [os.path.expanduser(f) for f in settings.identity_files]
         identities = load_identity_files(
-            config.identity_files, config.certificate_files, auth.passphrase,
+            config.identity_files,
+            config.certificate_files,
+            auth.passphrase,
             warn_missing=[] if route.is_hop else explicit,
-            warn=lambda message: _warn(settings.quiet, message))
+            warn=lambda message: _warn(settings.quiet, message),
+        )
     forward = None if route.is_hop else config.forward_agent
     return _Hop(route, verifier, auth, identities, settings.quiet, forward)
 
 
-def _connect_kwargs(hop: _Hop, client: _Client,
-                    tunnel: asyncssh.SSHClientConnection | None) -> dict[str, object]:
+def _connect_kwargs(
+    hop: _Hop, client: _Client, tunnel: asyncssh.SSHClientConnection | None
+) -> dict[str, object]:
     """asyncssh.connect() arguments: config files do the rest (Host/Match honoured)."""
     config = hop.config
     kwargs: dict[str, object] = {
@@ -334,8 +356,9 @@ def _connect_kwargs(hop: _Hop, client: _Client,
     return kwargs
 
 
-async def _with_connect_timeout(attempt: Awaitable[_T], client: _Client,
-                                timeout: float | None) -> _T:
+async def _with_connect_timeout(
+    attempt: Awaitable[_T], client: _Client, timeout: float | None
+) -> _T:
     """Run a connection attempt; ConnectTimeout covers reaching the server and the key
     exchange (until authentication starts), as in OpenSSH -- never a password prompt."""
     task = asyncio.ensure_future(attempt)
@@ -343,8 +366,9 @@ async def _with_connect_timeout(attempt: Awaitable[_T], client: _Client,
         return await task
     started = asyncio.ensure_future(client.auth_started.wait())
     try:
-        done, _pending = await asyncio.wait({task, started}, timeout=timeout,
-                                            return_when=asyncio.FIRST_COMPLETED)
+        done, _pending = await asyncio.wait(
+            {task, started}, timeout=timeout, return_when=asyncio.FIRST_COMPLETED
+        )
     except BaseException:
         task.cancel()
         raise
@@ -358,31 +382,40 @@ async def _with_connect_timeout(attempt: Awaitable[_T], client: _Client,
     return await task
 
 
-async def _open(hop: _Hop, tunnel: asyncssh.SSHClientConnection | None,
-                previous: _Hop | None) -> tuple[asyncssh.SSHClientConnection, _Client]:
+async def _open(
+    hop: _Hop, tunnel: asyncssh.SSHClientConnection | None, previous: _Hop | None
+) -> tuple[asyncssh.SSHClientConnection, _Client]:
     """Open and authenticate one hop's connection (a second attempt only after the user
     accepted a new host key on the terminal)."""
     config = hop.config
-    via = (f" via jump host {previous.config.written}" if previous is not None else
-           f" via ProxyCommand {hop.route.proxy_command}" if hop.route.proxy_command else "")
+    via = (
+        f" via jump host {previous.config.written}"
+        if previous is not None
+        else f" via ProxyCommand {hop.route.proxy_command}"
+        if hop.route.proxy_command
+        else ""
+    )
     kind = "jump host " if hop.route.is_hop else ""
-    diagnostics.debug(f"connecting to {kind}{config.name} ({config.user}@"
-                      f"{where(config.host, config.port)}){via}")
+    diagnostics.debug(
+        f"connecting to {kind}{config.name} ({config.user}@{where(config.host, config.port)}){via}"
+    )
     for attempt in range(2):
         client = _Client(hop)
         kwargs = _connect_kwargs(hop, client, tunnel)
         try:
             conn = await _with_connect_timeout(
-                asyncssh.connect(config.name, **_target_args(hop), **kwargs), client,
-                config.connect_timeout)
+                asyncssh.connect(config.name, **_target_args(hop), **kwargs),
+                client,
+                config.connect_timeout,
+            )
             return conn, client
         except asyncssh.HostKeyNotVerifiable as exc:
             key = hop.verifier.key_to_confirm
             if attempt == 0 and key is not None and await _confirm_new_key(hop, key):
                 continue
             raise hop.verifier.refusal or HostKeyError(
-                f"{hop.who}host key for {hop.verifier.name} not verifiable: "
-                f"{exc.reason}") from None
+                f"{hop.who}host key for {hop.verifier.name} not verifiable: {exc.reason}"
+            ) from None
         except Exception as exc:  # mapped to one line below
             raise _explain(exc, hop, client, previous) from None
         finally:
@@ -423,18 +456,23 @@ def _explain(exc: Exception, hop: _Hop, client: _Client, previous: _Hop | None) 
     if isinstance(exc, (ConnectError, UsageError)):
         return exc
     if isinstance(exc, asyncio.TimeoutError):
-        return ConnectError(f"{who}connect to host {config.host} port {config.port}: timed "
-                            f"out after {config.connect_timeout:g} s (ConnectTimeout)")
+        return ConnectError(
+            f"{who}connect to host {config.host} port {config.port}: timed "
+            f"out after {config.connect_timeout:g} s (ConnectTimeout)"
+        )
     if isinstance(exc, asyncssh.PermissionDenied):
         return ConnectError(_permission_denied(hop, client))
     if isinstance(exc, asyncssh.ChannelOpenError) and previous is not None:
-        return ConnectError(f"jump host {previous.config.written}: cannot connect to "
-                            f"{config.host} port {config.port}: {exc.reason}")
+        return ConnectError(
+            f"jump host {previous.config.written}: cannot connect to "
+            f"{config.host} port {config.port}: {exc.reason}"
+        )
     if isinstance(exc, asyncssh.DisconnectError):
         reason = exc.reason or type(exc).__name__
         if isinstance(exc, asyncssh.ConnectionLost):
-            return ConnectError(f"{who}connection to {label} closed before the SSH session "
-                                f"was set up ({reason})")
+            return ConnectError(
+                f"{who}connection to {label} closed before the SSH session was set up ({reason})"
+            )
         return ConnectError(f"{who}{label}: disconnected: {reason}")
     if isinstance(exc, asyncssh.Error):
         return ConnectError(f"{who}{label}: {exc.reason or type(exc).__name__}")
@@ -445,8 +483,7 @@ def _explain(exc: Exception, hop: _Hop, client: _Client, previous: _Hop | None) 
         reason = os.strerror(exc.errno) if exc.errno else str(exc)
         if hop.route.proxy_command and previous is None:
             return ConnectError(f"{who}ProxyCommand for {config.name} failed: {reason}")
-        return ConnectError(f"{who}connect to host {config.host} port {config.port}: "
-                            f"{reason}")
+        return ConnectError(f"{who}connect to host {config.host} port {config.port}: {reason}")
     if isinstance(exc, ValueError):  # asyncssh's option validation
         return UsageError(f"{who}bad connection settings: {exc}")
     return exc
@@ -458,8 +495,9 @@ def _permission_denied(hop: _Hop, client: _Client) -> str:
     if hop.auth.file_password_used:
         text += "; the password from --password-file was not accepted"
     elif hop.auth.wanted_terminal:
-        text += ("; no terminal to ask for a password on"
-                 + ("" if hop.route.is_hop else " (use --password-file)"))
+        text += "; no terminal to ask for a password on" + (
+            "" if hop.route.is_hop else " (use --password-file)"
+        )
     return text
 
 
@@ -471,8 +509,9 @@ def _log_configuration(files: ConfigFiles, route: Route) -> None:
     with open(files.overrides) as overrides:
         for line in overrides:
             diagnostics.debug(f"command-line option: {line.strip()}")
-    diagnostics.debug("remoterepl defaults: " + ", ".join(f"{k} {v}" for k, v in
-                                                          default_options().items()))
+    diagnostics.debug(
+        "remoterepl defaults: " + ", ".join(f"{k} {v}" for k, v in default_options().items())
+    )
     hops = [r.host.name for r in route.hops()]
     if len(hops) > 1:
         diagnostics.debug("route: " + " -> ".join(hops))
@@ -480,8 +519,9 @@ def _log_configuration(files: ConfigFiles, route: Route) -> None:
 
 def _plan(settings: ConnectSettings) -> tuple[ConfigFiles, Route, str | None, bool]:
     """Everything decided before the network is touched (blocking)."""
-    password = (read_password_file(settings.password_file)
-                if settings.password_file is not None else None)
+    password = (
+        read_password_file(settings.password_file) if settings.password_file is not None else None
+    )
     files = write_config_files(settings)
     try:
         route = plan_route(settings.target, files)
@@ -500,8 +540,9 @@ async def connect(settings: ConnectSettings) -> Connection:
         previous: _Hop | None = None
         tunnel: asyncssh.SSHClientConnection | None = None
         for step in route.hops():
-            hop = await _blocking(_prepare_hop, step, settings,
-                                  None if step.is_hop else password, terminal)
+            hop = await _blocking(
+                _prepare_hop, step, settings, None if step.is_hop else password, terminal
+            )
             conn, client = await _open(hop, tunnel, previous)
             opened.append((conn, client))
             previous, tunnel = hop, conn
@@ -513,4 +554,3 @@ async def connect(settings: ConnectSettings) -> Connection:
         await _blocking(files.remove)
     conn, client = opened[-1]
     return Connection(conn, client, opened[:-1])
-

@@ -13,8 +13,9 @@ class SessionControl:
     """Carries out escapes (``~.``, ``~?``, ``~B``, signal escapes) and reports back
     through ``notify`` with one short line of text."""
 
-    def __init__(self, session: RemoteSession, escape_char: str | None,
-                 notify: Callable[[str], None]) -> None:
+    def __init__(
+        self, session: RemoteSession, escape_char: str | None, notify: Callable[[str], None]
+    ) -> None:
         self.session = session
         self.escape_char = escape_char
         self.notify = notify

@@ -37,8 +37,9 @@ class _ReportMissing:
     def __init__(self, names: frozenset[str]) -> None:
         self.names = names
 
-    def find_spec(self, fullname: str, path: Sequence[str] | None,
-                  target: ModuleType | None = None) -> ModuleSpec | None:
+    def find_spec(
+        self, fullname: str, path: Sequence[str] | None, target: ModuleType | None = None
+    ) -> ModuleSpec | None:
         if fullname in self.names:
             raise ModuleNotFoundError(f"{fullname} is not used by remoterepl", name=fullname)
         return None  # let the ordinary finders look

@@ -25,8 +25,13 @@ TRIM_THRESHOLD = 32 * 1024 * 1024  # free heap top kept before giving memory bac
 TOP_PAD = 4 * 1024 * 1024  # extra heap taken per growth: fewer brk() calls
 MMAP_THRESHOLD = 32 * 1024 * 1024  # smaller blocks come from the heap (glibc's own maximum)
 # The user's own malloc tuning wins: then nothing is changed.
-_USER_SETTINGS = ("GLIBC_TUNABLES", "MALLOC_TRIM_THRESHOLD_", "MALLOC_TOP_PAD_",
-                  "MALLOC_MMAP_THRESHOLD_", "MALLOC_MMAP_MAX_")
+_USER_SETTINGS = (
+    "GLIBC_TUNABLES",
+    "MALLOC_TRIM_THRESHOLD_",
+    "MALLOC_TOP_PAD_",
+    "MALLOC_MMAP_THRESHOLD_",
+    "MALLOC_MMAP_MAX_",
+)
 
 
 def keep_heap_warm() -> bool:
@@ -37,8 +42,12 @@ def keep_heap_warm() -> bool:
     with contextlib.suppress(ValueError, OSError):
         if (os.confstr("CS_GNU_LIBC_VERSION") or "").startswith("glibc"):
             mallopt = ctypes.CDLL(None).mallopt
-            return all(mallopt(param, value) == 1 for param, value in (
-                (_M_MMAP_THRESHOLD, MMAP_THRESHOLD),
-                (_M_TRIM_THRESHOLD, TRIM_THRESHOLD),
-                (_M_TOP_PAD, TOP_PAD)))
+            return all(
+                mallopt(param, value) == 1
+                for param, value in (
+                    (_M_MMAP_THRESHOLD, MMAP_THRESHOLD),
+                    (_M_TRIM_THRESHOLD, TRIM_THRESHOLD),
+                    (_M_TOP_PAD, TOP_PAD),
+                )
+            )
     return False

@@ -36,8 +36,9 @@ APP_NAME = "remoterepl"
 _UNSAFE = re.compile(r"[^A-Za-z0-9@._-]+")
 
 
-def history_path(state_dir: Path, user: str, host: str, port: int | None,
-                 command: str | None) -> Path:
+def history_path(
+    state_dir: Path, user: str, host: str, port: int | None, command: str | None
+) -> Path:
     """The history file for ``user@host:port`` running ``command`` (None: login shell)."""
     key = f"{user}@{host}:{port or 22}\0{command or ''}"
     digest = hashlib.sha256(key.encode()).hexdigest()[:12]
@@ -109,7 +110,8 @@ class PersistentHistory(History):
         if not self._loaded:
             if self._loading is None:
                 self._loading = asyncio.ensure_future(
-                    asyncio.to_thread(lambda: list(self.load_history_strings())))
+                    asyncio.to_thread(lambda: list(self.load_history_strings()))
+                )
             strings = await asyncio.shield(self._loading)
             if not self._loaded:  # lines accepted meanwhile are newer than the file's
                 self._loaded_strings = [*self._loaded_strings, *strings]
@@ -119,7 +121,6 @@ class PersistentHistory(History):
                 await asyncio.sleep(0)
             yield item
 
-
     def load_history_strings(self) -> Iterable[str]:
         """Newest first; trims the file first when it holds more than ``limit`` entries."""
         try:
@@ -127,7 +128,7 @@ class PersistentHistory(History):
             with self._locked(os.O_RDONLY) as fd:
                 entries = parse_entries(_read_all(fd))
                 if len(entries) > self.limit:
-                    entries = entries[-self.limit:] if self.limit else []
+                    entries = entries[-self.limit :] if self.limit else []
                     self._replace(entries)
         except FileNotFoundError:
             return []
@@ -240,8 +241,9 @@ class GuardedHistory(History):
         self.inner.store_string(string)
 
 
-def open_history(path: Path | None, limit: int, keep: Callable[[str], bool],
-                 index_line: str | None = None) -> tuple[History, PersistentHistory | None]:
+def open_history(
+    path: Path | None, limit: int, keep: Callable[[str], bool], index_line: str | None = None
+) -> tuple[History, PersistentHistory | None]:
     """The editor's history (a file at ``path``, or memory only when None) and the
     persistent part, if any, for closing and error reports."""
     if path is None:
@@ -277,9 +279,9 @@ class HistorySuggest(AutoSuggest):
                 for line in reversed(string.splitlines()):
                     if line.startswith(text):
                         self._last = (text, len(strings), index)
-                        return Suggestion(line[len(text):])
+                        return Suggestion(line[len(text) :])
             elif string.startswith(text):
                 self._last = (text, len(strings), index)
-                return Suggestion(string[len(text):])
+                return Suggestion(string[len(text) :])
         self._last = (text, len(strings), -1)
         return None

@@ -38,8 +38,15 @@ class Policy(enum.Enum):
         """Parse a StrictHostKeyChecking value as OpenSSH spells it."""
         if value is None:
             return cls.ASK
-        aliases = {"yes": cls.YES, "true": cls.YES, "accept-new": cls.ACCEPT_NEW,
-                   "no": cls.NO, "off": cls.NO, "false": cls.NO, "ask": cls.ASK}
+        aliases = {
+            "yes": cls.YES,
+            "true": cls.YES,
+            "accept-new": cls.ACCEPT_NEW,
+            "no": cls.NO,
+            "off": cls.NO,
+            "false": cls.NO,
+            "ask": cls.ASK,
+        }
         try:
             return aliases[value.lower()]
         except KeyError:
@@ -59,9 +66,15 @@ def fingerprint(key: asyncssh.SSHKey) -> str:
 def key_type(key: asyncssh.SSHKey) -> str:
     """The key type as ssh names it in messages (ED25519, RSA, ECDSA)."""
     algorithm = key.get_algorithm()
-    for prefix, name in (("ssh-ed25519", "ED25519"), ("ssh-ed448", "ED448"),
-                         ("ssh-rsa", "RSA"), ("ecdsa-", "ECDSA"), ("ssh-dss", "DSA"),
-                         ("sk-ssh-ed25519", "ED25519-SK"), ("sk-ecdsa", "ECDSA-SK")):
+    for prefix, name in (
+        ("ssh-ed25519", "ED25519"),
+        ("ssh-ed448", "ED448"),
+        ("ssh-rsa", "RSA"),
+        ("ecdsa-", "ECDSA"),
+        ("ssh-dss", "DSA"),
+        ("sk-ssh-ed25519", "ED25519-SK"),
+        ("sk-ecdsa", "ECDSA-SK"),
+    ):
         if algorithm.startswith(prefix):
             return name
     return algorithm
@@ -172,8 +185,7 @@ class KnownHosts:
 
     def revoked(self, key: asyncssh.SSHKey) -> KnownHostEntry | None:
         """The @revoked line for ``key``, if any."""
-        return next((e for e in self.entries
-                     if e.marker == "revoked" and _same(e.key, key)), None)
+        return next((e for e in self.entries if e.marker == "revoked" and _same(e.key, key)), None)
 
     def trusted(self) -> list[asyncssh.SSHKey]:
         """Host keys known_hosts vouches for (never a revoked one)."""
@@ -194,13 +206,27 @@ class KnownHosts:
 
     def same_type(self, key: asyncssh.SSHKey) -> KnownHostEntry | None:
         """A line holding a *different* key of ``key``'s type: the host key has changed."""
-        return next((e for e in self.entries if e.marker is None and not e.fallback
-                     and not _same(e.key, key) and key_type(e.key) == key_type(key)), None)
+        return next(
+            (
+                e
+                for e in self.entries
+                if e.marker is None
+                and not e.fallback
+                and not _same(e.key, key)
+                and key_type(e.key) == key_type(key)
+            ),
+            None,
+        )
 
     def other_types(self, key: asyncssh.SSHKey) -> list[str]:
         """Types of the host's other known keys (ssh mentions them for a new key type)."""
-        return sorted({key_type(e.key) for e in self.entries
-                       if e.marker is None and key_type(e.key) != key_type(key)})
+        return sorted(
+            {
+                key_type(e.key)
+                for e in self.entries
+                if e.marker is None and key_type(e.key) != key_type(key)
+            }
+        )
 
 
 def append_known_host(path: str, name: str, key: asyncssh.SSHKey, *, hashed: bool) -> None:
@@ -217,9 +243,17 @@ def append_known_host(path: str, name: str, key: asyncssh.SSHKey, *, hashed: boo
 class HostKeyVerifier:
     """Decides about host keys known_hosts does not trust; remembers why it refused."""
 
-    def __init__(self, known: KnownHosts, policy: Policy, user_files: list[str], *,
-                 can_ask: bool, hash_names: bool = False, quiet: bool = False,
-                 who: str = "") -> None:
+    def __init__(
+        self,
+        known: KnownHosts,
+        policy: Policy,
+        user_files: list[str],
+        *,
+        can_ask: bool,
+        hash_names: bool = False,
+        quiet: bool = False,
+        who: str = "",
+    ) -> None:
         self.known = known
         self.policy = policy
         self.user_files = user_files  # new keys are recorded in the first one
@@ -241,8 +275,15 @@ class HostKeyVerifier:
 
         Revoked keys are left to :meth:`validate` so that the refusal names its line.
         """
-        return ([*self.known.trusted(), *self.accepted], self.known.authorities(), [],
-                [], [], [], [])
+        return (
+            [*self.known.trusted(), *self.accepted],
+            self.known.authorities(),
+            [],
+            [],
+            [],
+            [],
+            [],
+        )
 
     def host_key_algorithms(self) -> list[str]:
         """Known key types first, then asyncssh's defaults (ssh's ordering); [] = default.
@@ -273,7 +314,8 @@ class HostKeyVerifier:
         if revoked is not None:
             self.refusal = HostKeyError(
                 f"{self.who}host key for {label} ({key_type(key)} {fingerprint(key)}) is "
-                f"REVOKED in {revoked.where}: refusing to connect")
+                f"REVOKED in {revoked.where}: refusing to connect"
+            )
             return False
         changed = self.known.same_type(key)
         if changed is not None:
@@ -281,32 +323,43 @@ class HostKeyVerifier:
                 f"{self.who}HOST KEY FOR {label} HAS CHANGED (now {key_type(key)} "
                 f"{fingerprint(key)}); it does not match {changed.where}. "
                 "Someone could be eavesdropping, or the host key was replaced: "
-                "remove that line if the change is expected")
+                "remove that line if the change is expected"
+            )
             return False
         if self.policy is Policy.NO:
-            self._warn(f"Warning: host key for {label} not verified "
-                       f"({key_type(key)} {fingerprint(key)})")
+            self._warn(
+                f"Warning: host key for {label} not verified ({key_type(key)} {fingerprint(key)})"
+            )
             return True
         if self.policy is Policy.ACCEPT_NEW:
             self.remember(key)
             return True
         if self.policy is Policy.ASK and self.can_ask:
             self.key_to_confirm = key  # asked after this attempt fails
-        hint = "" if self.policy is Policy.YES else (
-            " (use -o StrictHostKeyChecking=accept-new to trust it on first use)")
+        hint = (
+            ""
+            if self.policy is Policy.YES
+            else (" (use -o StrictHostKeyChecking=accept-new to trust it on first use)")
+        )
         self.refusal = HostKeyError(
             f"{self.who}host key for {label} is unknown ({key_type(key)} {fingerprint(key)}) "
-            f"and StrictHostKeyChecking is {self.policy.value}{hint}")
+            f"and StrictHostKeyChecking is {self.policy.value}{hint}"
+        )
         return False
 
     def question(self, key: asyncssh.SSHKey) -> str:
         """ssh's question about a new host key."""
         others = self.known.other_types(key)
-        note = (f"Host key types known for this host: {', '.join(others)}.\n" if others
-                else "This key is not known by any other names.\n")
-        return (f"The authenticity of host '{self.name}' can't be established.\n"
-                f"{key_type(key)} key fingerprint is {fingerprint(key)}.\n{note}"
-                "Are you sure you want to continue connecting (yes/no/[fingerprint])? ")
+        note = (
+            f"Host key types known for this host: {', '.join(others)}.\n"
+            if others
+            else "This key is not known by any other names.\n"
+        )
+        return (
+            f"The authenticity of host '{self.name}' can't be established.\n"
+            f"{key_type(key)} key fingerprint is {fingerprint(key)}.\n{note}"
+            "Are you sure you want to continue connecting (yes/no/[fingerprint])? "
+        )
 
     def answer(self, key: asyncssh.SSHKey, reply: str) -> bool | None:
         """Interpret an answer to :meth:`question`: True, False, or None to ask again."""
@@ -319,36 +372,45 @@ class HostKeyVerifier:
 
     def refuse_confirmation(self, key: asyncssh.SSHKey) -> None:
         """Record that the user said no."""
-        self.refusal = HostKeyError(f"{self.who}host key for {self.name} not accepted "
-                                    f"({key_type(key)} {fingerprint(key)}): "
-                                    "host key verification failed")
+        self.refusal = HostKeyError(
+            f"{self.who}host key for {self.name} not accepted "
+            f"({key_type(key)} {fingerprint(key)}): "
+            "host key verification failed"
+        )
 
     def remember(self, key: asyncssh.SSHKey) -> None:
         """Trust ``key`` for this run and append it to the user's known_hosts (blocking)."""
         self.accepted.append(key)
         self.key_to_confirm = None
         if not self.user_files:
-            self._warn(f"Warning: no UserKnownHostsFile to record the host key for "
-                       f"{self.name} in")
+            self._warn(f"Warning: no UserKnownHostsFile to record the host key for {self.name} in")
             return
         path = self.user_files[0]
         try:
             append_known_host(path, self.name, key, hashed=self.hash_names)
         except OSError as exc:
-            self._warn(f"Warning: failed to add the host key for {self.name} to {path}: "
-                       f"{exc.strerror or exc}")
+            self._warn(
+                f"Warning: failed to add the host key for {self.name} to {path}: "
+                f"{exc.strerror or exc}"
+            )
             return
-        self._warn(f"Warning: Permanently added '{self.name}' ({key_type(key)}) "
-                   f"to the list of known hosts.")
+        self._warn(
+            f"Warning: Permanently added '{self.name}' ({key_type(key)}) "
+            f"to the list of known hosts."
+        )
 
     def describe(self, key: asyncssh.SSHKey | None) -> str:
         """One -v line about the server's host key and why it is trusted."""
         if key is None:
             return f"{self.name}: no host key (GSS key exchange)"
         entry = self.known.entry_for(key)
-        why = (f"matches {entry.where}" if entry is not None else
-               "accepted for this run" if any(_same(key, k) for k in self.accepted)
-               else "not verified")
+        why = (
+            f"matches {entry.where}"
+            if entry is not None
+            else "accepted for this run"
+            if any(_same(key, k) for k in self.accepted)
+            else "not verified"
+        )
         return f"host key for {self.name}: {key_type(key)} {fingerprint(key)} ({why})"
 
     def _warn(self, message: str) -> None:

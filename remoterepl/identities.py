@@ -36,8 +36,7 @@ class KeyUnavailable(ValueError):
 
 def describe_key(key: asyncssh.SSHKey | asyncssh.SSHKeyPair) -> str:
     """``ED25519 SHA256:...`` for a key or key pair."""
-    public = key if isinstance(key, asyncssh.SSHKey) else decode_ssh_public_key(
-        key.key_public_data)
+    public = key if isinstance(key, asyncssh.SSHKey) else decode_ssh_public_key(key.key_public_data)
     return f"{key_type(public)} {fingerprint(public)}"
 
 
@@ -48,7 +47,7 @@ def _openssh_public_blob(data: bytes) -> bytes | None:
     if start < 0 or stop < 0:
         return None
     try:
-        raw = base64.b64decode(b"".join(data[start + len(begin):stop].split()))
+        raw = base64.b64decode(b"".join(data[start + len(begin) : stop].split()))
     except (binascii.Error, ValueError):
         return None
     magic = b"openssh-key-v1\0"
@@ -57,12 +56,12 @@ def _openssh_public_blob(data: bytes) -> bytes | None:
     pos = len(magic)
     try:
         for _ in range(3):  # cipher name, KDF name, KDF options
-            pos += 4 + int.from_bytes(raw[pos:pos + 4], "big")
-        if int.from_bytes(raw[pos:pos + 4], "big") < 1:
+            pos += 4 + int.from_bytes(raw[pos : pos + 4], "big")
+        if int.from_bytes(raw[pos : pos + 4], "big") < 1:
             return None
         pos += 4
-        length = int.from_bytes(raw[pos:pos + 4], "big")
-        blob = raw[pos + 4:pos + 4 + length]
+        length = int.from_bytes(raw[pos : pos + 4], "big")
+        blob = raw[pos + 4 : pos + 4 + length]
     except IndexError:
         return None
     return blob if len(blob) == length else None
@@ -83,8 +82,9 @@ def _public_half(path: str, data: bytes) -> asyncssh.SSHKey | None:
     return None
 
 
-def _certificate(path: str, key: asyncssh.SSHKey,
-                 extra: Sequence[str]) -> asyncssh.SSHCertificate | None:
+def _certificate(
+    path: str, key: asyncssh.SSHKey, extra: Sequence[str]
+) -> asyncssh.SSHCertificate | None:
     """``PATH-cert.pub`` or a CertificateFile that certifies ``key``."""
     for candidate in (path + "-cert.pub", *extra):
         try:
@@ -100,11 +100,24 @@ class LockedKeyPair(asyncssh.SSHKeyPair):
     """A passphrase-protected key, offered by its public half; asyncssh calls
     :meth:`sign_async` only once the server has accepted the key."""
 
-    def __init__(self, path: str, data: bytes, public: asyncssh.SSHKey,
-                 cert: asyncssh.SSHCertificate | None, prompt: PassphrasePrompt) -> None:
-        super().__init__(public.algorithm, public.algorithm, public.sig_algorithms,
-                         public.sig_algorithms, public.public_data,
-                         public.get_comment_bytes(), cert, path.encode())
+    def __init__(
+        self,
+        path: str,
+        data: bytes,
+        public: asyncssh.SSHKey,
+        cert: asyncssh.SSHCertificate | None,
+        prompt: PassphrasePrompt,
+    ) -> None:
+        super().__init__(
+            public.algorithm,
+            public.algorithm,
+            public.sig_algorithms,
+            public.sig_algorithms,
+            public.public_data,
+            public.get_comment_bytes(),
+            cert,
+            path.encode(),
+        )
         self.path = path
         self._data = data
         self._prompt = prompt
@@ -124,7 +137,8 @@ class LockedKeyPair(asyncssh.SSHKeyPair):
                 break
             try:
                 self._key = await loop.run_in_executor(
-                    None, asyncssh.import_private_key, self._data, passphrase)
+                    None, asyncssh.import_private_key, self._data, passphrase
+                )
                 return self._key
             except (asyncssh.KeyImportError, asyncssh.KeyEncryptionError, ValueError):
                 diagnostics.debug(f"bad passphrase for {self.path}")
@@ -159,9 +173,14 @@ def loose_permissions(path: str) -> int | None:
     return None
 
 
-def load_identity_files(paths: Sequence[str], certificate_files: Sequence[str],
-                        prompt: PassphrasePrompt, *, warn_missing: Sequence[str] = (),
-                        warn: Callable[[str], None]) -> list[IdentityFile]:
+def load_identity_files(
+    paths: Sequence[str],
+    certificate_files: Sequence[str],
+    prompt: PassphrasePrompt,
+    *,
+    warn_missing: Sequence[str] = (),
+    warn: Callable[[str], None],
+) -> list[IdentityFile]:
     """Read identity files (blocking). Missing files are skipped (with a warning for the
     ones in ``warn_missing``: the -i files); files others can read are refused, as ssh does."""
     result: list[IdentityFile] = []
@@ -176,15 +195,18 @@ def load_identity_files(paths: Sequence[str], certificate_files: Sequence[str],
             continue
         mode = loose_permissions(path)
         if mode is not None:
-            warn(f"Warning: UNPROTECTED PRIVATE KEY FILE! Permissions {mode:04o} for "
-                 f"'{path}' are too open; this private key will be ignored.")
+            warn(
+                f"Warning: UNPROTECTED PRIVATE KEY FILE! Permissions {mode:04o} for "
+                f"'{path}' are too open; this private key will be ignored."
+            )
             continue
         result.append(_read_identity(path, data, certificate_files, prompt))
     return result
 
 
-def _read_identity(path: str, data: bytes, certificate_files: Sequence[str],
-                   prompt: PassphrasePrompt) -> IdentityFile:
+def _read_identity(
+    path: str, data: bytes, certificate_files: Sequence[str], prompt: PassphrasePrompt
+) -> IdentityFile:
     try:
         key = asyncssh.import_private_key(data)
     except asyncssh.KeyImportError as exc:
@@ -210,8 +232,9 @@ def _read_identity(path: str, data: bytes, certificate_files: Sequence[str],
     return IdentityFile(path, public, list(keypairs))
 
 
-async def unlock_without_public_half(identity: IdentityFile,
-                                     prompt: PassphrasePrompt) -> list[asyncssh.SSHKeyPair]:
+async def unlock_without_public_half(
+    identity: IdentityFile, prompt: PassphrasePrompt
+) -> list[asyncssh.SSHKeyPair]:
     """A locked key whose public half is unknown must be unlocked before it is offered."""
     loop = asyncio.get_running_loop()
     for attempt in range(1, PASSPHRASE_TRIES + 1):
@@ -220,7 +243,8 @@ async def unlock_without_public_half(identity: IdentityFile,
             return []
         try:
             key = await loop.run_in_executor(
-                None, asyncssh.import_private_key, identity.data, passphrase)
+                None, asyncssh.import_private_key, identity.data, passphrase
+            )
         except (asyncssh.KeyImportError, asyncssh.KeyEncryptionError, ValueError):
             diagnostics.debug(f"bad passphrase for {identity.path}")
             continue
@@ -237,15 +261,25 @@ class Offer:
     pending: IdentityFile | None = None  # locked without public half: unlock first
 
 
-def order_offers(files: Sequence[IdentityFile], agent_keys: Sequence[asyncssh.SSHKeyPair],
-                 *, identities_only: bool) -> list[Offer]:
+def order_offers(
+    files: Sequence[IdentityFile],
+    agent_keys: Sequence[asyncssh.SSHKeyPair],
+    *,
+    identities_only: bool,
+) -> list[Offer]:
     """OpenSSH's order: agent keys first (identity files found in the agent go through
     it), then the rest of the identity files; IdentitiesOnly drops other agent keys."""
     remaining = list(files)
     offers: list[Offer] = []
     for agent_key in agent_keys:
-        match = next((f for f in remaining if f.public is not None
-                      and f.public.public_data == agent_key.key_public_data), None)
+        match = next(
+            (
+                f
+                for f in remaining
+                if f.public is not None and f.public.public_data == agent_key.key_public_data
+            ),
+            None,
+        )
         if match is not None:
             remaining.remove(match)
             offers.append(Offer(agent_key, f"{match.path} {describe_key(agent_key)} (agent)"))

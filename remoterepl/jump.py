@@ -59,16 +59,24 @@ def plan_route(destination: Target, files: ConfigFiles) -> Route:
     return _plan(destination, files.for_destination(), None, files, [], hop=False)
 
 
-def _plan(target: Target, paths: list[str], jump_override: str | None, files: ConfigFiles,
-          trail: list[tuple[str, str | None, bool]], *, hop: bool) -> Route:
+def _plan(
+    target: Target,
+    paths: list[str],
+    jump_override: str | None,
+    files: ConfigFiles,
+    trail: list[tuple[str, str | None, bool]],
+    *,
+    hop: bool,
+) -> Route:
     host = load_host_config(target, paths)
     name = _describe(target)
     # The same host reached the same way again can only recurse forever.
     step = (name, jump_override, hop)
     if step in trail or len(trail) >= MAX_HOPS:
         chain = " -> ".join([*(t[0] for t in trail), name])
-        raise UsageError(f"ProxyJump loop: {chain} (end it with 'ProxyJump none' in the "
-                         "jump host's Host block)")
+        raise UsageError(
+            f"ProxyJump loop: {chain} (end it with 'ProxyJump none' in the jump host's Host block)"
+        )
     jump, command = (jump_override, None) if jump_override else host.proxy()
     if not jump:
         return Route(host, None, command, is_hop=hop)

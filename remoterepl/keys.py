@@ -57,8 +57,9 @@ def key_name(char: str) -> str:
     return f"c-{chr(ord(char) | 0x40).lower()}" if ord(char) < 0x20 else char
 
 
-def make_key_bindings(actions: EditorActions, escape_char: str | None,
-                      toolbar_key: str = TOOLBAR_KEY) -> KeyBindings:
+def make_key_bindings(
+    actions: EditorActions, escape_char: str | None, toolbar_key: str = TOOLBAR_KEY
+) -> KeyBindings:
     """Ctrl-C/Ctrl-\\ signal the remote work (not us); Ctrl-D on an empty line ends its
     input; the escape character at the start of a line begins an ssh-style escape;
     Meta-Enter inserts a newline; Ctrl-X Ctrl-E edits in $EDITOR; F2 toggles the toolbar."""

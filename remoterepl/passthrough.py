@@ -93,8 +93,9 @@ async def run_raw(session: RemoteSession, escape_char: str | None) -> None:
 
     control = SessionControl(session, escape_char, notify)
     forwarder = KeyForwarder(session, control)
-    await session.process.redirect(stdout=os.fdopen(os.dup(STDOUT), "wb", 0),
-                                   stderr=os.fdopen(os.dup(2), "wb", 0))
+    await session.process.redirect(
+        stdout=os.fdopen(os.dup(STDOUT), "wb", 0), stderr=os.fdopen(os.dup(2), "wb", 0)
+    )
     with raw_terminal(), following_window_size(session):
         forwarder.start()
         try:

@@ -35,6 +35,7 @@ class SecretPrompts:
         text = _SGR.sub("", prompt)[-MAX_PROMPT:] if "\x1b" in prompt else prompt[-MAX_PROMPT:]
         secret = bool(text.strip()) and (
             SECRET_PROMPT.search(text) is not None
-            or (self.extra is not None and self.extra.search(text) is not None))
+            or (self.extra is not None and self.extra.search(text) is not None)
+        )
         self._last = (prompt, secret)
         return secret

@@ -69,10 +69,14 @@ async def run_pipe(session: RemoteSession, stdin: IO[bytes] | None, outputs: Out
     # asyncio warns on stderr about writes into a pipe whose reader left; that case is
     # handled below (SIGPIPE status), so the warnings would only be noise in a pipeline.
     logging.getLogger("asyncio").setLevel(logging.ERROR)
-    with _fd_flags_kept((0, 1, 2)), _SignalForwarder(session) as forwarder, \
-            _watching_for_reader_gone((stdout.fileno(), stderr.fileno()), reader_gone):
-        await session.process.redirect(stdout=stdout, stderr=stderr, bufsize=BUFSIZE,
-                                       recv_eof=False)
+    with (
+        _fd_flags_kept((0, 1, 2)),
+        _SignalForwarder(session) as forwarder,
+        _watching_for_reader_gone((stdout.fileno(), stderr.fileno()), reader_gone),
+    ):
+        await session.process.redirect(
+            stdout=stdout, stderr=stderr, bufsize=BUFSIZE, recv_eof=False
+        )
         feeder = asyncio.create_task(_feed(session, stdin))
         try:
             ended = asyncio.ensure_future(session.wait())
@@ -90,15 +94,17 @@ async def run_pipe(session: RemoteSession, stdin: IO[bytes] | None, outputs: Out
         process = session.process
         if process.exit_status is None and process.exit_signal is None:
             return 128 + signal.SIGPIPE
-    if forwarder.abandoned_by is not None and session.process.exit_status is None \
-            and session.process.exit_signal is None:
+    if (
+        forwarder.abandoned_by is not None
+        and session.process.exit_status is None
+        and session.process.exit_signal is None
+    ):
         return 128 + forwarder.abandoned_by
     return session.exit_status()
 
 
 @contextlib.contextmanager
-def _watching_for_reader_gone(fds: tuple[int, ...], gone: asyncio.Future[None]
-                              ) -> Iterator[None]:
+def _watching_for_reader_gone(fds: tuple[int, ...], gone: asyncio.Future[None]) -> Iterator[None]:
     """Resolve ``gone`` when whoever reads one of our output pipes closes it: the write
     end of a pipe polls as readable (EPOLLERR) exactly then."""
     loop = asyncio.get_running_loop()
@@ -219,8 +225,7 @@ def _widen_pipe(fd: int) -> None:
     pipe-user-pages-soft quota (16384 pages by default; this is 128 until the pipeline ends),
     and the output side gained too little to be worth more of it."""
     with contextlib.suppress(OSError, AttributeError):
-        if stat.S_ISFIFO(os.fstat(fd).st_mode) and \
-                fcntl.fcntl(fd, fcntl.F_GETPIPE_SZ) < BUFSIZE:
+        if stat.S_ISFIFO(os.fstat(fd).st_mode) and fcntl.fcntl(fd, fcntl.F_GETPIPE_SZ) < BUFSIZE:
             fcntl.fcntl(fd, fcntl.F_SETPIPE_SZ, BUFSIZE)
 
 

@@ -23,7 +23,10 @@ class Recorder:
         self._file = file
         self._start = time.monotonic()
         header = {
-            "version": 2, "width": width, "height": height, "timestamp": int(time.time()),
+            "version": 2,
+            "width": width,
+            "height": height,
+            "timestamp": int(time.time()),
             "title": title,
             "env": {k: os.environ[k] for k in ("TERM", "SHELL") if k in os.environ},
         }
@@ -36,8 +39,7 @@ class Recorder:
             fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
         except OSError as exc:
             raise UsageError(f"can't open --record file '{path}': {exc.strerror}") from None
-        return cls(os.fdopen(fd, "w", encoding="utf-8", buffering=64 * 1024), width, height,
-                   title)
+        return cls(os.fdopen(fd, "w", encoding="utf-8", buffering=64 * 1024), width, height, title)
 
     def _event(self, code: str, data: str) -> None:
         elapsed = round(time.monotonic() - self._start, 6)

@@ -37,8 +37,11 @@ def open_outputs(redirection: Redirection) -> Outputs:
     """Open --stdout/--stderr files (unbuffered, so output lands as it arrives)."""
     mode = "ab" if redirection.append else "wb"
     stdout = _open(redirection.stdout, mode, "--stdout") if redirection.stdout else None
-    same_file = (redirection.stderr is not None and redirection.stdout is not None
-                 and os.path.realpath(redirection.stderr) == os.path.realpath(redirection.stdout))
+    same_file = (
+        redirection.stderr is not None
+        and redirection.stdout is not None
+        and os.path.realpath(redirection.stderr) == os.path.realpath(redirection.stdout)
+    )
     if same_file:
         stderr = stdout
     else:

@@ -132,8 +132,14 @@ def _create_output(stdout: TextIO | RecordingStdout) -> _Output:
     return output
 
 
-def default_prompt(command: str | None, template: str = DEFAULT_PROMPT, *,
-                   host: str = "", user: str = "", destination: str = "") -> str:
+def default_prompt(
+    command: str | None,
+    template: str = DEFAULT_PROMPT,
+    *,
+    host: str = "",
+    user: str = "",
+    destination: str = "",
+) -> str:
     """Local prompt for remotes that show none (bc): by default the program name,
     e.g. ``bc> `` (``> `` for the login shell)."""
     try:
@@ -179,8 +185,9 @@ def _identity(session: RemoteSession) -> tuple[str, str, int]:
 class FrontEnd:
     """Runs the line editor until the remote process ends."""
 
-    def __init__(self, session: RemoteSession, settings: Settings, outputs: Outputs,
-                 config: FrontEndConfig) -> None:
+    def __init__(
+        self, session: RemoteSession, settings: Settings, outputs: Outputs, config: FrontEndConfig
+    ) -> None:
         self.session = session
         self.config = config
         command = settings.session.command
@@ -190,22 +197,29 @@ class FrontEnd:
         self.recorder: Recorder | None = None
         if config.record:
             size = self.output.get_size()
-            self.recorder = Recorder.create(config.record, size.columns, size.rows,
-                                            f"remoterepl {destination} {command or ''}".strip())
+            self.recorder = Recorder.create(
+                config.record,
+                size.columns,
+                size.rows,
+                f"remoterepl {destination} {command or ''}".strip(),
+            )
             self.output = _create_output(RecordingStdout(sys.stdout, self.recorder))
         tint = f"\x1b[{config.stderr_color}m" if config.color else ""
         self.notice_tint = NOTICE_TINT if config.color else ""
-        self.stdout = _Stream(tint if outputs.merged == "stdout-to-stderr" else "",
-                              outputs.stdout)
-        self.stderr = _Stream("" if outputs.merged == "stderr-to-stdout" else tint,
-                              outputs.stderr)
-        self.local_prompt = default_prompt(command, config.prompt, host=host, user=user,
-                                           destination=destination)
+        self.stdout = _Stream(tint if outputs.merged == "stdout-to-stderr" else "", outputs.stdout)
+        self.stderr = _Stream("" if outputs.merged == "stderr-to-stdout" else tint, outputs.stderr)
+        self.local_prompt = default_prompt(
+            command, config.prompt, host=host, user=user, destination=destination
+        )
         self.control = SessionControl(session, config.escape_char, self.notify)
         self.forwarder = KeyForwarder(session, self.control)
         self.secrets = SecretPrompts(config.secret_prompt)
-        self.status = SessionStatus(destination, command or "login shell",
-                                    session.pty is not None, session.connection.hop_labels)
+        self.status = SessionStatus(
+            destination,
+            command or "login shell",
+            session.pty is not None,
+            session.connection.hop_labels,
+        )
         self.toolbar = Toolbar(self.status, visible=config.toolbar)
         self.stripper = EscapeStripper() if config.strip_escapes else None
         self.input_closed = False
@@ -222,18 +236,23 @@ class FrontEnd:
         self._history_error_shown = False
 
         ignore = re.compile(config.history_ignore) if config.history_ignore else None
-        path = (history_path(default_state_dir(), user, host, port, command)
-                if config.history else None)
+        path = (
+            history_path(default_state_dir(), user, host, port, command) if config.history else None
+        )
         self._line_is_secret = False
         self.history, self.persistent_history = open_history(
-            path, config.history_size,
+            path,
+            config.history_size,
             keep=lambda line: not self._line_is_secret and not (ignore and ignore.search(line)),
-            index_line=f"{user}@{host}:{port}\t{command or '(login shell)'}")
+            index_line=f"{user}@{host}:{port}\t{command or '(login shell)'}",
+        )
 
         self.words = WordBank() if config.completion else None
-        self.remote_names = (RemoteNames(session.connection.conn)
-                             if config.completion and config.remote_completion
-                             and is_shell(command) else None)
+        self.remote_names = (
+            RemoteNames(session.connection.conn)
+            if config.completion and config.remote_completion and is_shell(command)
+            else None
+        )
         self.prompt = self._make_prompt_session(command)
         self.prompt.default_buffer.accept_handler = self._accept
         self.prompt.app.before_render += self._sync_window_size
@@ -246,18 +265,28 @@ class FrontEnd:
             lexer = make_lexer(config.lexer or lexer_name_for(command))
         completer = None
         if self.words is not None:
-            completer = FrontEndCompleter(self.words, self.history.get_strings,
-                                          self.remote_names, lambda: not self.secret_input())
+            completer = FrontEndCompleter(
+                self.words,
+                self.history.get_strings,
+                self.remote_names,
+                lambda: not self.secret_input(),
+            )
         return PromptSession[str](
-            message=self._message, history=self.history, output=self.output,
+            message=self._message,
+            history=self.history,
+            output=self.output,
             key_bindings=make_key_bindings(self, config.escape_char),
             vi_mode=config.edit_mode == "vi",
             is_password=secret,
-            auto_suggest=(ConditionalAutoSuggest(HistorySuggest(), ~secret)
-                          if config.auto_suggest else None),
-            completer=completer, complete_while_typing=False,
-            complete_style=CompleteStyle.COLUMN, reserve_space_for_menu=MENU_ROWS,
-            lexer=lexer, style=make_style(config.style, color=config.color),
+            auto_suggest=(
+                ConditionalAutoSuggest(HistorySuggest(), ~secret) if config.auto_suggest else None
+            ),
+            completer=completer,
+            complete_while_typing=False,
+            complete_style=CompleteStyle.COLUMN,
+            reserve_space_for_menu=MENU_ROWS,
+            lexer=lexer,
+            style=make_style(config.style, color=config.color),
             include_default_pygments_style=False,
             color_depth=None if config.color else ColorDepth.DEPTH_1_BIT,
             bottom_toolbar=self.toolbar if self.toolbar.visible else None,
@@ -273,8 +302,10 @@ class FrontEnd:
 
     async def _run(self) -> None:
         process = self.session.process
-        readers = [asyncio.create_task(self._read(process.stdout, self.stdout, watch=True)),
-                   asyncio.create_task(self._read(process.stderr, self.stderr, watch=False))]
+        readers = [
+            asyncio.create_task(self._read(process.stdout, self.stdout, watch=True)),
+            asyncio.create_task(self._read(process.stderr, self.stderr, watch=False)),
+        ]
         painter = asyncio.create_task(self._paint())
         clock = asyncio.create_task(self._tick())
         # Raw for the whole session, not only while a prompt runs: keys typed between
@@ -363,8 +394,7 @@ class FrontEnd:
 
     def remote_prompt(self) -> str:
         """The remote's partial line as shown in the prompt (no colours)."""
-        return prompt_text(self.stderr.splitter.partial) + prompt_text(
-            self.stdout.splitter.partial)
+        return prompt_text(self.stderr.splitter.partial) + prompt_text(self.stdout.splitter.partial)
 
     def secret_input(self) -> bool:
         """True while the remote prompt asks for a password: no echo, no history."""
@@ -445,8 +475,9 @@ class FrontEnd:
 
     # -- output -----------------------------------------------------------------------
 
-    async def _read(self, reader: asyncssh.SSHReader[bytes], stream: _Stream, *,
-                    watch: bool) -> None:
+    async def _read(
+        self, reader: asyncssh.SSHReader[bytes], stream: _Stream, *, watch: bool
+    ) -> None:
         """Pump one remote stream; ``watch`` it for full-screen switches (PTY output)."""
         try:
             while data := await reader.read(READ_SIZE):
@@ -481,7 +512,8 @@ class FrontEnd:
                 cut = switch.start() if switch else len(text)
                 lines = stream.lines(text[:cut])
                 if self.status.busy_since is not None and (
-                        stream.splitter.partial or (lines and not self.remote_prompts)):
+                    stream.splitter.partial or (lines and not self.remote_prompts)
+                ):
                     self.status.busy_since = None  # a prompt again (or output, for bc)
                 if lines:
                     self._queue(lines)
@@ -579,10 +611,15 @@ class FrontEnd:
                 self.output.write_raw(with_carriage_returns(text))
 
 
-async def run_repl(session: RemoteSession, settings: Settings, outputs: Outputs,
-                   config: FrontEndConfig | None = None) -> None:
+async def run_repl(
+    session: RemoteSession,
+    settings: Settings,
+    outputs: Outputs,
+    config: FrontEndConfig | None = None,
+) -> None:
     """Drive ``session`` interactively from the local terminal."""
     if config is None:
-        config = FrontEndConfig(escape_char=settings.session.escape_char,
-                                color=not os.environ.get("NO_COLOR"))
+        config = FrontEndConfig(
+            escape_char=settings.session.escape_char, color=not os.environ.get("NO_COLOR")
+        )
     await FrontEnd(session, settings, outputs, config).run()

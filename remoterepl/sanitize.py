@@ -43,15 +43,15 @@ class EscapeStripper:
             end = re.search(r"\x07|\x1b\\", text)
             if end is None:
                 return ""
-            text = text[end.end():]
+            text = text[end.end() :]
             self._in_string = False
         if "\x1b" not in text and not _has_c1(text):
             return text
         text = _DANGEROUS.sub("", text)
         unfinished = _UNFINISHED.search(text)
         if unfinished:
-            tail = text[unfinished.start():]
-            text = text[:unfinished.start()]
+            tail = text[unfinished.start() :]
+            text = text[: unfinished.start()]
             if len(tail) <= MAX_PENDING:
                 self._pending = tail
             else:

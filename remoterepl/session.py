@@ -59,21 +59,29 @@ class PtyRequest:
 class RemoteSession:
     """Send input, interrupts and EOF to the remote process; report how it ended."""
 
-    def __init__(self, connection: Connection, process: asyncssh.SSHClientProcess[bytes],
-                 pty: PtyRequest | None) -> None:
+    def __init__(
+        self,
+        connection: Connection,
+        process: asyncssh.SSHClientProcess[bytes],
+        pty: PtyRequest | None,
+    ) -> None:
         self.connection = connection
         self.process = process
         self.pty = pty
         self.disconnected = False
 
     @classmethod
-    async def open(cls, connection: Connection, command: str | None,
-                   pty: PtyRequest | None) -> RemoteSession:
+    async def open(
+        cls, connection: Connection, command: str | None, pty: PtyRequest | None
+    ) -> RemoteSession:
         """Start ``command`` (the login shell when None) on the connection."""
         extra: dict[str, object] = {}
         if pty is not None:
-            extra = {"term_type": pty.term_type, "term_size": (pty.columns, pty.rows),
-                     "term_modes": {asyncssh.PTY_ECHO: int(pty.echo)}}
+            extra = {
+                "term_type": pty.term_type,
+                "term_size": (pty.columns, pty.rows),
+                "term_modes": {asyncssh.PTY_ECHO: int(pty.echo)},
+            }
         try:
             process = await connection.conn.create_process(command, encoding=None, **extra)
         except asyncssh.ChannelOpenError as exc:
@@ -129,8 +137,10 @@ class RemoteSession:
             if failure is None:
                 return f"sent SIG{name} (through a second channel)"
             if honoured is False:
-                return (f"could not deliver SIG{name}: the server ignores signal requests "
-                        f"for this login, and the fallback failed ({failure})")
+                return (
+                    f"could not deliver SIG{name}: the server ignores signal requests "
+                    f"for this login, and the fallback failed ({failure})"
+                )
         self.signal(name)
         if honoured:
             return f"sent SIG{name}"
@@ -140,8 +150,12 @@ class RemoteSession:
         """Signal from a second channel; None on success, else what went wrong."""
         try:
             result = await self.connection.conn.run(
-                _SIDE_CHANNEL_KILL.replace("SIGNAME", name), stdin=asyncssh.DEVNULL,
-                stdout=asyncssh.DEVNULL, stderr=asyncssh.DEVNULL, timeout=10)
+                _SIDE_CHANNEL_KILL.replace("SIGNAME", name),
+                stdin=asyncssh.DEVNULL,
+                stdout=asyncssh.DEVNULL,
+                stderr=asyncssh.DEVNULL,
+                timeout=10,
+            )
         except (OSError, asyncssh.Error, asyncio.TimeoutError) as exc:
             return str(exc) or type(exc).__name__
         return None if result.exit_status == 0 else "no remote process found to signal"
@@ -224,4 +238,3 @@ def describe_exit_signal(process: asyncssh.SSHClientProcess[bytes]) -> str | Non
     if message:
         text += f": {message}"
     return text
-

@@ -46,13 +46,21 @@ def _cpu_has_aes() -> bool:
     except OSError:
         pass
     return False
+
+
 SYSTEM_CONFIG = "/etc/ssh/ssh_config"
 USER_CONFIG = "~/.ssh/config"
 DEFAULT_PASSWORD_PROMPTS = 3
 
 # OpenSSH's default identities, in the order ssh tries them.
-DEFAULT_IDENTITY_FILES = ("~/.ssh/id_rsa", "~/.ssh/id_ecdsa", "~/.ssh/id_ecdsa_sk",
-                          "~/.ssh/id_ed25519", "~/.ssh/id_ed25519_sk", "~/.ssh/id_dsa")
+DEFAULT_IDENTITY_FILES = (
+    "~/.ssh/id_rsa",
+    "~/.ssh/id_ecdsa",
+    "~/.ssh/id_ecdsa_sk",
+    "~/.ssh/id_ed25519",
+    "~/.ssh/id_ed25519_sk",
+    "~/.ssh/id_dsa",
+)
 
 # Keywords asyncssh's parser skips but remoterepl implements, with their value parsers.
 _Handler = Callable[[SSHConfig, str, list[str]], None]
@@ -245,12 +253,16 @@ class HostConfig:
 
         def files(keyword: str, default: list[str]) -> list[str]:
             names = self._expanded_list(keyword)
-            return [str(Path(n).expanduser()) for n in (default if names is None else names)
-                    if n.lower() != "none"]
+            return [
+                str(Path(n).expanduser())
+                for n in (default if names is None else names)
+                if n.lower() != "none"
+            ]
 
         user = files("UserKnownHostsFile", ["~/.ssh/known_hosts", "~/.ssh/known_hosts2"])
-        system = files("GlobalKnownHostsFile",
-                       ["/etc/ssh/ssh_known_hosts", "/etc/ssh/ssh_known_hosts2"])
+        system = files(
+            "GlobalKnownHostsFile", ["/etc/ssh/ssh_known_hosts", "/etc/ssh/ssh_known_hosts2"]
+        )
         return user, system
 
     @property
@@ -339,8 +351,9 @@ def load_host_config(target: Target, paths: Sequence[str]) -> HostConfig:
     user: object = target.user if target.user is not None else ()
     port: object = target.port if target.port is not None else ()
     try:
-        config = _UnexpandedConfig.load(None, list(paths), False, False, False, local_user,
-                                        user, target.host, port)
+        config = _UnexpandedConfig.load(
+            None, list(paths), False, False, False, local_user, user, target.host, port
+        )
         assert isinstance(config, SSHClientConfig)
     except OSError as exc:
         raise UsageError(f"can't read ssh config: {exc}") from None

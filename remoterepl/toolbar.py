@@ -66,8 +66,9 @@ class Toolbar:
         if status.busy_since is None:
             parts.append(("class:toolbar.idle", "idle"))
         else:
-            parts.append(("class:toolbar.busy",
-                          f"running {format_duration(now - status.busy_since)}"))
+            parts.append(
+                ("class:toolbar.busy", f"running {format_duration(now - status.busy_since)}")
+            )
         if status.last_exit is not None:
             style = "class:toolbar.idle" if status.last_exit == 0 else "class:toolbar.bad"
             parts += [sep, (style, f"exit {status.last_exit}")]

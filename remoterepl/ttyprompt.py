@@ -53,7 +53,7 @@ def _open(echo: bool) -> tuple[int, list[Any] | None]:
 def _write_all(fd: int, text: str) -> None:
     data = text.encode("utf-8", "replace")
     while data:
-        data = data[os.write(fd, data):]
+        data = data[os.write(fd, data) :]
 
 
 def _close(fd: int, saved: list[Any] | None, echo: bool) -> None:

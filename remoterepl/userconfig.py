@@ -135,8 +135,9 @@ def _prompt(value: object) -> str:
     try:
         text.format(command="bc", host="h", user="u", destination="u@h")
     except (KeyError, IndexError, ValueError) as exc:
-        raise ValueError(f"bad placeholder {exc} (use {{command}}, {{host}}, {{user}}, "
-                         "{destination})") from None
+        raise ValueError(
+            f"bad placeholder {exc} (use {{command}}, {{host}}, {{user}}, {{destination}})"
+        ) from None
     return text
 
 
@@ -266,12 +267,15 @@ class ConfigFile:
             found = re.search(r"\s*\(at line (\d+), column (\d+)\)$", message)
             if found:
                 message = message[: found.start()]
-                raise ConfigError(f"config file {path} line {found[1]}, column {found[2]}: "
-                                  f"{message}") from None
+                raise ConfigError(
+                    f"config file {path} line {found[1]}, column {found[2]}: {message}"
+                ) from None
             if message.endswith("(at end of document)"):
                 line = len(text.splitlines()) or 1
-                raise ConfigError(f"config file {path} line {line}: "
-                                  f"{message[:-21].rstrip()} at the end of the file") from None
+                raise ConfigError(
+                    f"config file {path} line {line}: "
+                    f"{message[:-21].rstrip()} at the end of the file"
+                ) from None
             raise ConfigError(f"config file {path}: {message}") from None
         return cls(path, text, data)
 
@@ -284,7 +288,8 @@ class ConfigFile:
         commands = [command or "", program_name(command)]
         for host, cmd, table in self.matches:
             if (host is None or _globs_match(host, names)) and (
-                    cmd is None or any(fnmatch.fnmatchcase(c, cmd) for c in commands)):
+                cmd is None or any(fnmatch.fnmatchcase(c, cmd) for c in commands)
+            ):
                 values.update(table)
         return values
 

@@ -353,4 +353,3 @@ def assert_terminal_restored(record: Path) -> None:
     """The two ``stty -g`` lines of a :func:`with_stty_record` run are equal."""
     before, after = record.read_text().split()
     assert before == after
-

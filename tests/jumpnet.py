@@ -36,10 +36,15 @@ class NetworkNamespace:
         self.name = f"rrtest-{secrets.token_hex(4)}"
         subprocess.run(["ip", "netns", "add", self.name], check=True, capture_output=True)
         try:
-            subprocess.run(["ip", "-n", self.name, "link", "set", "lo", "up"],
-                           check=True, capture_output=True)
-            links = subprocess.run(["ip", "-n", self.name, "-o", "link", "show"],
-                                   check=True, capture_output=True, text=True).stdout
+            subprocess.run(
+                ["ip", "-n", self.name, "link", "set", "lo", "up"], check=True, capture_output=True
+            )
+            links = subprocess.run(
+                ["ip", "-n", self.name, "-o", "link", "show"],
+                check=True,
+                capture_output=True,
+                text=True,
+            ).stdout
             if any(": lo:" not in line for line in links.splitlines()):
                 raise RuntimeError(f"namespace {self.name} has non-loopback links:\n{links}")
         except BaseException:
@@ -52,8 +57,12 @@ class NetworkNamespace:
 
     def inode(self) -> str:
         """``net:[INODE]`` of the namespace, as ``readlink /proc/self/ns/net`` shows it."""
-        return subprocess.run([*self.exec_prefix(), "readlink", "/proc/self/ns/net"],
-                              check=True, capture_output=True, text=True).stdout.strip()
+        return subprocess.run(
+            [*self.exec_prefix(), "readlink", "/proc/self/ns/net"],
+            check=True,
+            capture_output=True,
+            text=True,
+        ).stdout.strip()
 
     def delete(self) -> None:
         """Delete the namespace (processes inside must be gone first)."""
@@ -72,10 +81,12 @@ class Wire:
         script.write_text(f"#!/bin/sh\nexec {inner}\n")
         script.chmod(0o755)
         self.proc = subprocess.Popen(
-            ["socat", "-d", "-d", f"TCP-LISTEN:0,bind={LOOPBACK},fork,reuseaddr",
-             f"EXEC:{script}"],
-            stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
-            start_new_session=True)
+            ["socat", "-d", "-d", f"TCP-LISTEN:0,bind={LOOPBACK},fork,reuseaddr", f"EXEC:{script}"],
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.PIPE,
+            start_new_session=True,
+        )
         assert self.proc.stderr is not None
         self.port = 0
         for raw in self.proc.stderr:
@@ -138,19 +149,25 @@ class JumpNetwork:
         self.netns.delete()
 
 
-def start_jump_network(entrance_key: KeyPair, internal_key: KeyPair,
-                       entrance_clients: list[str], internal_clients: list[str]) -> JumpNetwork:
+def start_jump_network(
+    entrance_key: KeyPair,
+    internal_key: KeyPair,
+    entrance_clients: list[str],
+    internal_clients: list[str],
+) -> JumpNetwork:
     """Start the topology: distinct host keys, and the client keys each sshd accepts."""
     netns = NetworkNamespace()
     started: list[SshdServer] = []
     try:
         prefix = netns.exec_prefix()
-        internal = SshdServer(internal_key, internal_clients, name="sshd-internal",
-                              command_prefix=prefix)
+        internal = SshdServer(
+            internal_key, internal_clients, name="sshd-internal", command_prefix=prefix
+        )
         started.append(internal)
         internal.start()
-        entrance = SshdServer(entrance_key, entrance_clients, name="sshd-entrance",
-                              command_prefix=prefix)
+        entrance = SshdServer(
+            entrance_key, entrance_clients, name="sshd-entrance", command_prefix=prefix
+        )
         started.append(entrance)
         entrance.start()
         wire = Wire(netns, entrance.port, entrance.dir)

@@ -313,8 +313,7 @@ class SshdServer:
         """Accept more client keys (``TYPE BASE64`` lines); sshd reads the file per login."""
         self.authorized_keys.extend(public_lines)
         if self.proc is not None:
-            self.authorized_keys_path.write_text(
-                "".join(k + "\n" for k in self.authorized_keys))
+            self.authorized_keys_path.write_text("".join(k + "\n" for k in self.authorized_keys))
 
     # -- config ----------------------------------------------------------------------------
 

@@ -26,8 +26,18 @@ def test_every_measurement_runs_on_tiny_sizes(tmp_path: Path) -> None:
         f"== {name}" for name in MEASUREMENTS
     ]
     keys = {m.key for m in metrics}
-    assert {"startup", "upload", "download", "rtt_pipe", "rtt_pty", "flood",
-            "flood_interrupt", "peak_rss", "session_kib", "process_uss"} <= keys
+    assert {
+        "startup",
+        "upload",
+        "download",
+        "rtt_pipe",
+        "rtt_pty",
+        "flood",
+        "flood_interrupt",
+        "peak_rss",
+        "session_kib",
+        "process_uss",
+    } <= keys
     for metric in metrics:
         assert metric.samples.get(RR), f"{metric.key}: no remoterepl samples"
         if metric.key not in ("session_kib", "channel_kib"):  # in-process: remoterepl only

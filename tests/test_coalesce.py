@@ -357,8 +357,9 @@ async def test_remoterepl_connection_coalesces(client_home: ClientEnv) -> None:
     from remoterepl.session import RemoteSession
     from remoterepl.settings import ConnectSettings, Target
 
-    settings = ConnectSettings(target=Target(client_home.user_alias),
-                               config_file=str(client_home.config_path), quiet=True)
+    settings = ConnectSettings(
+        target=Target(client_home.user_alias), config_file=str(client_home.config_path), quiet=True
+    )
     connection = await connect(settings)
     try:
         transport = getattr(connection.conn, "_transport", None)
@@ -406,8 +407,9 @@ async def test_closing_through_a_jump_host_sends_the_goodbye() -> None:
         def begin_auth(self, username: str) -> bool:
             return False  # no authentication needed
 
-        def connection_requested(self, dest_host: str, dest_port: int, orig_host: str,
-                                 orig_port: int) -> bool:
+        def connection_requested(
+            self, dest_host: str, dest_port: int, orig_host: str, orig_port: int
+        ) -> bool:
             return True  # let the hop forward to the destination
 
         def connection_lost(self, exc: BaseException | None) -> None:
@@ -418,13 +420,21 @@ async def test_closing_through_a_jump_host_sends_the_goodbye() -> None:
             coalesce_writes(conn)
 
     key = asyncssh.generate_private_key("ssh-ed25519")
-    servers = [await asyncssh.create_server(lambda name=name: Server(name), "127.0.0.1", 0,
-                                            server_host_keys=[key])
-               for name in ("jump", "dest")]
+    servers = [
+        await asyncssh.create_server(
+            lambda name=name: Server(name), "127.0.0.1", 0, server_host_keys=[key]
+        )
+        for name in ("jump", "dest")
+    ]
     jump_port, dest_port = (server.sockets[0].getsockname()[1] for server in servers)
-    options: dict[str, Any] = {"known_hosts": None, "username": "u", "config": None,
-                               "agent_path": None, "client_keys": None,
-                               "client_factory": Client}
+    options: dict[str, Any] = {
+        "known_hosts": None,
+        "username": "u",
+        "config": None,
+        "agent_path": None,
+        "client_keys": None,
+        "client_factory": Client,
+    }
     try:
         hop = await asyncssh.connect("127.0.0.1", jump_port, **options)
         conn = await asyncssh.connect("127.0.0.1", dest_port, tunnel=hop, **options)

@@ -82,8 +82,7 @@ def test_ctrl_c_at_the_password_prompt(client_env: ClientEnv) -> None:
     """Ctrl-C at the prompt ends the run at once (130) and the terminal echoes again."""
     command = " ".join(remoterepl_command([client_env.password_alias, OK]))
     # The shell must survive the Ctrl-C that the whole foreground group receives.
-    script = (f"trap : INT; {command}; echo status=$?; "
-              "stty -a | tr ' ' '\\n' | grep -x -- '-*echo'")
+    script = f"trap : INT; {command}; echo status=$?; stty -a | tr ' ' '\\n' | grep -x -- '-*echo'"
     with Terminal(["sh", "-c", script], env=client_env.env) as term:
         term.wait_for_screen(password_prompt(client_env))
         term.sendcontrol("c")
@@ -105,8 +104,9 @@ def test_ctrl_d_at_the_password_prompt(client_env: ClientEnv) -> None:
 
 def test_batch_mode_never_asks(client_env: ClientEnv) -> None:
     """BatchMode yes: even on a terminal nothing is asked; one line, 255."""
-    with spawn_remoterepl(["-o", "BatchMode=yes", client_env.password_alias, OK],
-                          client_env.env) as term:
+    with spawn_remoterepl(
+        ["-o", "BatchMode=yes", client_env.password_alias, OK], client_env.env
+    ) as term:
         assert term.wait_exit() == 255
         screen = term.screen_text()
     assert "password:" not in screen and "permission denied" in screen.lower(), screen
@@ -136,8 +136,11 @@ def test_password_file(client_env: ClientEnv, tmp_path: Path) -> None:
     """--password-file FILE (mode 0600): no prompt, no terminal needed; even -vvvv output
     never shows the password."""
     secret = write_secret(tmp_path / "pw", client_env.password)
-    proc = run_remoterepl(["-vvvv", "--password-file", str(secret), client_env.password_alias,
-                           OK], env=client_env.env, timeout=30)
+    proc = run_remoterepl(
+        ["-vvvv", "--password-file", str(secret), client_env.password_alias, OK],
+        env=client_env.env,
+        timeout=30,
+    )
     assert (proc.returncode, proc.stdout) == (0, b"AUTH-OK\n"), proc.stderr[-3000:]
     assert client_env.password.encode() not in proc.stderr
     assert b"password" in proc.stderr  # the diagnostics do talk about it
@@ -151,8 +154,11 @@ def test_password_file_readable_by_others_is_refused(
     one line naming the file and the fix."""
     secret = write_secret(tmp_path / "pw", client_env.password, mode)
     mark = len(sshd.log_lines)
-    proc = run_remoterepl(["--password-file", str(secret), client_env.password_alias, OK],
-                          env=client_env.env, timeout=30)
+    proc = run_remoterepl(
+        ["--password-file", str(secret), client_env.password_alias, OK],
+        env=client_env.env,
+        timeout=30,
+    )
     assert proc.returncode == 2, proc.stderr
     line = assert_one_line_error(proc.stderr)
     assert str(secret) in line and "chmod 600" in line, line
@@ -163,8 +169,11 @@ def test_password_file_readable_by_others_is_refused(
 def test_password_file_missing(client_env: ClientEnv, tmp_path: Path) -> None:
     """A missing password file is a usage error (2), named in one line."""
     missing = tmp_path / "nope"
-    proc = run_remoterepl(["--password-file", str(missing), client_env.password_alias, OK],
-                          env=client_env.env, timeout=30)
+    proc = run_remoterepl(
+        ["--password-file", str(missing), client_env.password_alias, OK],
+        env=client_env.env,
+        timeout=30,
+    )
     assert proc.returncode == 2, proc.stderr
     assert str(missing) in assert_one_line_error(proc.stderr)
 
@@ -172,8 +181,11 @@ def test_password_file_missing(client_env: ClientEnv, tmp_path: Path) -> None:
 def test_password_file_wrong_password(client_env: ClientEnv, tmp_path: Path) -> None:
     """A rejected password from the file: 255, one line saying so, the password not in it."""
     secret = write_secret(tmp_path / "pw", "not-the-password")
-    proc = run_remoterepl(["--password-file", str(secret), client_env.password_alias, OK],
-                          env=client_env.env, timeout=30)
+    proc = run_remoterepl(
+        ["--password-file", str(secret), client_env.password_alias, OK],
+        env=client_env.env,
+        timeout=30,
+    )
     assert proc.returncode == 255, proc.stderr
     line = assert_one_line_error(proc.stderr)
     assert "--password-file" in line and "not-the-password" not in line, line
@@ -185,8 +197,9 @@ def test_password_file_wrong_password(client_env: ClientEnv, tmp_path: Path) -> 
 @pytest.fixture
 def pam_sshd(sshd_factory: SshdFactory) -> SshdServer:
     """An sshd that asks for passwords through PAM keyboard-interactive only."""
-    return sshd_factory(extra_config=["UsePAM yes", "KbdInteractiveAuthentication yes",
-                                      "PasswordAuthentication no"])
+    return sshd_factory(
+        extra_config=["UsePAM yes", "KbdInteractiveAuthentication yes", "PasswordAuthentication no"]
+    )
 
 
 def test_keyboard_interactive_with_pam(
@@ -209,8 +222,9 @@ def test_keyboard_interactive_with_password_file(
     """--password-file also answers a single hidden keyboard-interactive prompt."""
     env = client_env_factory(pam_sshd)
     secret = write_secret(tmp_path / "pw", env.password)
-    proc = run_remoterepl([*KBDINT, "--password-file", str(secret), env.password_alias, OK],
-                          env=env.env, timeout=30)
+    proc = run_remoterepl(
+        [*KBDINT, "--password-file", str(secret), env.password_alias, OK], env=env.env, timeout=30
+    )
     assert (proc.returncode, proc.stdout) == (0, b"AUTH-OK\n"), proc.stderr
 
 
@@ -223,10 +237,15 @@ class _TwoStepServer(asyncssh.SSHServer):
     def kbdint_auth_supported(self) -> bool:
         return True
 
-    def get_kbdint_challenge(self, username: str, lang: str,
-                             submethods: str) -> tuple[str, str, str, list[tuple[str, bool]]]:
-        return ("Two-step check", "Type the code from your token.", "",
-                [("Verification code: ", False), ("Favourite colour: ", True)])
+    def get_kbdint_challenge(
+        self, username: str, lang: str, submethods: str
+    ) -> tuple[str, str, str, list[tuple[str, bool]]]:
+        return (
+            "Two-step check",
+            "Type the code from your token.",
+            "",
+            [("Verification code: ", False), ("Favourite colour: ", True)],
+        )
 
     def validate_kbdint_response(self, username: str, responses: Sequence[str]) -> bool:
         return list(responses) == ["314159", "teal"]
@@ -246,8 +265,13 @@ def two_step_server(tmp_path: Path) -> Iterator[tuple[int, str]]:
     box: dict[str, object] = {}
 
     async def start() -> None:
-        server = await asyncssh.listen("127.0.0.1", 0, server_host_keys=[host_key],
-                                       server_factory=_TwoStepServer, process_factory=_greet)
+        server = await asyncssh.listen(
+            "127.0.0.1",
+            0,
+            server_host_keys=[host_key],
+            server_factory=_TwoStepServer,
+            process_factory=_greet,
+        )
         box["server"] = server
         box["port"] = server.sockets[0].getsockname()[1]
         ready.set()

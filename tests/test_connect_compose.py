@@ -80,8 +80,15 @@ def test_no_secrets_baked_in() -> None:
         assert "chpasswd" not in text and "PASSWORD=" not in text.upper(), path
         assert "PRIVATE KEY" not in text, path
     shipped = sorted(p.name for p in (COMPOSE / "keys").iterdir())
-    assert set(shipped) <= {".gitignore", "id_ed25519", "id_ed25519.pub", "known_hosts",
-                            "ssh_config", "host-entrance.pub", "host-internal.pub"}
+    assert set(shipped) <= {
+        ".gitignore",
+        "id_ed25519",
+        "id_ed25519.pub",
+        "known_hosts",
+        "ssh_config",
+        "host-entrance.pub",
+        "host-internal.pub",
+    }
 
 
 def test_docker_compose_accepts_the_file() -> None:
@@ -92,8 +99,12 @@ def test_docker_compose_accepts_the_file() -> None:
         probe = subprocess.run([*argv, "version"], capture_output=True)
         if probe.returncode != 0:
             continue
-        proc = subprocess.run([*argv, "-f", str(COMPOSE / "docker-compose.yml"), "config",
-                               "-q"], capture_output=True, text=True, cwd=COMPOSE)
+        proc = subprocess.run(
+            [*argv, "-f", str(COMPOSE / "docker-compose.yml"), "config", "-q"],
+            capture_output=True,
+            text=True,
+            cwd=COMPOSE,
+        )
         assert proc.returncode == 0, proc.stderr
         return
     pytest.skip("neither 'docker compose' nor 'docker-compose' is installed")
@@ -104,8 +115,7 @@ def test_shellcheck(script: Path) -> None:
     """The POSIX sh scripts pass shellcheck (skipped when it is not installed)."""
     if shutil.which("shellcheck") is None:
         pytest.skip("shellcheck is not installed")
-    proc = subprocess.run(["shellcheck", "-s", "sh", str(script)], capture_output=True,
-                          text=True)
+    proc = subprocess.run(["shellcheck", "-s", "sh", str(script)], capture_output=True, text=True)
     assert proc.returncode == 0, proc.stdout
 
 
@@ -121,17 +131,24 @@ class NativeServer:
         config = ssh_dir / "sshd_config"
         # The image's drop-in, plus what a native run needs: no PAM, and files under /tmp
         # (world-writable, which StrictModes refuses).
-        config.write_text((COMPOSE / "sshd_config").read_text()
-                          + "UsePAM no\nStrictModes no\n")
+        config.write_text((COMPOSE / "sshd_config").read_text() + "UsePAM no\nStrictModes no\n")
         self.port = free_port()
         self.log: list[str] = []
         self.ready = threading.Event()
         self.proc = subprocess.Popen(
             [str(COMPOSE / "entrypoint.sh"), "sshd", name],
-            env={**env, "SSH_DIR": str(ssh_dir), "SSHD_CONFIG": str(config),
-                 "SSHD_PORT": str(self.port), "SSHD_LISTEN": "127.0.0.1",
-                 "AUTHORIZED_KEYS": str(base / f"authorized_keys-{name}")},
-            stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+            env={
+                **env,
+                "SSH_DIR": str(ssh_dir),
+                "SSHD_CONFIG": str(config),
+                "SSHD_PORT": str(self.port),
+                "SSHD_LISTEN": "127.0.0.1",
+                "AUTHORIZED_KEYS": str(base / f"authorized_keys-{name}"),
+            },
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.PIPE,
+        )
         threading.Thread(target=self._read, daemon=True).start()
         if not self.ready.wait(20):
             self.stop()
@@ -182,12 +199,14 @@ def test_entrypoint_and_client_config_natively(
     which connects nowhere)."""
     base, env, servers = native
     keys = Path(env["KEYS_DIR"])
-    made = subprocess.run([str(COMPOSE / "entrypoint.sh"), "keys"], env=env,
-                          capture_output=True, text=True)
+    made = subprocess.run(
+        [str(COMPOSE / "entrypoint.sh"), "keys"], env=env, capture_output=True, text=True
+    )
     assert made.returncode == 0, made.stderr
     assert (keys / "id_ed25519").stat().st_mode & 0o077 == 0
-    again = subprocess.run([str(COMPOSE / "entrypoint.sh"), "keys"], env=env,
-                           capture_output=True, text=True)
+    again = subprocess.run(
+        [str(COMPOSE / "entrypoint.sh"), "keys"], env=env, capture_output=True, text=True
+    )
     assert "exists" in again.stderr  # the key is made once, not replaced
     servers.append(NativeServer(base, "entrance", env))
     servers.append(NativeServer(base, "internal", env))
@@ -199,19 +218,31 @@ def test_entrypoint_and_client_config_natively(
     shutil.copy(COMPOSE / "client-config.sh", tools / "client-config.sh")
     (tools / "keys").symlink_to(keys)
     port = str(servers[0].port)
-    config = subprocess.run([str(tools / "client-config.sh")], capture_output=True, text=True,
-                            env={**env, "RR_ENTRANCE_PORT": port})
+    config = subprocess.run(
+        [str(tools / "client-config.sh")],
+        capture_output=True,
+        text=True,
+        env={**env, "RR_ENTRANCE_PORT": port},
+    )
     assert config.returncode == 0, config.stderr
     config_file = base / "ssh_config"
     config_file.write_text(config.stdout)
 
     client_env = client_environment(base / "home")
-    proc = run_remoterepl(["-F", str(config_file), "-l", test_users.user, "rr-entrance", "bc"],
-                          input=b"6*7\n", env=client_env, timeout=60)
+    proc = run_remoterepl(
+        ["-F", str(config_file), "-l", test_users.user, "rr-entrance", "bc"],
+        input=b"6*7\n",
+        env=client_env,
+        timeout=60,
+    )
     assert (proc.returncode, proc.stdout, proc.stderr) == (0, b"42\n", b"")
 
-    resolved = subprocess.run(["ssh", "-G", "-F", str(config_file), "rr-internal"],
-                              capture_output=True, text=True, env=client_env)
+    resolved = subprocess.run(
+        ["ssh", "-G", "-F", str(config_file), "rr-internal"],
+        capture_output=True,
+        text=True,
+        env=client_env,
+    )
     assert resolved.returncode == 0, resolved.stderr
     settings = dict(line.split(" ", 1) for line in resolved.stdout.splitlines() if " " in line)
     assert settings["hostname"] == "internal" and settings["proxyjump"] == "rr-entrance"

@@ -13,8 +13,7 @@ from tests.sshd import ClientEnv
 def test_v_tells_the_story_of_a_connection(client_env: ClientEnv) -> None:
     """Config files, address, host key fingerprint and where it is trusted, the key offered,
     the method that worked, the channel opening and closing; stdout untouched."""
-    proc = run_remoterepl(["-v", client_env.user_alias, "echo out"], env=client_env.env,
-                          timeout=30)
+    proc = run_remoterepl(["-v", client_env.user_alias, "echo out"], env=client_env.env, timeout=30)
     assert (proc.returncode, proc.stdout) == (0, b"out\n"), proc.stderr
     text = proc.stderr.decode()
     lines = text.splitlines()
@@ -49,9 +48,11 @@ def test_v_with_a_password_never_shows_it(client_env: ClientEnv, tmp_path: Path)
     secret.write_text(client_env.password + "\n")
     secret.chmod(0o600)
     for level in ("-v", "-vv", "-vvv", "-vvvv"):
-        proc = run_remoterepl([level, "--password-file", str(secret),
-                               client_env.password_alias, "true"], env=client_env.env,
-                              timeout=30)
+        proc = run_remoterepl(
+            [level, "--password-file", str(secret), client_env.password_alias, "true"],
+            env=client_env.env,
+            timeout=30,
+        )
         assert proc.returncode == 0, proc.stderr[-2000:]
         assert b"using password" in proc.stderr, level
         assert client_env.password.encode() not in proc.stderr + proc.stdout, level

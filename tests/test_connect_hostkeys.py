@@ -21,8 +21,13 @@ STRICT = ["-o", "StrictHostKeyChecking=yes"]
 
 def openssh_connects(env: ClientEnv, *options: str) -> bool:
     """Does OpenSSH's ssh (BatchMode, same config and files) accept the host?"""
-    proc = subprocess.run(env.ssh_args(*options, env.user_alias, "true"), env=env.env,
-                          capture_output=True, timeout=30, stdin=subprocess.DEVNULL)
+    proc = subprocess.run(
+        env.ssh_args(*options, env.user_alias, "true"),
+        env=env.env,
+        capture_output=True,
+        timeout=30,
+        stdin=subprocess.DEVNULL,
+    )
     return proc.returncode == 0
 
 
@@ -33,8 +38,9 @@ def host_name(env: ClientEnv) -> str:
 
 def found_by_ssh_keygen(env: ClientEnv, path: Path) -> bool:
     """``ssh-keygen -F [127.0.0.1]:PORT -f FILE`` finds the host (hashed or not)."""
-    proc = subprocess.run(["ssh-keygen", "-F", host_name(env), "-f", str(path)],
-                          capture_output=True, text=True)
+    proc = subprocess.run(
+        ["ssh-keygen", "-F", host_name(env), "-f", str(path)], capture_output=True, text=True
+    )
     return proc.returncode == 0 and host_name(env) in proc.stdout
 
 
@@ -46,8 +52,11 @@ def empty_env(sshd: SshdServer, client_env_factory: ClientEnvFactory) -> ClientE
 
 def test_hashed_entry(client_env: ClientEnv) -> None:
     """A known_hosts hashed with ``ssh-keygen -H`` still vouches for the host."""
-    subprocess.run(["ssh-keygen", "-q", "-H", "-f", str(client_env.known_hosts_path)],
-                   check=True, capture_output=True)
+    subprocess.run(
+        ["ssh-keygen", "-q", "-H", "-f", str(client_env.known_hosts_path)],
+        check=True,
+        capture_output=True,
+    )
     text = client_env.known_hosts_path.read_text()
     assert text.startswith("|1|") and "127.0.0.1" not in text
     proc = run_remoterepl([*STRICT, client_env.user_alias, OK], env=client_env.env, timeout=30)
@@ -63,18 +72,30 @@ def test_hashed_entry(client_env: ClientEnv) -> None:
         (["127.0.0.1 KEY", "[127.0.0.1]:PORT OTHER"], "changed"),
         (["[127.0.0.1]:1 KEY"], "unknown"),
     ],
-    ids=["plain-host-vouches", "plain-host-other-key", "port-line-wins",
-         "port-line-wins-later", "other-port"],
+    ids=[
+        "plain-host-vouches",
+        "plain-host-other-key",
+        "port-line-wins",
+        "port-line-wins-later",
+        "other-port",
+    ],
 )
 def test_port_entries_as_openssh_reads_them(
-    sshd: SshdServer, client_env_factory: ClientEnvFactory, ssh_keys: SshKeys,
-    lines: list[str], outcome: str
+    sshd: SshdServer,
+    client_env_factory: ClientEnvFactory,
+    ssh_keys: SshKeys,
+    lines: list[str],
+    outcome: str,
 ) -> None:
     """On a non-standard port ``[host]:port`` lines decide; a plain ``host`` line only
     vouches for a key when no ``[host]:port`` line holds that key type. OpenSSH's ssh,
     given the same files, reaches the same verdict."""
-    text = [line.replace("KEY", sshd.host_key.public_line).replace("PORT", str(sshd.port))
-            .replace("OTHER", ssh_keys.bad_client.public_line) for line in lines]
+    text = [
+        line.replace("KEY", sshd.host_key.public_line)
+        .replace("PORT", str(sshd.port))
+        .replace("OTHER", ssh_keys.bad_client.public_line)
+        for line in lines
+    ]
     env = client_env_factory(sshd, known_hosts_lines=text)
     proc = run_remoterepl([*STRICT, env.user_alias, OK], env=env.env, timeout=30)
     assert openssh_connects(env, *STRICT) == (outcome == "ok")
@@ -123,19 +144,28 @@ def test_accept_new_from_ssh_config_records_a_hashed_entry(empty_env: ClientEnv)
 
 def test_accept_new_unhashed(empty_env: ClientEnv) -> None:
     """HashKnownHosts no: the line reads ``[127.0.0.1]:PORT ssh-ed25519 ...``."""
-    proc = run_remoterepl(["-o", "StrictHostKeyChecking=accept-new", "-o",
-                           "HashKnownHosts=no", empty_env.user_alias, OK],
-                          env=empty_env.env, timeout=30)
+    proc = run_remoterepl(
+        [
+            "-o",
+            "StrictHostKeyChecking=accept-new",
+            "-o",
+            "HashKnownHosts=no",
+            empty_env.user_alias,
+            OK,
+        ],
+        env=empty_env.env,
+        timeout=30,
+    )
     assert proc.returncode == 0, proc.stderr
-    assert empty_env.known_hosts_path.read_text().split()[:3] == \
-        empty_env.host_key_line.split()[:3]
+    assert empty_env.known_hosts_path.read_text().split()[:3] == empty_env.host_key_line.split()[:3]
 
 
 def test_strict_no_warns_and_connects(empty_env: ClientEnv) -> None:
     """StrictHostKeyChecking=no: a warning with the fingerprint, the session runs, nothing
     is recorded."""
-    proc = run_remoterepl(["-o", "StrictHostKeyChecking=no", empty_env.user_alias, OK],
-                          env=empty_env.env, timeout=30)
+    proc = run_remoterepl(
+        ["-o", "StrictHostKeyChecking=no", empty_env.user_alias, OK], env=empty_env.env, timeout=30
+    )
     assert (proc.returncode, proc.stdout) == (0, b"HOST-OK\n"), proc.stderr
     lines = stderr_lines(proc.stderr)
     assert len(lines) == 1 and "SHA256:" in lines[0] and "not verified" in lines[0], lines
@@ -151,17 +181,18 @@ def test_strict_yes_from_ssh_config_beats_the_default(empty_env: ClientEnv) -> N
 
 
 @pytest.mark.parametrize("answer", ["yes", "fingerprint"])
-def test_ask_accepted_on_the_terminal(
-    empty_env: ClientEnv, sshd: SshdServer, answer: str
-) -> None:
+def test_ask_accepted_on_the_terminal(empty_env: ClientEnv, sshd: SshdServer, answer: str) -> None:
     """ask (the default) on a terminal: ssh's question with the SHA256 fingerprint;
     "yes" (or the fingerprint itself) connects and records the key."""
-    fingerprint = subprocess.run(["ssh-keygen", "-l", "-f", str(sshd.host_key.public)],
-                                 capture_output=True, text=True, check=True).stdout.split()[1]
+    fingerprint = subprocess.run(
+        ["ssh-keygen", "-l", "-f", str(sshd.host_key.public)],
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout.split()[1]
     with spawn_remoterepl([empty_env.user_alias, OK], empty_env.env, cols=120) as term:
         screen = term.wait_for_screen("Are you sure you want to continue connecting")
-        assert f"The authenticity of host '{host_name(empty_env)}' can't be established." \
-            in screen
+        assert f"The authenticity of host '{host_name(empty_env)}' can't be established." in screen
         assert f"ED25519 key fingerprint is {fingerprint}." in screen
         term.sendline("yes" if answer == "yes" else fingerprint)
         term.wait_for_screen("HOST-OK")
@@ -190,13 +221,18 @@ def test_changed_key_names_file_and_line(
     StrictHostKeyChecking=no."""
     impostor = generate_key(tmp_path / "impostor")
     other = generate_key(tmp_path / "other")
-    lines = [f"[127.0.0.1]:1 {other.public_line}", "# a comment",
-             f"[127.0.0.1]:{sshd.port} {impostor.public_line}"]
+    lines = [
+        f"[127.0.0.1]:1 {other.public_line}",
+        "# a comment",
+        f"[127.0.0.1]:{sshd.port} {impostor.public_line}",
+    ]
     env = client_env_factory(sshd, known_hosts_lines=lines)
-    subprocess.run(["ssh-keygen", "-q", "-H", "-f", str(env.known_hosts_path)], check=True,
-                   capture_output=True)
-    proc = run_remoterepl(["-o", "StrictHostKeyChecking=no", env.user_alias, OK],
-                          env=env.env, timeout=30)
+    subprocess.run(
+        ["ssh-keygen", "-q", "-H", "-f", str(env.known_hosts_path)], check=True, capture_output=True
+    )
+    proc = run_remoterepl(
+        ["-o", "StrictHostKeyChecking=no", env.user_alias, OK], env=env.env, timeout=30
+    )
     assert proc.returncode == 255, proc.stderr
     line = assert_one_line_error(proc.stderr)
     assert f"{env.known_hosts_path}:3" in line and "CHANGED" in line, line
@@ -225,8 +261,9 @@ def test_other_key_type_known_is_new_not_changed(
     refused = run_remoterepl([*STRICT, env.user_alias, OK], env=env.env, timeout=30)
     assert refused.returncode == 255
     assert "unknown" in assert_one_line_error(refused.stderr)
-    accepted = run_remoterepl(["-o", "StrictHostKeyChecking=accept-new", env.user_alias, OK],
-                              env=env.env, timeout=30)
+    accepted = run_remoterepl(
+        ["-o", "StrictHostKeyChecking=accept-new", env.user_alias, OK], env=env.env, timeout=30
+    )
     assert (accepted.returncode, accepted.stdout) == (0, b"HOST-OK\n"), accepted.stderr
     assert len(env.known_hosts_path.read_text().splitlines()) == 2
 
@@ -234,6 +271,7 @@ def test_other_key_type_known_is_new_not_changed(
 def test_host_key_alias(sshd: SshdServer, client_env_factory: ClientEnvFactory) -> None:
     """HostKeyAlias names the entry to look for (no port decoration), as in OpenSSH."""
     env = client_env_factory(sshd, known_hosts_lines=[f"lab-box {sshd.host_key.public_line}"])
-    proc = run_remoterepl([*STRICT, "-o", "HostKeyAlias=lab-box", env.user_alias, OK],
-                          env=env.env, timeout=30)
+    proc = run_remoterepl(
+        [*STRICT, "-o", "HostKeyAlias=lab-box", env.user_alias, OK], env=env.env, timeout=30
+    )
     assert (proc.returncode, proc.stdout, proc.stderr) == (0, b"HOST-OK\n", b"")

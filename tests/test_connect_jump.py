@@ -46,9 +46,12 @@ class JumpKeys:
 def jump_keys(tmp_path_factory: pytest.TempPathFactory) -> JumpKeys:
     """Fresh, distinct keys for the topology."""
     base = tmp_path_factory.mktemp("jump-keys")
-    return JumpKeys(*(generate_key(base / name, name) for name in
-                      ("entrance_host", "internal_host", "entrance_client",
-                       "internal_client")))
+    return JumpKeys(
+        *(
+            generate_key(base / name, name)
+            for name in ("entrance_host", "internal_host", "entrance_client", "internal_client")
+        )
+    )
 
 
 @pytest.fixture(scope="module")
@@ -57,9 +60,12 @@ def network(test_users: TestUsers, jump_keys: JumpKeys) -> Iterator[JumpNetwork]
     require_root("ip netns")
     if shutil.which("socat") is None or shutil.which("ip") is None:
         pytest.skip("socat and iproute2 are needed (scripts/bootstrap installs them)")
-    net = start_jump_network(jump_keys.entrance_host, jump_keys.internal_host,
-                             [jump_keys.entrance_client.public_line],
-                             [jump_keys.internal_client.public_line])
+    net = start_jump_network(
+        jump_keys.entrance_host,
+        jump_keys.internal_host,
+        [jump_keys.entrance_client.public_line],
+        [jump_keys.internal_client.public_line],
+    )
     try:
         yield net
     finally:
@@ -79,37 +85,64 @@ class JumpClient:
     outside: str  # ``net:[INODE]`` of the host
 
 
-def _config_text(net: JumpNetwork, keys: JumpKeys, entrance_known: Path,
-                 internal_known: Path, config: Path) -> str:
-    common = ["PasswordAuthentication no", "KbdInteractiveAuthentication no",
-              "IdentitiesOnly yes"]
-    entrance = [f"HostName {LOOPBACK}", f"Port {net.entrance_port}", "User rrtest",
-                f"IdentityFile {keys.entrance_client.private}",
-                f"UserKnownHostsFile {entrance_known}", "StrictHostKeyChecking yes", *common]
-    internal = [f"HostName {LOOPBACK}", f"Port {net.internal_port}", "User root",
-                f"IdentityFile {keys.internal_client.private}",
-                f"UserKnownHostsFile {internal_known}", "StrictHostKeyChecking accept-new",
-                *common]
+def _config_text(
+    net: JumpNetwork, keys: JumpKeys, entrance_known: Path, internal_known: Path, config: Path
+) -> str:
+    common = ["PasswordAuthentication no", "KbdInteractiveAuthentication no", "IdentitiesOnly yes"]
+    entrance = [
+        f"HostName {LOOPBACK}",
+        f"Port {net.entrance_port}",
+        "User rrtest",
+        f"IdentityFile {keys.entrance_client.private}",
+        f"UserKnownHostsFile {entrance_known}",
+        "StrictHostKeyChecking yes",
+        *common,
+    ]
+    internal = [
+        f"HostName {LOOPBACK}",
+        f"Port {net.internal_port}",
+        "User root",
+        f"IdentityFile {keys.internal_client.private}",
+        f"UserKnownHostsFile {internal_known}",
+        "StrictHostKeyChecking accept-new",
+        *common,
+    ]
     blocks = {
         "entrance": entrance,
-        "entrance-ask": [*entrance[:4], f"UserKnownHostsFile {entrance_known}.ask",
-                         "StrictHostKeyChecking ask", *common],
-        "entrance-badkey": [*entrance[:3], f"IdentityFile {keys.internal_client.private}",
-                            *entrance[4:]],
+        "entrance-ask": [
+            *entrance[:4],
+            f"UserKnownHostsFile {entrance_known}.ask",
+            "StrictHostKeyChecking ask",
+            *common,
+        ],
+        "entrance-badkey": [
+            *entrance[:3],
+            f"IdentityFile {keys.internal_client.private}",
+            *entrance[4:],
+        ],
         "internal": ["ProxyJump entrance", *internal],
         "internal-direct": internal,
         # rrtest on the internal host, reached through the internal host (as root)
-        "internal-again": ["ProxyJump internal", f"HostName {LOOPBACK}",
-                           f"Port {net.internal_port}", "User rrtest",
-                           f"IdentityFile {keys.internal_client.private}",
-                           f"UserKnownHostsFile {internal_known}",
-                           "StrictHostKeyChecking accept-new", *common],
-        "internal-cmd": [f"ProxyCommand ssh -F {config} -o BatchMode=yes -W %h:%p entrance",
-                         *internal],
+        "internal-again": [
+            "ProxyJump internal",
+            f"HostName {LOOPBACK}",
+            f"Port {net.internal_port}",
+            "User rrtest",
+            f"IdentityFile {keys.internal_client.private}",
+            f"UserKnownHostsFile {internal_known}",
+            "StrictHostKeyChecking accept-new",
+            *common,
+        ],
+        "internal-cmd": [
+            f"ProxyCommand ssh -F {config} -o BatchMode=yes -W %h:%p entrance",
+            *internal,
+        ],
         "internal-via-ask": ["ProxyJump entrance-ask", *internal],
     }
-    return "".join(f"Host {name}\n" + "".join(f"    {line}\n" for line in lines) + "\n"
-                   for name, lines in blocks.items())
+    return "".join(
+        f"Host {name}\n" + "".join(f"    {line}\n" for line in lines) + "\n"
+        for name, lines in blocks.items()
+    )
 
 
 @pytest.fixture
@@ -126,8 +159,9 @@ def client(network: JumpNetwork, jump_keys: JumpKeys, tmp_path: Path) -> JumpCli
     config = ssh_dir / "config"
     config.write_text(_config_text(network, jump_keys, entrance_known, internal_known, config))
     outside = Path("/proc/self/ns/net").readlink().as_posix()
-    return JumpClient(env, home, config, entrance_known, internal_known,
-                      network.netns.inode(), outside)
+    return JumpClient(
+        env, home, config, entrance_known, internal_known, network.netns.inode(), outside
+    )
 
 
 def probe_output(proc: subprocess.CompletedProcess[bytes]) -> str:
@@ -153,8 +187,7 @@ def test_jump_option(client: JumpClient, network: JumpNetwork) -> None:
     the internal host key is learnt into ITS known_hosts (accept-new), the entrance's
     file is untouched."""
     mark = len(network.entrance.log_lines)
-    proc = run_remoterepl(["-J", "entrance", "internal-direct", PROBE], env=client.env,
-                          timeout=60)
+    proc = run_remoterepl(["-J", "entrance", "internal-direct", PROBE], env=client.env, timeout=60)
     assert probe_output(proc) == f"ns={client.inside} user=root"
     assert client.inside != client.outside
     assert network.internal.host_key.public_line.split()[1] in client.internal_known.read_text()
@@ -173,9 +206,11 @@ def test_proxyjump_from_ssh_config_with_per_hop_settings(
     entrance_log = network.entrance.log_text(marks[0])
     internal_log = network.internal.log_text(marks[1])
     assert accepted(entrance_log, "rrtest") == 1 and accepted(internal_log, "root") == 1
-    fingerprint = subprocess.run(["ssh-keygen", "-l", "-f",
-                                  str(jump_keys.entrance_client.public)],
-                                 capture_output=True, text=True).stdout.split()[1]
+    fingerprint = subprocess.run(
+        ["ssh-keygen", "-l", "-f", str(jump_keys.entrance_client.public)],
+        capture_output=True,
+        text=True,
+    ).stdout.split()[1]
     assert fingerprint in entrance_log
     assert "Permanently added" in proc.stderr.decode()
     again = run_remoterepl(["internal", PROBE], env=client.env, timeout=60)
@@ -194,18 +229,28 @@ def test_hop_with_its_own_proxyjump(client: JumpClient, network: JumpNetwork) ->
     assert "route: entrance -> internal -> internal-again" in proc.stderr.decode()
 
 
-def test_jump_spec_with_user_and_port(client: JumpClient, network: JumpNetwork,
-                                      jump_keys: JumpKeys) -> None:
+def test_jump_spec_with_user_and_port(
+    client: JumpClient, network: JumpNetwork, jump_keys: JumpKeys
+) -> None:
     """-J user@host:port with no Host block: the hop uses ssh's defaults (~/.ssh/id_*,
     ~/.ssh/known_hosts); the destination is given on the command line too."""
     ssh_dir = client.home / ".ssh"
     shutil.copy(jump_keys.entrance_client.private, ssh_dir / "id_ed25519")
     (ssh_dir / "known_hosts").write_text(network.entrance_known_host() + "\n")
-    args = ["-J", f"rrtest@{LOOPBACK}:{network.entrance_port}", "-i",
-            str(jump_keys.internal_client.private), "-o",
-            f"UserKnownHostsFile={client.internal_known}", "-o",
-            "StrictHostKeyChecking=accept-new", "-p", str(network.internal_port),
-            f"root@{LOOPBACK}", PROBE]
+    args = [
+        "-J",
+        f"rrtest@{LOOPBACK}:{network.entrance_port}",
+        "-i",
+        str(jump_keys.internal_client.private),
+        "-o",
+        f"UserKnownHostsFile={client.internal_known}",
+        "-o",
+        "StrictHostKeyChecking=accept-new",
+        "-p",
+        str(network.internal_port),
+        f"root@{LOOPBACK}",
+        PROBE,
+    ]
     proc = run_remoterepl(args, env=client.env, timeout=60)
     assert probe_output(proc) == f"ns={client.inside} user=root"
 
@@ -220,20 +265,27 @@ def test_proxy_command_from_the_command_line(client: JumpClient) -> None:
     """-o ProxyCommand with %h/%p: expanded with the HostName/Port that ssh_config gives
     the destination later (asyncssh alone would expand them too early)."""
     command = f"ssh -F {client.config} -o BatchMode=yes -W %h:%p entrance"
-    proc = run_remoterepl(["-o", f"ProxyCommand={command}", "internal-direct", PROBE],
-                          env=client.env, timeout=60)
+    proc = run_remoterepl(
+        ["-o", f"ProxyCommand={command}", "internal-direct", PROBE], env=client.env, timeout=60
+    )
     assert probe_output(proc) == f"ns={client.inside} user=root"
 
 
 @pytest.mark.parametrize(
     ("args", "words"),
     [
-        (["-J", "entrance-badkey", "internal-direct"],
-         ["jump host entrance-badkey", "permission denied"]),
-        (["-J", "entrance", "-o", "Port=1", "internal-direct"],
-         ["jump host entrance", "cannot connect to 127.0.0.1 port 1", "refused"]),
-        (["-J", "rrtest@127.0.0.1:PORT_FREE", "internal-direct"],
-         ["jump host rrtest@127.0.0.1:", "refused"]),
+        (
+            ["-J", "entrance-badkey", "internal-direct"],
+            ["jump host entrance-badkey", "permission denied"],
+        ),
+        (
+            ["-J", "entrance", "-o", "Port=1", "internal-direct"],
+            ["jump host entrance", "cannot connect to 127.0.0.1 port 1", "refused"],
+        ),
+        (
+            ["-J", "rrtest@127.0.0.1:PORT_FREE", "internal-direct"],
+            ["jump host rrtest@127.0.0.1:", "refused"],
+        ),
     ],
     ids=["hop-auth", "hop-cannot-reach-next", "hop-unreachable"],
 )
@@ -251,8 +303,9 @@ def test_command_line_options_do_not_apply_to_hops(client: JumpClient) -> None:
     """As in OpenSSH, -o applies to the destination only: StrictHostKeyChecking=no on the
     command line does not make the entrance (known_hosts emptied, policy yes) acceptable."""
     client.entrance_known.write_text("")
-    proc = run_remoterepl(["-o", "StrictHostKeyChecking=no", "internal", PROBE],
-                          env=client.env, timeout=60)
+    proc = run_remoterepl(
+        ["-o", "StrictHostKeyChecking=no", "internal", PROBE], env=client.env, timeout=60
+    )
     assert proc.returncode == 255, proc.stderr
     line = assert_one_line_error(proc.stderr)
     assert "jump host entrance" in line and "unknown" in line, line

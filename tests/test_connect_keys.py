@@ -35,10 +35,16 @@ PASSPHRASE = "correct horse battery"
 
 def add_host(env: ClientEnv, alias: str, *lines: str) -> str:
     """Append a ``Host alias`` block (HostName/Port/User of the test sshd) to the config."""
-    block = [f"Host {alias}", f"    HostName {env.host}", f"    Port {env.port}",
-             f"    User {env.users.user}", f"    UserKnownHostsFile {env.known_hosts_path}",
-             "    PasswordAuthentication no", "    KbdInteractiveAuthentication no",
-             *(f"    {line}" for line in lines)]
+    block = [
+        f"Host {alias}",
+        f"    HostName {env.host}",
+        f"    Port {env.port}",
+        f"    User {env.users.user}",
+        f"    UserKnownHostsFile {env.known_hosts_path}",
+        "    PasswordAuthentication no",
+        "    KbdInteractiveAuthentication no",
+        *(f"    {line}" for line in lines),
+    ]
     with env.config_path.open("a") as config:
         config.write("\n" + "\n".join(block) + "\n")
     return alias
@@ -46,8 +52,15 @@ def add_host(env: ClientEnv, alias: str, *lines: str) -> str:
 
 def direct(env: ClientEnv) -> list[str]:
     """Arguments that reach the test sshd without any ssh_config alias."""
-    return ["-p", str(env.port), "-o", "PasswordAuthentication=no",
-            "-o", "KbdInteractiveAuthentication=no", f"{env.users.user}@{env.host}"]
+    return [
+        "-p",
+        str(env.port),
+        "-o",
+        "PasswordAuthentication=no",
+        "-o",
+        "KbdInteractiveAuthentication=no",
+        f"{env.users.user}@{env.host}",
+    ]
 
 
 @pytest.fixture
@@ -119,8 +132,13 @@ def test_passphrase_asked_only_for_a_key_the_server_accepts(
     (read from the key file itself: there is no .pub), the server declines, and nobody is
     asked for its passphrase; the next key works."""
     locked_key.public.unlink()
-    alias = add_host(env, "two-keys", f"IdentityFile {locked_key.private}",
-                     f"IdentityFile {env.key_path}", "IdentitiesOnly yes")
+    alias = add_host(
+        env,
+        "two-keys",
+        f"IdentityFile {locked_key.private}",
+        f"IdentityFile {env.key_path}",
+        "IdentitiesOnly yes",
+    )
     with spawn_remoterepl([alias, OK], env.env, cols=250) as term:
         term.wait_for_screen("AUTH-OK")
         assert term.wait_exit() == 0
@@ -132,8 +150,23 @@ def test_locked_pem_key_without_public_half(
 ) -> None:
     """An old-style encrypted PEM key with no .pub: unlocked (asked) before it is offered."""
     key = generate_key(tmp_path / "keys" / "id_rsa_pem", "pem", PASSPHRASE, key_type="rsa")
-    subprocess.run(["ssh-keygen", "-q", "-p", "-m", "PEM", "-P", PASSPHRASE, "-N", PASSPHRASE,
-                    "-f", str(key.private)], check=True, capture_output=True)
+    subprocess.run(
+        [
+            "ssh-keygen",
+            "-q",
+            "-p",
+            "-m",
+            "PEM",
+            "-P",
+            PASSPHRASE,
+            "-N",
+            PASSPHRASE,
+            "-f",
+            str(key.private),
+        ],
+        check=True,
+        capture_output=True,
+    )
     server.authorize(key.public_line)
     key.public.unlink()
     alias = add_host(env, "pem", f"IdentityFile {key.private}", "IdentitiesOnly yes")
@@ -146,15 +179,21 @@ def test_locked_pem_key_without_public_half(
 
 def test_repeated_i_options(env: ClientEnv) -> None:
     """-i is repeatable: a rejected key, then the accepted one."""
-    proc = run_remoterepl(["-i", str(env.bad_key_path), "-i", str(env.key_path), *direct(env),
-                           OK], env=env.env, timeout=30)
+    proc = run_remoterepl(
+        ["-i", str(env.bad_key_path), "-i", str(env.key_path), *direct(env), OK],
+        env=env.env,
+        timeout=30,
+    )
     assert (proc.returncode, proc.stdout, proc.stderr) == (0, b"AUTH-OK\n", b"")
 
 
 def test_i_only_tries_the_given_keys_with_identities_only(env: ClientEnv) -> None:
     """-i with IdentitiesOnly: only the rejected key is offered, so authentication fails."""
-    proc = run_remoterepl(["-i", str(env.bad_key_path), "-o", "IdentitiesOnly=yes",
-                           *direct(env), OK], env=env.env, timeout=30)
+    proc = run_remoterepl(
+        ["-i", str(env.bad_key_path), "-o", "IdentitiesOnly=yes", *direct(env), OK],
+        env=env.env,
+        timeout=30,
+    )
     assert proc.returncode == 255, proc.stderr
     assert "permission denied" in assert_one_line_error(proc.stderr).lower()
 
@@ -162,43 +201,61 @@ def test_i_only_tries_the_given_keys_with_identities_only(env: ClientEnv) -> Non
 def test_missing_i_file_warns_and_goes_on(env: ClientEnv, tmp_path: Path) -> None:
     """A -i file that does not exist is reported (as ssh does); the next key still works."""
     missing = tmp_path / "no-such-key"
-    proc = run_remoterepl(["-i", str(missing), "-i", str(env.key_path), *direct(env), OK],
-                          env=env.env, timeout=30)
+    proc = run_remoterepl(
+        ["-i", str(missing), "-i", str(env.key_path), *direct(env), OK], env=env.env, timeout=30
+    )
     assert (proc.returncode, proc.stdout) == (0, b"AUTH-OK\n"), proc.stderr
     lines = stderr_lines(proc.stderr)
     assert len(lines) == 1 and str(missing) in lines[0], lines
 
 
-def test_key_readable_by_others_is_refused(env: ClientEnv, tmp_path: Path,
-                                           ssh_keys: SshKeys) -> None:
+def test_key_readable_by_others_is_refused(
+    env: ClientEnv, tmp_path: Path, ssh_keys: SshKeys
+) -> None:
     """A private key others can read is ignored with ssh's warning (and -q hides it)."""
     loose = tmp_path / "loose"
     loose.write_bytes(ssh_keys.client.private.read_bytes())
     loose.chmod(0o644)
-    proc = run_remoterepl(["-i", str(loose), "-o", "IdentitiesOnly=yes", *direct(env), OK],
-                          env=env.env, timeout=30)
+    proc = run_remoterepl(
+        ["-i", str(loose), "-o", "IdentitiesOnly=yes", *direct(env), OK], env=env.env, timeout=30
+    )
     assert proc.returncode == 255, proc.stderr
     lines = stderr_lines(proc.stderr)
     assert len(lines) == 2 and "UNPROTECTED PRIVATE KEY FILE" in lines[0], lines
     assert str(loose) in lines[0] and "0644" in lines[0], lines
     assert "permission denied" in lines[1].lower(), lines
     loose.chmod(0o600)
-    proc = run_remoterepl(["-i", str(loose), "-o", "IdentitiesOnly=yes", *direct(env), OK],
-                          env=env.env, timeout=30)
+    proc = run_remoterepl(
+        ["-i", str(loose), "-o", "IdentitiesOnly=yes", *direct(env), OK], env=env.env, timeout=30
+    )
     assert (proc.returncode, proc.stdout, proc.stderr) == (0, b"AUTH-OK\n", b"")
 
 
 @pytest.mark.parametrize("locked", [False, True], ids=["plain", "passphrase"])
-def test_user_certificate(sshd_factory: SshdFactory, client_env_factory: ClientEnvFactory,
-                          tmp_path: Path, locked: bool) -> None:
+def test_user_certificate(
+    sshd_factory: SshdFactory, client_env_factory: ClientEnvFactory, tmp_path: Path, locked: bool
+) -> None:
     """A key the server knows only through its certificate (``KEY-cert.pub`` next to it,
     signed by a TrustedUserCAKeys CA) logs in; a locked one after its passphrase."""
     ca = generate_key(tmp_path / "ca", "test-ca")
     server = sshd_factory(extra_config=[f"TrustedUserCAKeys {ca.public}"])
     env = client_env_factory(server)
     key = generate_key(tmp_path / "keys" / "id_cert", "cert", PASSPHRASE if locked else "")
-    subprocess.run(["ssh-keygen", "-q", "-s", str(ca.private), "-I", "remoterepl-test", "-n",
-                    env.users.user, str(key.public)], check=True, capture_output=True)
+    subprocess.run(
+        [
+            "ssh-keygen",
+            "-q",
+            "-s",
+            str(ca.private),
+            "-I",
+            "remoterepl-test",
+            "-n",
+            env.users.user,
+            str(key.public),
+        ],
+        check=True,
+        capture_output=True,
+    )
     assert key.private.with_name("id_cert-cert.pub").exists()
     alias = add_host(env, "cert", f"IdentityFile {key.private}", "IdentitiesOnly yes")
     with spawn_remoterepl([alias, OK], env.env, cols=250) as term:
@@ -234,8 +291,9 @@ def test_agent_provides_the_key(env: ClientEnv, agent: SshAgent) -> None:
 
 def test_identity_agent_none_disables_the_agent(env: ClientEnv, agent: SshAgent) -> None:
     """-o IdentityAgent=none: the agent is not asked, so there is no key: 255."""
-    proc = run_remoterepl(["-o", "IdentityAgent=none", *direct(env), OK],
-                          env={**env.env, **agent.env}, timeout=30)
+    proc = run_remoterepl(
+        ["-o", "IdentityAgent=none", *direct(env), OK], env={**env.env, **agent.env}, timeout=30
+    )
     assert proc.returncode == 255, proc.stderr
     assert "permission denied" in assert_one_line_error(proc.stderr).lower()
 
@@ -260,31 +318,37 @@ def test_identities_only_limits_the_agent(
 ) -> None:
     """IdentityFile names a rejected key: with IdentitiesOnly the agent's (accepted) key is
     not offered; without it, it is."""
-    alias = add_host(env, "only", f"IdentityFile {env.bad_key_path}",
-                     f"IdentitiesOnly {identities_only}")
+    alias = add_host(
+        env, "only", f"IdentityFile {env.bad_key_path}", f"IdentitiesOnly {identities_only}"
+    )
     proc = run_remoterepl([alias, OK], env={**env.env, **agent.env}, timeout=30)
     assert proc.returncode == status, proc.stderr
 
 
 def agent_fingerprint(agent: SshAgent) -> str:
     """The SHA256 fingerprint ``ssh-add -l`` shows for the agent's key."""
-    listing = subprocess.run(["ssh-add", "-l"], env={**agent.env, "PATH": "/usr/bin:/bin"},
-                             capture_output=True, text=True, check=True).stdout
+    listing = subprocess.run(
+        ["ssh-add", "-l"],
+        env={**agent.env, "PATH": "/usr/bin:/bin"},
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout
     return listing.split()[1]
 
 
 @pytest.mark.parametrize("option", [["-A"], ["-o", "ForwardAgent=yes"]], ids=["-A", "config"])
 def test_agent_forwarding(env: ClientEnv, agent: SshAgent, option: list[str]) -> None:
     """-A (or ForwardAgent yes): on the remote, ``ssh-add -l`` lists the local agent's key."""
-    proc = run_remoterepl([*option, env.user_alias, "ssh-add -l"],
-                          env={**env.env, **agent.env}, timeout=30)
+    proc = run_remoterepl(
+        [*option, env.user_alias, "ssh-add -l"], env={**env.env, **agent.env}, timeout=30
+    )
     assert proc.returncode == 0, proc.stderr
     assert agent_fingerprint(agent) in proc.stdout.decode(), proc.stdout
 
 
 def test_no_agent_forwarding_by_default(env: ClientEnv, agent: SshAgent) -> None:
     """Without -A the remote has no agent (ssh-add exits 2), even when we have one."""
-    proc = run_remoterepl([env.user_alias, "ssh-add -l"], env={**env.env, **agent.env},
-                          timeout=30)
+    proc = run_remoterepl([env.user_alias, "ssh-add -l"], env={**env.env, **agent.env}, timeout=30)
     assert proc.returncode == 2, (proc.stdout, proc.stderr)
     assert agent_fingerprint(agent) not in proc.stdout.decode()

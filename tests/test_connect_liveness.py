@@ -36,8 +36,11 @@ def silent_listener() -> Iterator[int]:
 def test_connect_timeout(client_env: ClientEnv, silent_listener: int) -> None:
     """-o ConnectTimeout=2 against a silent server: 255 after ~2 s, "timed out"."""
     started = time.monotonic()
-    proc = run_remoterepl(["-o", "ConnectTimeout=2", "-p", str(silent_listener),
-                           "127.0.0.1", "true"], env=client_env.env, timeout=60)
+    proc = run_remoterepl(
+        ["-o", "ConnectTimeout=2", "-p", str(silent_listener), "127.0.0.1", "true"],
+        env=client_env.env,
+        timeout=60,
+    )
     elapsed = time.monotonic() - started
     assert proc.returncode == 255, proc.stderr
     line = assert_one_line_error(proc.stderr)
@@ -48,8 +51,10 @@ def test_connect_timeout(client_env: ClientEnv, silent_listener: int) -> None:
 def test_connect_timeout_from_ssh_config(client_env: ClientEnv, silent_listener: int) -> None:
     """ConnectTimeout set per host in ssh_config applies just the same."""
     with client_env.config_path.open("a") as config:
-        config.write(f"\nHost silent\n    HostName 127.0.0.1\n    Port {silent_listener}\n"
-                     "    ConnectTimeout 1\n")
+        config.write(
+            f"\nHost silent\n    HostName 127.0.0.1\n    Port {silent_listener}\n"
+            "    ConnectTimeout 1\n"
+        )
     started = time.monotonic()
     proc = run_remoterepl(["silent", "true"], env=client_env.env, timeout=60)
     assert proc.returncode == 255 and time.monotonic() - started < 10, proc.stderr
@@ -79,8 +84,14 @@ def test_keepalive_ends_a_session_whose_server_stopped(
     a clear line within a few seconds instead of hanging."""
     server = sshd_factory()
     env = client_env_factory(server)
-    args = ["-o", "ServerAliveInterval=1", "-o", "ServerAliveCountMax=2", env.user_alias,
-            "echo pids $$ $PPID; exec sleep 60"]
+    args = [
+        "-o",
+        "ServerAliveInterval=1",
+        "-o",
+        "ServerAliveCountMax=2",
+        env.user_alias,
+        "echo pids $$ $PPID; exec sleep 60",
+    ]
     stopped: list[int] = []
     remote_pid = 0
     try:
@@ -109,8 +120,8 @@ def test_keepalive_ends_a_session_whose_server_stopped(
 def test_defaults_are_reported_by_v(client_env: ClientEnv) -> None:
     """remoterepl's defaults (ServerAliveInterval 15, CountMax 3, ConnectTimeout 30) are
     in force when nothing else sets them (-v lists them)."""
-    proc = run_remoterepl(["-v", client_env.user_alias, "true"], env=client_env.env,
-                          timeout=30)
+    proc = run_remoterepl(["-v", client_env.user_alias, "true"], env=client_env.env, timeout=30)
     assert proc.returncode == 0, proc.stderr
-    assert ("ConnectTimeout 30, ServerAliveInterval 15, ServerAliveCountMax 3"
-            in proc.stderr.decode()), proc.stderr
+    assert (
+        "ConnectTimeout 30, ServerAliveInterval 15, ServerAliveCountMax 3" in proc.stderr.decode()
+    ), proc.stderr

@@ -37,8 +37,12 @@ def route_names(settings: ConnectSettings) -> list[str]:
 
 def test_jump_option_goes_first_and_beats_ssh_config(tmp_path: Path) -> None:
     """-J becomes the destination's ProxyJump, ahead of -o and ssh_config."""
-    settings = settings_for(tmp_path, "Host dest\n    ProxyJump cfg-hop\n",
-                            jump_hosts="a,u@b:2", options=(("ProxyJump", "other"),))
+    settings = settings_for(
+        tmp_path,
+        "Host dest\n    ProxyJump cfg-hop\n",
+        jump_hosts="a,u@b:2",
+        options=(("ProxyJump", "other"),),
+    )
     assert override_lines(settings)[0] == "ProxyJump a,u@b:2\n"
     assert route_names(settings) == ["a", "u@b:2", "dest"]
 
@@ -53,8 +57,10 @@ def test_first_hop_keeps_its_own_proxyjump_later_hops_do_not(tmp_path: Path) -> 
 
 def test_proxyjump_none_and_proxycommand_precedence(tmp_path: Path) -> None:
     """Whichever of ProxyJump/ProxyCommand comes first wins; ``none`` ends the chain."""
-    config = ("Host dest\n    ProxyCommand nc %h %p\n    ProxyJump hop\n"
-              "Host other\n    ProxyJump none\n    ProxyCommand nc %h %p\n")
+    config = (
+        "Host dest\n    ProxyCommand nc %h %p\n    ProxyJump hop\n"
+        "Host other\n    ProxyJump none\n    ProxyCommand nc %h %p\n"
+    )
     settings = settings_for(tmp_path, config)
     files = write_config_files(settings)
     try:
@@ -69,8 +75,10 @@ def test_proxyjump_none_and_proxycommand_precedence(tmp_path: Path) -> None:
 def test_percent_tokens_expand_with_final_values(tmp_path: Path) -> None:
     """-o values with %h/%p/%r see the HostName/Port/User that ssh_config sets later."""
     settings = settings_for(
-        tmp_path, "Host dest\n    HostName real.example\n    Port 2200\n    User bob\n",
-        options=(("ProxyCommand", "connect %r@%h:%p"), ("IdentityFile", "~/k_%h")))
+        tmp_path,
+        "Host dest\n    HostName real.example\n    Port 2200\n    User bob\n",
+        options=(("ProxyCommand", "connect %r@%h:%p"), ("IdentityFile", "~/k_%h")),
+    )
     files = write_config_files(settings)
     try:
         host = load_host_config(settings.target, files.for_destination())
@@ -101,8 +109,9 @@ def test_hashed_names_are_what_ssh_keygen_finds(tmp_path: Path) -> None:
     line = f"{hashed_name('[h.example]:2222')} {key.export_public_key().decode().strip()}\n"
     known = tmp_path / "known_hosts"
     known.write_text(line)
-    found = subprocess.run(["ssh-keygen", "-F", "[h.example]:2222", "-f", str(known)],
-                           capture_output=True, text=True)
+    found = subprocess.run(
+        ["ssh-keygen", "-F", "[h.example]:2222", "-f", str(known)], capture_output=True, text=True
+    )
     assert found.returncode == 0 and "[h.example]:2222" in found.stdout
     loaded = KnownHosts.load("[h.example]:2222", [str(known)])
     assert [e.line_no for e in loaded.entries] == [1]
@@ -112,8 +121,9 @@ def test_hashed_names_are_what_ssh_keygen_finds(tmp_path: Path) -> None:
 def test_public_half_inside_an_openssh_key(tmp_path: Path) -> None:
     """The public key of a passphrase-protected key is read without the passphrase."""
     path = tmp_path / "k"
-    subprocess.run(["ssh-keygen", "-q", "-t", "ed25519", "-N", "secret", "-f", str(path)],
-                   check=True)
+    subprocess.run(
+        ["ssh-keygen", "-q", "-t", "ed25519", "-N", "secret", "-f", str(path)], check=True
+    )
     blob = _openssh_public_blob(path.read_bytes())
     public = asyncssh.read_public_key(str(path) + ".pub")
     assert blob == public.public_data

@@ -103,9 +103,11 @@ def test_control_a_plain_import_does_load_ssl() -> None:
     """Control: without import_asyncssh(), importing asyncio and asyncssh loads ``ssl``
     (otherwise the test above would pass for nothing)."""
     proc = subprocess.run(
-        [sys.executable, "-c",
-         "import sys, asyncio, asyncssh; print('ssl' in sys.modules)"],
-        capture_output=True, text=True, timeout=90, stdin=subprocess.DEVNULL,
+        [sys.executable, "-c", "import sys, asyncio, asyncssh; print('ssl' in sys.modules)"],
+        capture_output=True,
+        text=True,
+        timeout=90,
+        stdin=subprocess.DEVNULL,
     )
     assert proc.returncode == 0, proc.stderr
     assert proc.stdout.strip() == "True"
@@ -126,8 +128,14 @@ def test_start_up_sets_the_imported_modules_aside_and_collects_again(
                            "frozen": gc.get_freeze_count()}}))
         """
     )
-    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
-                          env=client_env.env, stdin=subprocess.DEVNULL, timeout=60)
+    done = subprocess.run(
+        [sys.executable, "-c", code],
+        capture_output=True,
+        text=True,
+        env=client_env.env,
+        stdin=subprocess.DEVNULL,
+        timeout=60,
+    )
     assert done.returncode == 0, done.stderr
     facts = json.loads(done.stdout.splitlines()[-1])
     assert facts["status"] == 0

@@ -66,7 +66,8 @@ def remote_dir() -> Iterator[str]:
 
 
 def test_history_survives_a_restart_is_private_and_recalled_with_up_and_ctrl_r(
-        client_env: ClientEnv) -> None:
+    client_env: ClientEnv,
+) -> None:
     """Lines typed in one session come back in the next (Up, Ctrl-R); the file is 0600 in
     a 0700 directory, under the XDG state dir."""
     with spawn_remoterepl([client_env.user_alias, "bc"], client_env.env) as term:
@@ -122,8 +123,7 @@ def test_auto_suggestion_from_history(client_env: ClientEnv) -> None:
 
 def test_no_history_writes_nothing(client_env: ClientEnv) -> None:
     """--no-history: no file is read or written."""
-    with spawn_remoterepl(["--no-history", client_env.user_alias, "bc"],
-                          client_env.env) as term:
+    with spawn_remoterepl(["--no-history", client_env.user_alias, "bc"], client_env.env) as term:
         term.wait_for_screen("bc>")
         term.sendline("5+5")
         term.wait_for_screen(lambda s: "\n10" in s)
@@ -149,13 +149,13 @@ def test_history_ignore_pattern_from_config(client_env: ClientEnv) -> None:
 
 
 def test_password_prompt_reads_a_hidden_line_kept_out_of_history_and_recording(
-        client_env: ClientEnv, tmp_path: Path) -> None:
+    client_env: ClientEnv, tmp_path: Path
+) -> None:
     """``read -s -p 'Password: '``: what is typed shows as stars, reaches the remote, and
     is in neither the history file nor the recording."""
     cast = tmp_path / "session.cast"
     secret = "hunter2-s3cret"
-    with spawn_remoterepl(["--record", str(cast), client_env.user_alias],
-                          client_env.env) as term:
+    with spawn_remoterepl(["--record", str(cast), client_env.user_alias], client_env.env) as term:
         term.wait_for_screen(shell_prompt_shown, timeout=15)
         term.sendline("read -s -p 'Password: ' pw; echo; echo \"got ${#pw} chars\"")
         term.wait_for_screen(lambda s: last_line(s).startswith("Password:"))
@@ -177,8 +177,7 @@ def test_password_prompt_reads_a_hidden_line_kept_out_of_history_and_recording(
 
 def test_python_interactive_prompt_appears_once(client_env: ClientEnv) -> None:
     """``python3 -i``: its ``>>> `` is the editor's prompt, shown once per line."""
-    with spawn_remoterepl([client_env.user_alias, "python3", "-i", "-q"],
-                          client_env.env) as term:
+    with spawn_remoterepl([client_env.user_alias, "python3", "-i", "-q"], client_env.env) as term:
         term.wait_for_screen(lambda s: last_line(s) == ">>>", timeout=15)
         term.sendline("print(6*7)")
         screen = term.wait_for_screen(lambda s: "\n42\n>>>" in s)
@@ -190,8 +189,11 @@ def test_python_interactive_prompt_appears_once(client_env: ClientEnv) -> None:
 
 def test_local_prompt_from_config_per_destination(client_env: ClientEnv) -> None:
     """A ``[hosts."ALIAS"]`` table sets the local prompt for programs without one."""
-    write_config(client_env, f'prompt = "{{command}}$ "\n[hosts."{client_env.user_alias}"]\n'
-                             'prompt = "calc({command})> "\n')
+    write_config(
+        client_env,
+        f'prompt = "{{command}}$ "\n[hosts."{client_env.user_alias}"]\n'
+        'prompt = "calc({command})> "\n',
+    )
     with spawn_remoterepl([client_env.user_alias, "bc"], client_env.env) as term:
         term.wait_for_screen(lambda s: last_line(s) == "calc(bc)>")
         term.sendline("2^10")
@@ -216,17 +218,20 @@ def test_tab_completes_a_word_seen_in_remote_output(client_env: ClientEnv) -> No
 
 
 def test_tab_completes_remote_file_and_command_names_in_a_shell(
-        client_env: ClientEnv, remote_dir: str) -> None:
+    client_env: ClientEnv, remote_dir: str
+) -> None:
     """In the login shell Tab completes remote paths (SFTP), paths relative to the shell's
     working directory, and command names."""
     with spawn_remoterepl([client_env.user_alias], client_env.env) as term:
         term.wait_for_screen(shell_prompt_shown, timeout=15)
-        term.sendline(f"mkdir -p {remote_dir}/subdir && touch {remote_dir}/unique-file-name.txt"
-                      " && echo made")
+        term.sendline(
+            f"mkdir -p {remote_dir}/subdir && touch {remote_dir}/unique-file-name.txt && echo made"
+        )
         term.wait_for_screen("\nmade")
         term.send(f"ls {remote_dir}/uniq\t")
-        term.wait_for_screen(lambda s: last_line(s).endswith(
-            f"ls {remote_dir}/unique-file-name.txt"))
+        term.wait_for_screen(
+            lambda s: last_line(s).endswith(f"ls {remote_dir}/unique-file-name.txt")
+        )
         term.sendline()
         term.wait_for_screen(f"\n{remote_dir}/unique-file-name.txt")
         term.sendline(f"cd {remote_dir}")
@@ -256,8 +261,7 @@ def _styled_chars(term: Terminal, word: str) -> list[tuple[str, bool]]:
     raise AssertionError(f"{word!r} not on screen")
 
 
-def test_input_is_highlighted_by_language_and_no_color_turns_it_off(
-        client_env: ClientEnv) -> None:
+def test_input_is_highlighted_by_language_and_no_color_turns_it_off(client_env: ClientEnv) -> None:
     """python3 input is highlighted as Python (a keyword is coloured); NO_COLOR: plain."""
     for no_color in (False, True):
         env = dict(client_env.env)
@@ -278,8 +282,9 @@ def test_input_is_highlighted_by_language_and_no_color_turns_it_off(
 def test_strip_escapes_drops_title_and_clipboard_sequences(client_env: ClientEnv) -> None:
     """--strip-escapes: OSC title / clipboard strings from the remote never reach the
     terminal; colours and text do."""
-    command = ("printf '\\033]0;evil-title\\007\\033]52;c;ZXZpbA==\\007"
-               "\\033[32mgreen-text\\033[0m\\n'")
+    command = (
+        "printf '\\033]0;evil-title\\007\\033]52;c;ZXZpbA==\\007\\033[32mgreen-text\\033[0m\\n'"
+    )
     for strip in (False, True):
         args = (["--strip-escapes"] if strip else []) + [client_env.user_alias]
         with spawn_remoterepl(args, client_env.env) as term:
@@ -379,13 +384,17 @@ def test_vi_mode_from_the_config_file(client_env: ClientEnv) -> None:
         quit_bc(term)
 
 
-@pytest.mark.parametrize(("text", "expected"), [
-    ('toolbar = true\nedit_mode = "vim"\n', r"line 2: edit_mode: must be \"emacs\" or \"vi\""),
-    ("toolbar = true\n[hosts.web\nx=1\n", r"line 2, column \d+: "),
-    ("history_sise = 5\n", r"line 1: history_sise: unknown key"),
-])
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ('toolbar = true\nedit_mode = "vim"\n', r"line 2: edit_mode: must be \"emacs\" or \"vi\""),
+        ("toolbar = true\n[hosts.web\nx=1\n", r"line 2, column \d+: "),
+        ("history_sise = 5\n", r"line 1: history_sise: unknown key"),
+    ],
+)
 def test_malformed_config_gives_one_line_and_status_2(
-        client_env: ClientEnv, text: str, expected: str) -> None:
+    client_env: ClientEnv, text: str, expected: str
+) -> None:
     """A bad config file: one line naming the file, line and key; exit status 2."""
     path = write_config(client_env, text)
     with spawn_remoterepl([client_env.user_alias, "bc"], client_env.env) as term:
@@ -400,16 +409,20 @@ def test_config_file_option(client_env: ClientEnv, tmp_path: Path) -> None:
     """--config FILE replaces the default file; [[match]] tables select by command."""
     config = tmp_path / "alt.toml"
     config.write_text('[[match]]\ncommand = "bc*"\nprompt = "alt> "\n')
-    with spawn_remoterepl(["--config", str(config), client_env.user_alias, "bc"],
-                          client_env.env) as term:
+    with spawn_remoterepl(
+        ["--config", str(config), client_env.user_alias, "bc"], client_env.env
+    ) as term:
         term.wait_for_screen(lambda s: last_line(s) == "alt>")
         quit_bc(term)
 
 
 def test_record_needs_the_line_editor(client_env: ClientEnv, tmp_path: Path) -> None:
     """--record in pipe mode is a usage error (one line, status 2), not silently ignored."""
-    result = run_remoterepl(["--record", str(tmp_path / "x.cast"), client_env.user_alias, "bc"],
-                            env=client_env.env, input=b"1+1\n")
+    result = run_remoterepl(
+        ["--record", str(tmp_path / "x.cast"), client_env.user_alias, "bc"],
+        env=client_env.env,
+        input=b"1+1\n",
+    )
     assert result.returncode == 2
     assert "--record records the line editor" in assert_one_line_error(result.stderr)
     assert not (tmp_path / "x.cast").exists()
@@ -419,11 +432,13 @@ def test_record_needs_the_line_editor(client_env: ClientEnv, tmp_path: Path) -> 
 
 
 def test_recording_is_asciicast_v2_with_output_input_and_resize(
-        client_env: ClientEnv, tmp_path: Path) -> None:
+    client_env: ClientEnv, tmp_path: Path
+) -> None:
     """--record: a header, then [t, "o"|"i"|"r", data] events holding the session."""
     cast = tmp_path / "bc.cast"
-    with spawn_remoterepl(["--record", str(cast), client_env.user_alias, "bc"],
-                          client_env.env) as term:
+    with spawn_remoterepl(
+        ["--record", str(cast), client_env.user_alias, "bc"], client_env.env
+    ) as term:
         term.wait_for_screen("bc>")
         term.sendline("6*7")
         term.wait_for_screen(lambda s: "\n42" in s)
@@ -439,8 +454,7 @@ def test_recording_is_asciicast_v2_with_output_input_and_resize(
     events = [json.loads(line) for line in lines[1:]]
     times = [e[0] for e in events]
     assert times == sorted(times)
-    assert all(len(e) == 3 and e[1] in ("o", "i", "r") and isinstance(e[2], str)
-               for e in events)
+    assert all(len(e) == 3 and e[1] in ("o", "i", "r") and isinstance(e[2], str) for e in events)
     output = "".join(e[2] for e in events if e[1] == "o")
     assert "42" in output and "48" in output and "bc>" in output
     assert [e[2] for e in events if e[1] == "i"] == ["6*7\r", "6*8\r"]

@@ -55,37 +55,45 @@ def parse(text: str) -> ConfigFile:
 
 def test_config_defaults_hosts_and_match_tables_merge_in_order() -> None:
     """Top level < [hosts.PATTERN] < [[match]]; globs match alias, host or user@host."""
-    config = parse('edit_mode = "vi"\ntoolbar = true\n'
-                   '[hosts."web*"]\nhistory_size = 50\nprompt = "w> "\n'
-                   '[hosts."db1 db2"]\nlexer = "sql"\n'
-                   '[[match]]\nhost = "web1"\ncommand = "bc*"\nprompt = "calc> "\n'
-                   '[[match]]\ncommand = "python3"\nhighlight = false\n')
+    config = parse(
+        'edit_mode = "vi"\ntoolbar = true\n'
+        '[hosts."web*"]\nhistory_size = 50\nprompt = "w> "\n'
+        '[hosts."db1 db2"]\nlexer = "sql"\n'
+        '[[match]]\nhost = "web1"\ncommand = "bc*"\nprompt = "calc> "\n'
+        '[[match]]\ncommand = "python3"\nhighlight = false\n'
+    )
     assert config.values_for(["web1"], "bc -q") == {
-        "edit_mode": "vi", "toolbar": True, "history_size": 50, "prompt": "calc> "}
+        "edit_mode": "vi",
+        "toolbar": True,
+        "history_size": 50,
+        "prompt": "calc> ",
+    }
     assert config.values_for(["web2"], "bc")["prompt"] == "w> "
-    assert config.values_for(["db2"], None) == {"edit_mode": "vi", "toolbar": True,
-                                                "lexer": "sql"}
+    assert config.values_for(["db2"], None) == {"edit_mode": "vi", "toolbar": True, "lexer": "sql"}
     assert config.values_for(["x"], "/usr/bin/python3 -q")["highlight"] is False
     assert config.values_for(["WEB9", "alice@WEB9"], None)["history_size"] == 50
 
 
-@pytest.mark.parametrize(("text", "message"), [
-    ('edit_mode = "vim"\n', 'c.toml line 1: edit_mode: must be "emacs" or "vi", not "vim"'),
-    ("toolbar = 1\n", "line 1: toolbar: must be true or false"),
-    ("\n\nhistory_size = -3\n", "line 3: history_size: must be a whole number >= 0"),
-    ("colour = true\n", "line 1: colour: unknown key (known keys: auto_suggest,"),
-    ('history_ignore = "("\n', "line 1: history_ignore: is not a valid regular expression"),
-    ('prompt = "{nope}> "\n', "line 1: prompt: bad placeholder 'nope'"),
-    ('lexer = "klingon"\n', 'line 1: lexer: unknown Pygments lexer "klingon"'),
-    ('style = "nostyle"\n', 'line 1: style: unknown style "nostyle"'),
-    ('escape_char = "ab"\n', "line 1: escape_char: bad escape character 'ab'"),
-    ('stderr_color = "red"\n', 'line 1: stderr_color: must be SGR parameters'),
-    ('[hosts."a"]\ntoolbar = true\n[hosts."b"]\nx = 1\n', "line 4: hosts.b.x: unknown key"),
-    ('[[match]]\nprompt = "a"\n[[match]]\nhost = 3\n', "line 4: match.host: must be a string"),
-    ('[hosts]\nweb1 = 3\n', 'line 2: hosts.web1: must be a table'),
-    ("toolbar = true\n[hosts.web\n", "c.toml line 2, column "),
-    ("a = [\n", "c.toml line 1: "),
-])
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        ('edit_mode = "vim"\n', 'c.toml line 1: edit_mode: must be "emacs" or "vi", not "vim"'),
+        ("toolbar = 1\n", "line 1: toolbar: must be true or false"),
+        ("\n\nhistory_size = -3\n", "line 3: history_size: must be a whole number >= 0"),
+        ("colour = true\n", "line 1: colour: unknown key (known keys: auto_suggest,"),
+        ('history_ignore = "("\n', "line 1: history_ignore: is not a valid regular expression"),
+        ('prompt = "{nope}> "\n', "line 1: prompt: bad placeholder 'nope'"),
+        ('lexer = "klingon"\n', 'line 1: lexer: unknown Pygments lexer "klingon"'),
+        ('style = "nostyle"\n', 'line 1: style: unknown style "nostyle"'),
+        ('escape_char = "ab"\n', "line 1: escape_char: bad escape character 'ab'"),
+        ('stderr_color = "red"\n', "line 1: stderr_color: must be SGR parameters"),
+        ('[hosts."a"]\ntoolbar = true\n[hosts."b"]\nx = 1\n', "line 4: hosts.b.x: unknown key"),
+        ('[[match]]\nprompt = "a"\n[[match]]\nhost = 3\n', "line 4: match.host: must be a string"),
+        ("[hosts]\nweb1 = 3\n", "line 2: hosts.web1: must be a table"),
+        ("toolbar = true\n[hosts.web\n", "c.toml line 2, column "),
+        ("a = [\n", "c.toml line 1: "),
+    ],
+)
 def test_config_mistakes_name_the_line_and_key(text: str, message: str) -> None:
     """Every mistake is one ConfigError line with the file, line number and key."""
     with pytest.raises(ConfigError) as caught:
@@ -95,17 +103,36 @@ def test_config_mistakes_name_the_line_and_key(text: str, message: str) -> None:
     assert caught.value.exit_status == 2
 
 
-def test_command_line_wins_over_the_config_file(tmp_path: Path,
-                                                monkeypatch: pytest.MonkeyPatch) -> None:
+def test_command_line_wins_over_the_config_file(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     """--no-history, --lexer, --strip-escapes and -e beat the file; NO_COLOR beats color."""
     path = tmp_path / "c.toml"
     path.write_text('history = true\nlexer = "python"\nescape_char = "^]"\ncolor = true\n')
     monkeypatch.setenv("NO_COLOR", "1")
-    settings = parse_args(["--config", str(path), "--no-history", "--lexer", "none",
-                           "--strip-escapes", "--record", "x.cast", "h", "bc"])
+    settings = parse_args(
+        [
+            "--config",
+            str(path),
+            "--no-history",
+            "--lexer",
+            "none",
+            "--strip-escapes",
+            "--record",
+            "x.cast",
+            "h",
+            "bc",
+        ]
+    )
     config = load_frontend_config(settings)
-    assert (config.history, config.lexer, config.highlight, config.strip_escapes,
-            config.record, config.color) == (False, None, False, True, "x.cast", False)
+    assert (
+        config.history,
+        config.lexer,
+        config.highlight,
+        config.strip_escapes,
+        config.record,
+        config.color,
+    ) == (False, None, False, True, "x.cast", False)
     assert config.escape_char == "\x1d"  # the file's, as -e was not given
     config = load_frontend_config(parse_args(["--config", str(path), "-e", "none", "h"]))
     assert config.escape_char is None
@@ -115,8 +142,7 @@ def test_command_line_wins_over_the_config_file(tmp_path: Path,
         load_frontend_config(parse_args(["--config", str(tmp_path / "missing"), "h"]))
 
 
-def test_default_config_file_is_optional(tmp_path: Path,
-                                         monkeypatch: pytest.MonkeyPatch) -> None:
+def test_default_config_file_is_optional(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """Without --config a missing XDG config file means built-in defaults."""
     monkeypatch.setenv("XDG_CONFIG_HOME", str(tmp_path))
     monkeypatch.delenv("NO_COLOR", raising=False)
@@ -143,10 +169,18 @@ def test_history_path_is_per_destination_and_command_and_readable(tmp_path: Path
     a = history_path(tmp_path, "alice", "web1", 22, "bc")
     assert a == history_path(tmp_path, "alice", "web1", None, "bc")
     assert a.name.startswith("alice@web1_22_bc-")
-    assert len({a, history_path(tmp_path, "alice", "web1", 22, None),
+    assert (
+        len(
+            {
+                a,
+                history_path(tmp_path, "alice", "web1", 22, None),
                 history_path(tmp_path, "alice", "web1", 2222, "bc"),
                 history_path(tmp_path, "bob", "web1", 22, "bc"),
-                history_path(tmp_path, "alice", "web1", 22, "bc -q")}) == 5
+                history_path(tmp_path, "alice", "web1", 22, "bc -q"),
+            }
+        )
+        == 5
+    )
     assert "/" not in history_path(tmp_path, "a", "h", 22, "/usr/bin/x y/z").name
 
 
@@ -268,22 +302,44 @@ def test_history_suggestion_is_the_newest_match_and_incremental() -> None:
 # -- secrets ----------------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize("prompt", [
-    "Password: ", "password:", "[sudo] password for alice: ",
-    "Enter passphrase for key '/home/a/.ssh/id_ed25519': ", "Password for user postgres: ",
-    "Enter PEM pass phrase:", "(current) UNIX password: ", "New password: ",
-    "Verification code: ", "Enter PIN for 'token': ", "Passcode or option (1-3): ",
-    "\x1b[1mPassword:\x1b[0m ", "Password (again): ", "OTP? ",
-])
+@pytest.mark.parametrize(
+    "prompt",
+    [
+        "Password: ",
+        "password:",
+        "[sudo] password for alice: ",
+        "Enter passphrase for key '/home/a/.ssh/id_ed25519': ",
+        "Password for user postgres: ",
+        "Enter PEM pass phrase:",
+        "(current) UNIX password: ",
+        "New password: ",
+        "Verification code: ",
+        "Enter PIN for 'token': ",
+        "Passcode or option (1-3): ",
+        "\x1b[1mPassword:\x1b[0m ",
+        "Password (again): ",
+        "OTP? ",
+    ],
+)
 def test_password_prompts_are_recognised(prompt: str) -> None:
     """Common password, passphrase and one-time-code prompts."""
     assert SecretPrompts().asks_for_secret(prompt)
 
 
-@pytest.mark.parametrize("prompt", [
-    "", ">>> ", "bc> ", "user@host:~/passwords$ ", "mysql> ", "postgres=# ",
-    "Password changed.", "Enter your name: ", "printf 'password: %s'",
-])
+@pytest.mark.parametrize(
+    "prompt",
+    [
+        "",
+        ">>> ",
+        "bc> ",
+        "user@host:~/passwords$ ",
+        "mysql> ",
+        "postgres=# ",
+        "Password changed.",
+        "Enter your name: ",
+        "printf 'password: %s'",
+    ],
+)
 def test_other_prompts_are_not_secret(prompt: str) -> None:
     """Ordinary prompts (even ones mentioning passwords) are not."""
     assert not SecretPrompts().asks_for_secret(prompt)
@@ -300,9 +356,11 @@ def test_extra_secret_prompt_pattern() -> None:
 def test_dangerous_sequences_are_stripped_and_colours_kept() -> None:
     """Titles, clipboard writes, DCS/APC/PM, reports and C1 controls go; SGR and the
     alternate screen stay."""
-    text = ("a\x1b]0;title\x07b\x1b]52;c;ZXZpbA==\x1b\\c\x1bP1$qm\x1b\\d\x1b_apc\x1b\\e"
-            "\x1b^pm\x1b\\f\x1b[6n\x1b[c\x1b[>c\x1b[21t\x9b2J"
-            "\x1b[1;31mred\x1b[0m\x1b[?1049h\x1b[H")
+    text = (
+        "a\x1b]0;title\x07b\x1b]52;c;ZXZpbA==\x1b\\c\x1bP1$qm\x1b\\d\x1b_apc\x1b\\e"
+        "\x1b^pm\x1b\\f\x1b[6n\x1b[c\x1b[>c\x1b[21t\x9b2J"
+        "\x1b[1;31mred\x1b[0m\x1b[?1049h\x1b[H"
+    )
     assert strip_dangerous(text) == "abcdef2J\x1b[1;31mred\x1b[0m\x1b[?1049h\x1b[H"
 
 
@@ -327,13 +385,27 @@ def test_an_unterminated_string_is_dropped_not_held_forever() -> None:
 # -- highlighting ---------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize(("command", "lexer"), [
-    (None, "bash"), ("bash", "bash"), ("zsh -i", "bash"), ("python3", "python"),
-    ("/usr/bin/python3.11 -i", "python"), ("ipython", "python"), ("psql -U x db", "postgresql"),
-    ("sudo -u postgres psql", "postgresql"), ("mysql", "mysql"), ("sqlite3 a.db", "sql"),
-    ("redis-cli -p 6380", "redis"), ("env A=1 node", "javascript"), ("bc -q", "bc"),
-    ("irb", "ruby"), ("cat", None), ("mystery-repl", None),
-])
+@pytest.mark.parametrize(
+    ("command", "lexer"),
+    [
+        (None, "bash"),
+        ("bash", "bash"),
+        ("zsh -i", "bash"),
+        ("python3", "python"),
+        ("/usr/bin/python3.11 -i", "python"),
+        ("ipython", "python"),
+        ("psql -U x db", "postgresql"),
+        ("sudo -u postgres psql", "postgresql"),
+        ("mysql", "mysql"),
+        ("sqlite3 a.db", "sql"),
+        ("redis-cli -p 6380", "redis"),
+        ("env A=1 node", "javascript"),
+        ("bc -q", "bc"),
+        ("irb", "ruby"),
+        ("cat", None),
+        ("mystery-repl", None),
+    ],
+)
 def test_lexer_is_chosen_from_the_command(command: str | None, lexer: str | None) -> None:
     """The remote program decides the language; unknown programs get none."""
     assert lexer_name_for(command) == lexer
@@ -404,8 +476,12 @@ def test_word_completion_from_output_and_history() -> None:
     completer = FrontEndCompleter(bank, lambda: ["print(zebra_total)"], None, lambda: True)
 
     async def complete(text: str) -> list[str]:
-        return [c.text async for c in completer.get_completions_async(
-            Document(text), CompleteEvent(completion_requested=True))]
+        return [
+            c.text
+            async for c in completer.get_completions_async(
+                Document(text), CompleteEvent(completion_requested=True)
+            )
+        ]
 
     assert sorted(asyncio.run(complete("x = zeb"))) == ["zebra_total", "zebrafish_count"]
     assert asyncio.run(complete("obj.zebrafish_c")) == ["zebrafish_count"]  # after the dot
@@ -414,8 +490,12 @@ def test_word_completion_from_output_and_history() -> None:
 
 
 async def _collect(completer: FrontEndCompleter, text: str) -> list[str]:
-    return [c.text async for c in completer.get_completions_async(
-        Document(text), CompleteEvent(completion_requested=True))]
+    return [
+        c.text
+        async for c in completer.get_completions_async(
+            Document(text), CompleteEvent(completion_requested=True)
+        )
+    ]
 
 
 # -- readline and pasted blocks -------------------------------------------------------------
@@ -454,7 +534,11 @@ def test_recording_format(tmp_path: Path) -> None:
     lines = path.read_text(encoding="utf-8").splitlines()
     header = json.loads(lines[0])
     assert {k: header[k] for k in ("version", "width", "height", "title")} == {
-        "version": 2, "width": 80, "height": 24, "title": "t"}
+        "version": 2,
+        "width": 80,
+        "height": 24,
+        "title": "t",
+    }
     events = [json.loads(line) for line in lines[1:]]
     assert [e[1:] for e in events] == [["o", "hé\x1b[0m"], ["i", "1+1\r"], ["r", "100x30"]]
     assert all(isinstance(e[0], float) for e in events)
@@ -466,6 +550,7 @@ def test_recording_format(tmp_path: Path) -> None:
 def test_output_one_write_sends_the_block_as_a_single_write() -> None:
     """Painting above the prompt (erase + text) reaches the terminal in one write: the
     flushes inside the block (prompt_toolkit's erase makes two) are held until its end."""
+
     class RecordingTerminal(io.RawIOBase):
         def __init__(self, fd: int) -> None:
             self.fd = fd

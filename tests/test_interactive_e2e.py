@@ -23,7 +23,6 @@ from tests.sshd import ClientEnv, ClientEnvFactory, SshdFactory, process_exists
 USERS = ["user_alias", "root_alias"]  # OpenSSH ignores signal requests for root logins
 
 
-
 def test_bc_arithmetic_with_local_prompt(client_env: ClientEnv) -> None:
     """bc shows no prompt of its own: a local ``bc> `` prompt is shown; results appear."""
     with spawn_remoterepl([client_env.user_alias, "bc"], client_env.env) as term:
@@ -57,9 +56,7 @@ def test_ctrl_c_interrupts_a_bc_loop_and_the_session_goes_on(
 
 
 @pytest.mark.parametrize("which", USERS)
-def test_ctrl_c_stops_a_shell_command_but_not_the_shell(
-    client_env: ClientEnv, which: str
-) -> None:
+def test_ctrl_c_stops_a_shell_command_but_not_the_shell(client_env: ClientEnv, which: str) -> None:
     """In the login shell, Ctrl-C kills ``sleep 30`` (no "done"); the shell answers at once."""
     with spawn_remoterepl([client_env.login(which)], client_env.env) as term:
         term.wait_for_screen(shell_prompt_shown, timeout=15)
@@ -189,8 +186,7 @@ def test_output_lines_start_at_the_left_edge_with_or_without_a_remote_pty(
     of lines arrives whole, and the editor's own lines (the echoed input) are not skewed."""
     command = "sh -c 'while read n; do seq 1 $n | sed s/^/line-/; done'"
     for flags in (["-T"], ["-t"]):
-        with spawn_remoterepl([*flags, client_env.user_alias, command],
-                              client_env.env) as term:
+        with spawn_remoterepl([*flags, client_env.user_alias, command], client_env.env) as term:
             term.wait_for_screen(">")
             term.sendline("300")
             screen = term.wait_for_screen("line-300")

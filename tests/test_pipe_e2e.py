@@ -34,7 +34,6 @@ from tests.sshd import ClientEnv, kill_quietly
 USERS = ["user_alias", "root_alias"]
 
 
-
 @pytest.mark.parametrize("which", USERS)
 def test_bc_over_a_pipe(client_env: ClientEnv, which: str) -> None:
     """``printf '2+2\\n3*7\\n' | remoterepl user-sshd bc`` prints exactly the two results."""
@@ -229,10 +228,17 @@ def test_sigterm_reaches_the_remote_process(client_env: ClientEnv) -> None:
 def test_reader_leaving_ends_the_session_like_sigpipe(client_env: ClientEnv) -> None:
     """``remoterepl host 'seq 1 100000000' | head -2``: stops at once, status 141 (as a
     local program killed by SIGPIPE), nothing on stderr."""
-    command = (f"{' '.join(remoterepl_command([client_env.user_alias, 'seq 1 100000000']))}"
-               " | head -2; echo status=${PIPESTATUS[0]}")
-    proc = subprocess.run(["bash", "-c", command], capture_output=True, env=client_env.env,
-                          timeout=30, stdin=subprocess.DEVNULL)
+    command = (
+        f"{' '.join(remoterepl_command([client_env.user_alias, 'seq 1 100000000']))}"
+        " | head -2; echo status=${PIPESTATUS[0]}"
+    )
+    proc = subprocess.run(
+        ["bash", "-c", command],
+        capture_output=True,
+        env=client_env.env,
+        timeout=30,
+        stdin=subprocess.DEVNULL,
+    )
     assert proc.stdout == b"1\n2\nstatus=141\n"
     assert proc.stderr == b""
 
@@ -263,7 +269,9 @@ def _vm_hwm(pid: int) -> int | None:
 
 
 def _run_measuring_memory(
-    client_env: ClientEnv, args: list[str], feed: Callable[[IO[bytes]], None],
+    client_env: ClientEnv,
+    args: list[str],
+    feed: Callable[[IO[bytes]], None],
     timeout: float = 150,
 ) -> MeasuredRun:
     """Run remoterepl with *feed* writing its stdin (then closing it) from a thread, and
@@ -273,8 +281,12 @@ def _run_measuring_memory(
     count the pytest process it was forked from). The process is reaped only after the
     sampling stops, so its pid cannot be reused meanwhile."""
     proc = subprocess.Popen(
-        remoterepl_command(args), stdin=subprocess.PIPE, stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE, env=dict(client_env.env), start_new_session=True,
+        remoterepl_command(args),
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        env=dict(client_env.env),
+        start_new_session=True,
     )
     assert proc.stdin is not None and proc.stdout is not None and proc.stderr is not None
     stdin = proc.stdin
@@ -351,10 +363,12 @@ def test_stdin_back_pressure_keeps_memory_flat(client_env: ClientEnv) -> None:
     total = 64 * 1024 * 1024
     block = os.urandom(1024 * 1024)
     baseline = _run_measuring_memory(
-        client_env, [client_env.user_alias, "wc -c"], _write_blocks(1024, block))
+        client_env, [client_env.user_alias, "wc -c"], _write_blocks(1024, block)
+    )
     assert (baseline.status, baseline.stdout, baseline.stderr) == (0, b"1024\n", b"")
     run = _run_measuring_memory(
-        client_env, [client_env.user_alias, "sleep 2; wc -c"], _write_blocks(total, block))
+        client_env, [client_env.user_alias, "sleep 2; wc -c"], _write_blocks(total, block)
+    )
     assert run.status == 0, run.stderr
     assert run.stdout == f"{total}\n".encode()
     assert run.stderr == b""
@@ -373,8 +387,13 @@ def test_stdin_from_a_regular_file_is_byte_exact(
     data = os.urandom(size)
     path.write_bytes(data)
     with path.open("rb") as stdin:
-        proc = run_remoterepl([client_env.user_alias, "cat"], input=None,
-                              stdin=stdin.fileno(), env=client_env.env, timeout=60)
+        proc = run_remoterepl(
+            [client_env.user_alias, "cat"],
+            input=None,
+            stdin=stdin.fileno(),
+            env=client_env.env,
+            timeout=60,
+        )
     assert proc.returncode == 0, proc.stderr
     assert proc.stderr == b""
     assert len(proc.stdout) == size
@@ -407,9 +426,13 @@ def test_stdin_pipe_is_widened(client_env: ClientEnv) -> None:
 
 def _minor_faults_piping(client_env: ClientEnv, size: int) -> int:
     """Minor page faults of one remoterepl process that pipes ``size`` bytes into ``wc -c``."""
-    proc = subprocess.Popen(remoterepl_command([client_env.user_alias, "wc -c"]),
-                            stdin=subprocess.PIPE, stdout=subprocess.PIPE,
-                            stderr=subprocess.PIPE, env=dict(client_env.env))
+    proc = subprocess.Popen(
+        remoterepl_command([client_env.user_alias, "wc -c"]),
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        env=dict(client_env.env),
+    )
     assert proc.stdin is not None and proc.stdout is not None and proc.stderr is not None
     try:
         feeder = threading.Thread(target=_feed_zeros, args=(proc.stdin, size), daemon=True)
@@ -469,13 +492,18 @@ def test_heap_tuning_yields_to_the_users_own_malloc_settings() -> None:
     tunes malloc (GLIBC_TUNABLES, MALLOC_*_)."""
     if not (os.confstr("CS_GNU_LIBC_VERSION") or "").startswith("glibc"):
         pytest.skip("the heap tuning is for glibc's malloc")
-    probe = [sys.executable, "-c",
-             "from remoterepl.heap import keep_heap_warm; print(keep_heap_warm())"]
-    clean = {k: v for k, v in os.environ.items()
-             if k != "GLIBC_TUNABLES" and not k.startswith("MALLOC_")}
+    probe = [
+        sys.executable,
+        "-c",
+        "from remoterepl.heap import keep_heap_warm; print(keep_heap_warm())",
+    ]
+    clean = {
+        k: v for k, v in os.environ.items() if k != "GLIBC_TUNABLES" and not k.startswith("MALLOC_")
+    }
     assert subprocess.run(probe, env=clean, capture_output=True, check=True).stdout == b"True\n"
-    for name, value in (("MALLOC_TRIM_THRESHOLD_", "1048576"),
-                        ("GLIBC_TUNABLES", "glibc.malloc.trim_threshold=1048576")):
-        tuned = subprocess.run(probe, env={**clean, name: value}, capture_output=True,
-                               check=True)
+    for name, value in (
+        ("MALLOC_TRIM_THRESHOLD_", "1048576"),
+        ("GLIBC_TUNABLES", "glibc.malloc.trim_threshold=1048576"),
+    ):
+        tuned = subprocess.run(probe, env={**clean, name: value}, capture_output=True, check=True)
         assert tuned.stdout == b"False\n", name

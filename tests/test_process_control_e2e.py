@@ -20,8 +20,7 @@ from tests.sshd import ClientEnv
 USERS = ["user_alias", "root_alias"]  # OpenSSH ignores signal requests for root logins
 SIGNALS = {"I": "INT", "T": "TERM", "H": "HUP", "Q": "QUIT", "1": "USR1", "2": "USR2"}
 TRAPS = " ".join(f"trap 'echo got-{name}' {name};" for name in SIGNALS.values())
-TRAP_LOOP = f"bash -c \"{TRAPS} echo ready; while :; do sleep 0.1; done\""
-
+TRAP_LOOP = f'bash -c "{TRAPS} echo ready; while :; do sleep 0.1; done"'
 
 
 @pytest.mark.parametrize("which", USERS)

@@ -21,8 +21,11 @@ def test_binary_stdin_and_stdout_files(client_env: ClientEnv, tmp_path: Path) ->
     """--stdin FILE through remote cat into --stdout FILE: the same bytes (8 MiB random)."""
     source, target = tmp_path / "in.bin", tmp_path / "out.bin"
     source.write_bytes(os.urandom(8 * 1024 * 1024) + bytes(range(256)))
-    proc = run_remoterepl(["--stdin", str(source), "--stdout", str(target),
-                           client_env.user_alias, "cat"], env=client_env.env, input=None)
+    proc = run_remoterepl(
+        ["--stdin", str(source), "--stdout", str(target), client_env.user_alias, "cat"],
+        env=client_env.env,
+        input=None,
+    )
     assert (proc.returncode, proc.stdout, proc.stderr) == (0, b"", b"")
     assert sha256(target) == sha256(source)
 
@@ -44,8 +47,9 @@ def test_stderr_to_stdout_merges_both_streams(client_env: ClientEnv) -> None:
 
     (sshd reads the remote's stdout and stderr from two pipes, so how the two interleave
     is decided on the server; within each stream the order is kept.)"""
-    proc = run_remoterepl(["--stderr-to-stdout", client_env.user_alias, OUT_AND_ERR],
-                          env=client_env.env)
+    proc = run_remoterepl(
+        ["--stderr-to-stdout", client_env.user_alias, OUT_AND_ERR], env=client_env.env
+    )
     assert (proc.returncode, proc.stderr) == (0, b"")
     lines = proc.stdout.decode().split()
     assert sorted(lines) == ["err-1", "err-2", "out-1", "out-2"]
@@ -56,8 +60,10 @@ def test_stderr_to_stdout_merges_both_streams(client_env: ClientEnv) -> None:
 def test_stdout_to_stderr(client_env: ClientEnv, tmp_path: Path) -> None:
     """--stdout-to-stderr (1>&2): both streams where stderr goes (here a file)."""
     err = tmp_path / "err"
-    proc = run_remoterepl(["--stdout-to-stderr", "--stderr", str(err), client_env.user_alias,
-                           OUT_AND_ERR], env=client_env.env)
+    proc = run_remoterepl(
+        ["--stdout-to-stderr", "--stderr", str(err), client_env.user_alias, OUT_AND_ERR],
+        env=client_env.env,
+    )
     assert (proc.returncode, proc.stdout) == (0, b"")
     assert sorted(err.read_text().split()) == ["err-1", "err-2", "out-1", "out-2"]
 
@@ -65,8 +71,9 @@ def test_stdout_to_stderr(client_env: ClientEnv, tmp_path: Path) -> None:
 def test_bad_redirection_file_is_a_clear_error(client_env: ClientEnv, tmp_path: Path) -> None:
     """A --stdin file that does not exist: one line naming it, exit 2, nothing run."""
     missing = tmp_path / "missing"
-    proc = run_remoterepl(["--stdin", str(missing), client_env.user_alias, "cat"],
-                          env=client_env.env)
+    proc = run_remoterepl(
+        ["--stdin", str(missing), client_env.user_alias, "cat"], env=client_env.env
+    )
     assert proc.returncode == 2
     assert str(missing) in proc.stderr.decode()
     assert b"Traceback" not in proc.stderr

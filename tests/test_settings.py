@@ -34,8 +34,20 @@ def test_parse_target(destination: str, expected: Target) -> None:
 
 @pytest.mark.parametrize(
     "destination",
-    ["", "@host", "host:", "host:0", "host:70000", "host:ssh", "[::1", "[::1]x", "ssh://",
-     "ssh://host:99999", "ssh://host/path", "-oops"],
+    [
+        "",
+        "@host",
+        "host:",
+        "host:0",
+        "host:70000",
+        "host:ssh",
+        "[::1",
+        "[::1]x",
+        "ssh://",
+        "ssh://host:99999",
+        "ssh://host/path",
+        "-oops",
+    ],
 )
 def test_parse_target_rejects(destination: str) -> None:
     """Malformed destinations are usage errors (exit status 2)."""
@@ -59,8 +71,23 @@ def test_destination_user_and_port_win_over_flags() -> None:
 
 def test_options_pty_and_verbosity() -> None:
     """-o pairs keep their order; -t/-T set the PTY; -v counts; -i repeats."""
-    settings = parse_args(["-vv", "-T", "-o", "StrictHostKeyChecking=no", "-o", "Port 22",
-                           "-i", "k1", "-i", "k2", "-F", "cfg", "h"])
+    settings = parse_args(
+        [
+            "-vv",
+            "-T",
+            "-o",
+            "StrictHostKeyChecking=no",
+            "-o",
+            "Port 22",
+            "-i",
+            "k1",
+            "-i",
+            "k2",
+            "-F",
+            "cfg",
+            "h",
+        ]
+    )
     assert settings.connect.options == (("StrictHostKeyChecking", "no"), ("Port", "22"))
     assert settings.connect.option("stricthostkeychecking") == "no"
     assert settings.connect.identity_files == ("k1", "k2")
