@@ -2,7 +2,7 @@
 
     python -m benchmarks.sessions_probe --config SSH_CONFIG --host ALIAS --count N
 
-Opens one session (``remoterepl.connection.connect`` + ``RemoteSession.open`` of an idle
+Opens one session (``remoterepl.ssh.connection.connect`` + ``RemoteSession.open`` of an idle
 remote ``cat``, exactly what one remoterepl run holds), then N more, each on its own
 connection, then N more as extra channels on the first connection; VmRSS is read after
 each step (after a garbage collection and a short settle). Prints JSON on stdout.
@@ -17,10 +17,10 @@ import gc
 import json
 
 from benchmarks.procs import rss_kib
-from remoterepl.connection import Connection, connect
 from remoterepl.errors import RemoteReplError
-from remoterepl.session import RemoteSession
+from remoterepl.session.process import RemoteSession
 from remoterepl.settings import ConnectSettings, Target
+from remoterepl.ssh.connection import Connection, connect
 
 
 async def _settled_rss() -> int:

@@ -7,11 +7,11 @@ import signal
 import sys
 from typing import IO
 
-from remoterepl.connection import connect
 from remoterepl.errors import UsageError
-from remoterepl.redirect import Outputs, open_outputs, open_stdin
-from remoterepl.session import PtyRequest, RemoteSession, describe_exit_signal
+from remoterepl.modes.redirect import Outputs, open_outputs, open_stdin
+from remoterepl.session.process import PtyRequest, RemoteSession, describe_exit_signal
 from remoterepl.settings import Settings
+from remoterepl.ssh.connection import connect
 
 
 def is_interactive() -> bool:
@@ -60,7 +60,7 @@ async def _run_session(
         )
     frontend = None
     if editor:  # read before connecting: a bad config file costs no login
-        from remoterepl.userconfig import load_frontend_config
+        from remoterepl.editor.config import load_frontend_config
 
         frontend = load_frontend_config(settings)
     connection = await connect(settings.connect)
@@ -69,19 +69,19 @@ async def _run_session(
         pty = PtyRequest.for_local_terminal(1, echo=not editor) if want_pty else None
         session = await RemoteSession.open(connection, options.command, pty)
         if editor:
-            from remoterepl.repl import run_repl  # prompt_toolkit only when it is needed
+            from remoterepl.editor.frontend import run_repl  # prompt_toolkit only when it is needed
 
             gc.freeze()  # like the modules frozen at start-up (cli.main): no collector walks
             await run_repl(session, settings, outputs, frontend)  # shows how the remote ended
             await session.wait()
             return session.exit_status()
         if options.raw:
-            from remoterepl.passthrough import run_raw
+            from remoterepl.modes.passthrough import run_raw
 
             await run_raw(session, options.escape_char)
             status = session.exit_status()
         else:
-            from remoterepl.pipe import run_pipe
+            from remoterepl.modes.pipe import run_pipe
 
             status = await run_pipe(session, stdin, outputs)
         note = describe_exit_signal(session.process)

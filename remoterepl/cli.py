@@ -10,7 +10,7 @@ from collections.abc import Sequence
 
 from remoterepl import __version__
 from remoterepl.errors import EXIT_CONNECTION, EXIT_USAGE, RemoteReplError, UsageError
-from remoterepl.escapes import DEFAULT_ESCAPE_CHAR, parse_escape_char
+from remoterepl.modes.escapes import DEFAULT_ESCAPE_CHAR, parse_escape_char
 from remoterepl.settings import (
     ConnectSettings,
     FrontEndOptions,
@@ -313,15 +313,15 @@ def main(argv: Sequence[str] | None = None) -> int:
     # process: the collector would walk them again and again while they load, and once
     # more at exit, ~60 ms of a ~350 ms run. Load them with it off, then set them aside.
     gc.disable()
-    from remoterepl.fastimport import import_asyncssh
-    from remoterepl.heap import keep_heap_warm
+    from remoterepl.ssh.fastimport import import_asyncssh
+    from remoterepl.tuning import keep_heap_warm
 
     import_asyncssh()  # before anything imports asyncio or asyncssh the slow way
     keep_heap_warm()
     import asyncio
 
     from remoterepl import app
-    from remoterepl.diagnostics import configure_logging
+    from remoterepl.ssh.diagnostics import configure_logging
 
     gc.freeze()
     gc.enable()

@@ -3,7 +3,7 @@
 Unit tests run a real asyncio loop over a real socket pair: the wrapped transport is an
 asyncio socket transport behind :class:`Recording`, which notes every ``write()`` it is
 given, and the bytes are checked where the peer socket receives them. The last test checks
-that a connection opened by :func:`remoterepl.connection.connect` to the test sshd has the
+that a connection opened by :func:`remoterepl.ssh.connection.connect` to the test sshd has the
 wrapper installed and sends a whole :meth:`RemoteSession.send` as one write.
 """
 
@@ -19,8 +19,8 @@ from typing import Any, cast
 import asyncssh
 import pytest
 
-from remoterepl.coalesce import CoalescingTransport, coalesce_writes, corked
-from remoterepl.connection import Connection
+from remoterepl.ssh.connection import Connection
+from remoterepl.ssh.transport import CoalescingTransport, coalesce_writes, corked
 from tests.sshd import ClientEnv
 
 pytestmark = pytest.mark.timeout(60)
@@ -351,11 +351,11 @@ def client_home(client_env: ClientEnv, monkeypatch: pytest.MonkeyPatch) -> Itera
 
 
 async def test_remoterepl_connection_coalesces(client_home: ClientEnv) -> None:
-    """A connection from remoterepl.connection.connect has the wrapper installed, and a
+    """A connection from remoterepl.ssh.connection.connect has the wrapper installed, and a
     RemoteSession.send of many SSH packets leaves as one write to the socket transport."""
-    from remoterepl.connection import connect
-    from remoterepl.session import RemoteSession
+    from remoterepl.session.process import RemoteSession
     from remoterepl.settings import ConnectSettings, Target
+    from remoterepl.ssh.connection import connect
 
     settings = ConnectSettings(
         target=Target(client_home.user_alias), config_file=str(client_home.config_path), quiet=True

@@ -11,11 +11,11 @@ import asyncssh
 import pytest
 
 from remoterepl.errors import UsageError
-from remoterepl.hostkeys import KnownHosts, Policy, hashed_name
-from remoterepl.identities import _openssh_public_blob, loose_permissions
-from remoterepl.jump import parse_jump_spec, plan_route
 from remoterepl.settings import ConnectSettings, Target
-from remoterepl.sshconfig import load_host_config, override_lines, write_config_files
+from remoterepl.ssh.config import load_host_config, override_lines, write_config_files
+from remoterepl.ssh.hostkeys import KnownHosts, Policy, hashed_name
+from remoterepl.ssh.identities import _openssh_public_blob, loose_permissions
+from remoterepl.ssh.route import parse_jump_spec, plan_route
 
 
 def settings_for(tmp_path: Path, config: str, **kwargs: object) -> ConnectSettings:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from remoterepl.errors import UsageError
-from remoterepl.escapes import ESCAPES, EscapeScanner, help_text, parse_escape_char
+from remoterepl.modes.escapes import ESCAPES, EscapeScanner, help_text, parse_escape_char
 
 
 def test_parse_escape_char() -> None:

@@ -1,4 +1,4 @@
-"""remoterepl.fastimport.import_asyncssh, in a fresh interpreter each time.
+"""remoterepl.ssh.fastimport.import_asyncssh, in a fresh interpreter each time.
 
 What it must leave behind: asyncio and asyncssh imported without ``ssl`` and
 ``asyncssh.crypto.x509``; no finder of its own left in ``sys.meta_path``;
@@ -28,7 +28,7 @@ PROBE = textwrap.dedent(
     import sys
 
     original_find_library = ctypes.util.find_library
-    from remoterepl import fastimport
+    from remoterepl.ssh import fastimport
 
     facts = {}
     try:

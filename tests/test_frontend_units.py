@@ -19,7 +19,7 @@ from prompt_toolkit.history import InMemoryHistory
 from typing_extensions import Buffer as ReadableBuffer
 
 from remoterepl.cli import parse_args
-from remoterepl.completion import (
+from remoterepl.editor.completion import (
     FrontEndCompleter,
     WordBank,
     extract_words,
@@ -27,9 +27,10 @@ from remoterepl.completion import (
     shell_escape,
     shell_token,
 )
-from remoterepl.errors import UsageError
-from remoterepl.highlight import is_shell, lexer_name_for, make_lexer, program_of
-from remoterepl.history import (
+from remoterepl.editor.config import ConfigError, ConfigFile, FrontEndConfig, load_frontend_config
+from remoterepl.editor.frontend import _create_output, default_prompt
+from remoterepl.editor.highlight import is_shell, lexer_name_for, make_lexer, program_of
+from remoterepl.editor.history import (
     GuardedHistory,
     HistorySuggest,
     PersistentHistory,
@@ -37,13 +38,12 @@ from remoterepl.history import (
     open_history,
     parse_entries,
 )
-from remoterepl.passwords import SecretPrompts
-from remoterepl.recording import Recorder
-from remoterepl.remote_text import OutputSplitter
-from remoterepl.repl import _create_output, default_prompt
-from remoterepl.sanitize import EscapeStripper, strip_dangerous
-from remoterepl.toolbar import SessionStatus, Toolbar, format_duration
-from remoterepl.userconfig import ConfigError, ConfigFile, FrontEndConfig, load_frontend_config
+from remoterepl.editor.recording import Recorder
+from remoterepl.editor.remote_text import OutputSplitter
+from remoterepl.editor.sanitize import EscapeStripper, strip_dangerous
+from remoterepl.editor.secret_prompts import SecretPrompts
+from remoterepl.editor.toolbar import SessionStatus, Toolbar, format_duration
+from remoterepl.errors import UsageError
 
 # -- config ---------------------------------------------------------------------------------
 
@@ -515,7 +515,7 @@ def test_readline_accept_newlines_of_a_multi_line_block_are_swallowed() -> None:
 def test_private_m_sequences_are_not_kept_in_the_prompt() -> None:
     """vim's ``CSI > 4 ; m`` (modifyOtherKeys off) left over after it exits is not a colour:
     it must not show up as text in the prompt."""
-    from remoterepl.remote_text import prompt_text
+    from remoterepl.editor.remote_text import prompt_text
 
     assert prompt_text("\x1b[>4;m\x1b[01;32mu@h\x1b[00m:~$ ") == "\x1b[01;32mu@h\x1b[00m:~$ "
 

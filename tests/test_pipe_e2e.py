@@ -22,7 +22,7 @@ from typing import IO
 
 import pytest
 
-from remoterepl.pipe import BUFSIZE
+from remoterepl.modes.pipe import BUFSIZE
 from tests.client import (
     read_line_with_timeout,
     remoterepl_command,
@@ -460,7 +460,7 @@ def _feed_zeros(stdin: IO[bytes], size: int) -> None:
 
 
 def test_piping_does_not_fault_in_fresh_memory_per_chunk(client_env: ClientEnv) -> None:
-    """The heap is kept for reuse while streaming (remoterepl.heap): 64 MiB piped costs
+    """The heap is kept for reuse while streaming (remoterepl.tuning): 64 MiB piped costs
     almost no page faults beyond a 1 KiB run's. With glibc's self-adjusting defaults the
     heap top was returned and refaulted all the time: one fault per ~1 KiB sent."""
     if not (os.confstr("CS_GNU_LIBC_VERSION") or "").startswith("glibc"):
@@ -495,7 +495,7 @@ def test_heap_tuning_yields_to_the_users_own_malloc_settings() -> None:
     probe = [
         sys.executable,
         "-c",
-        "from remoterepl.heap import keep_heap_warm; print(keep_heap_warm())",
+        "from remoterepl.tuning import keep_heap_warm; print(keep_heap_warm())",
     ]
     clean = {
         k: v for k, v in os.environ.items() if k != "GLIBC_TUNABLES" and not k.startswith("MALLOC_")

@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from remoterepl.remote_text import OutputSplitter, prompt_text
-from remoterepl.repl import default_prompt
+from remoterepl.editor.frontend import default_prompt
+from remoterepl.editor.remote_text import OutputSplitter, prompt_text
 
 
 def test_complete_lines_print_and_the_partial_line_is_kept() -> None:

@@ -38,22 +38,22 @@ from prompt_toolkit.output import ColorDepth
 from prompt_toolkit.output.vt100 import Vt100_Output
 from prompt_toolkit.shortcuts import CompleteStyle
 
-from remoterepl.completion import FrontEndCompleter, RemoteNames, WordBank
-from remoterepl.control import SessionControl
-from remoterepl.escapes import Escape
-from remoterepl.highlight import is_shell, lexer_name_for, make_lexer, make_style
-from remoterepl.history import HistorySuggest, default_state_dir, history_path, open_history
-from remoterepl.keys import make_key_bindings
-from remoterepl.passthrough import KeyForwarder, following_window_size
-from remoterepl.passwords import SecretPrompts
-from remoterepl.recording import Recorder, RecordingStdout
-from remoterepl.redirect import Outputs
-from remoterepl.remote_text import ALT_SCREEN_OFF, ALT_SCREEN_ON, OutputSplitter, prompt_text
-from remoterepl.sanitize import EscapeStripper
-from remoterepl.session import RemoteSession, describe_exit_signal
+from remoterepl.editor.completion import FrontEndCompleter, RemoteNames, WordBank
+from remoterepl.editor.config import DEFAULT_PROMPT, FrontEndConfig
+from remoterepl.editor.highlight import is_shell, lexer_name_for, make_lexer, make_style
+from remoterepl.editor.history import HistorySuggest, default_state_dir, history_path, open_history
+from remoterepl.editor.keys import make_key_bindings
+from remoterepl.editor.recording import Recorder, RecordingStdout
+from remoterepl.editor.remote_text import ALT_SCREEN_OFF, ALT_SCREEN_ON, OutputSplitter, prompt_text
+from remoterepl.editor.sanitize import EscapeStripper
+from remoterepl.editor.secret_prompts import SecretPrompts
+from remoterepl.editor.toolbar import SessionStatus, Toolbar
+from remoterepl.modes.control import SessionControl
+from remoterepl.modes.escapes import Escape
+from remoterepl.modes.passthrough import KeyForwarder, following_window_size
+from remoterepl.modes.redirect import Outputs
+from remoterepl.session.process import RemoteSession, describe_exit_signal
 from remoterepl.settings import Settings
-from remoterepl.toolbar import SessionStatus, Toolbar
-from remoterepl.userconfig import DEFAULT_PROMPT, FrontEndConfig
 
 READ_SIZE = 256 * 1024
 STDERR_TINT = "\x1b[31m"

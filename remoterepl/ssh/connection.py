@@ -1,10 +1,10 @@
 """Settings -> an authenticated asyncssh connection, through jump hosts, as ssh makes it.
 
 One run: write the -o/-i/-J/-A overrides and remoterepl's defaults as ssh_config files
-(:mod:`remoterepl.sshconfig`), plan the route (:mod:`remoterepl.jump`), then open each hop
-with its own settings -- known_hosts and StrictHostKeyChecking (:mod:`remoterepl.hostkeys`),
-keys and agent (:mod:`remoterepl.identities`), passwords and keyboard-interactive
-(:mod:`remoterepl.auth`) -- the next one tunnelled through the previous. Every failure
+(:mod:`remoterepl.ssh.config`), plan the route (:mod:`remoterepl.ssh.route`), then open each hop
+with its own settings -- known_hosts and StrictHostKeyChecking (:mod:`remoterepl.ssh.hostkeys`),
+keys and agent (:mod:`remoterepl.ssh.identities`), passwords and keyboard-interactive
+(:mod:`remoterepl.ssh.auth`) -- the next one tunnelled through the previous. Every failure
 becomes one :class:`~remoterepl.errors.ConnectError` line naming the host (and the jump
 host) it concerns.
 """
@@ -22,12 +22,19 @@ from typing import TypeVar
 
 import asyncssh
 
-from remoterepl import diagnostics
-from remoterepl.auth import Asker, PasswordAuth, read_password_file
-from remoterepl.coalesce import coalesce_writes, corked
 from remoterepl.errors import ConnectError, HostKeyError, SessionLost, UsageError
-from remoterepl.hostkeys import HostKeyVerifier, KnownHosts, Policy, host_label
-from remoterepl.identities import (
+from remoterepl.settings import ConnectSettings
+from remoterepl.ssh import diagnostics
+from remoterepl.ssh.auth import Asker, PasswordAuth, read_password_file
+from remoterepl.ssh.config import (
+    DEFAULTS,
+    ConfigFiles,
+    HostConfig,
+    default_options,
+    write_config_files,
+)
+from remoterepl.ssh.hostkeys import HostKeyVerifier, KnownHosts, Policy, host_label
+from remoterepl.ssh.identities import (
     IdentityFile,
     Offer,
     describe_key,
@@ -35,16 +42,9 @@ from remoterepl.identities import (
     order_offers,
     unlock_without_public_half,
 )
-from remoterepl.jump import Route, plan_route
-from remoterepl.settings import ConnectSettings
-from remoterepl.sshconfig import (
-    DEFAULTS,
-    ConfigFiles,
-    HostConfig,
-    default_options,
-    write_config_files,
-)
-from remoterepl.ttyprompt import terminal_available
+from remoterepl.ssh.route import Route, plan_route
+from remoterepl.ssh.transport import coalesce_writes, corked
+from remoterepl.ssh.ttyprompt import terminal_available
 
 __all__ = ["DEFAULTS", "Connection", "connect", "where"]
 

@@ -11,8 +11,8 @@ from dataclasses import dataclass
 
 import asyncssh
 
-from remoterepl.connection import Connection
 from remoterepl.errors import ConnectError, Disconnected
+from remoterepl.ssh.connection import Connection
 
 # A PTY's line discipline turns these into signals / end-of-file for the foreground job,
 # which works even where the server ignores signal requests (OpenSSH, root logins).

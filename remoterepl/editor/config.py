@@ -32,7 +32,7 @@ from pathlib import Path
 from typing import Any, NoReturn
 
 from remoterepl.errors import UsageError
-from remoterepl.escapes import DEFAULT_ESCAPE_CHAR, parse_escape_char
+from remoterepl.modes.escapes import DEFAULT_ESCAPE_CHAR, parse_escape_char
 from remoterepl.settings import Settings
 
 if sys.version_info >= (3, 11):

@@ -24,7 +24,7 @@ from prompt_toolkit.key_binding import KeyBindings, KeyPressEvent
 from prompt_toolkit.keys import Keys
 from prompt_toolkit.search import stop_search
 
-from remoterepl.escapes import ESCAPES, Action, Escape, lookup
+from remoterepl.modes.escapes import ESCAPES, Action, Escape, lookup
 
 
 class EditorActions(Protocol):

@@ -21,8 +21,8 @@ from typing import IO
 
 import asyncssh
 
-from remoterepl.redirect import Outputs
-from remoterepl.session import RemoteSession
+from remoterepl.modes.redirect import Outputs
+from remoterepl.session.process import RemoteSession
 
 # Larger chunks mean fewer trips through the event loop per megabyte (DESIGN.md §4).
 BUFSIZE = 512 * 1024

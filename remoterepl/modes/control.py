@@ -5,8 +5,8 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Callable
 
-from remoterepl.escapes import Action, Escape, help_text
-from remoterepl.session import RemoteSession
+from remoterepl.modes.escapes import Action, Escape, help_text
+from remoterepl.session.process import RemoteSession
 
 
 class SessionControl:

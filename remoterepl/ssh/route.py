@@ -14,7 +14,7 @@ from dataclasses import dataclass
 
 from remoterepl.errors import UsageError
 from remoterepl.settings import Target, parse_target
-from remoterepl.sshconfig import ConfigFiles, HostConfig, load_host_config
+from remoterepl.ssh.config import ConfigFiles, HostConfig, load_host_config
 
 MAX_HOPS = 16
 

@@ -12,8 +12,8 @@ import stat
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
-from remoterepl import diagnostics, ttyprompt
 from remoterepl.errors import UsageError
+from remoterepl.ssh import diagnostics, ttyprompt
 
 
 def read_password_file(path: str) -> str:

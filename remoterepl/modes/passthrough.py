@@ -12,9 +12,9 @@ import termios
 import tty
 from collections.abc import Iterator
 
-from remoterepl.control import SessionControl
-from remoterepl.escapes import Escape, EscapeScanner
-from remoterepl.session import RemoteSession
+from remoterepl.modes.control import SessionControl
+from remoterepl.modes.escapes import Escape, EscapeScanner
+from remoterepl.session.process import RemoteSession
 
 STDIN = 0
 STDOUT = 1

@@ -21,8 +21,8 @@ from pathlib import Path
 import asyncssh
 from asyncssh.public_key import decode_ssh_public_key
 
-from remoterepl import diagnostics
-from remoterepl.hostkeys import fingerprint, key_type
+from remoterepl.ssh import diagnostics
+from remoterepl.ssh.hostkeys import fingerprint, key_type
 
 PASSPHRASE_TRIES = 3
 
