@@ -2,7 +2,7 @@
 
     python -m benchmarks.sessions_probe --config SSH_CONFIG --host ALIAS --count N
 
-Opens one session (``remoterepl.ssh.connection.connect`` + ``RemoteSession.open`` of an idle
+Opens one session (``remoterepl.ssh.connect.connect`` + ``RemoteSession.open`` of an idle
 remote ``cat``, exactly what one remoterepl run holds), then N more, each on its own
 connection, then N more as extra channels on the first connection; VmRSS is read after
 each step (after a garbage collection and a short settle). Prints JSON on stdout.
@@ -17,10 +17,12 @@ import gc
 import json
 
 from benchmarks.procs import rss_kib
+from remoterepl.environment import Console
 from remoterepl.errors import RemoteReplError
 from remoterepl.session.process import RemoteSession
 from remoterepl.settings import ConnectSettings, Target
-from remoterepl.ssh.connection import Connection, connect
+from remoterepl.ssh.connect import connect
+from remoterepl.ssh.connection import Connection
 
 
 async def _settled_rss() -> int:
@@ -32,7 +34,12 @@ async def _settled_rss() -> int:
 
 async def _round_trip(session: RemoteSession) -> None:
     session.send(b"x\n")
-    await session.process.stdout.readline()
+    echoed = b""
+    while not echoed.endswith(b"\n"):
+        chunk = await session.stdout.read(64)
+        if not chunk:
+            raise RemoteReplError("the remote cat ended early")
+        echoed += chunk
 
 
 async def probe(config: str, host: str, count: int) -> dict[str, object]:
@@ -43,7 +50,7 @@ async def probe(config: str, host: str, count: int) -> dict[str, object]:
 
     async def open_session(connection: Connection | None = None) -> None:
         if connection is None:
-            connection = await connect(settings)
+            connection = await connect(settings, Console(None))
             connections.append(connection)
         session = await RemoteSession.open(connection, "cat", None)
         await _round_trip(session)  # fully up, buffers allocated

@@ -537,7 +537,7 @@ def measure_sessions(env: BenchEnv, config: Config, log: Log) -> list[Metric]:
             {RR: [result["per_connection_kib"]]},
             target=200.0,
             absolute=True,
-            note=f"{config.extra_sessions} sessions opened with remoterepl.ssh.connection/"
+            note=f"{config.extra_sessions} sessions opened with remoterepl.ssh.connect/"
             "session; target: absolute",
             extra=result,
         ),

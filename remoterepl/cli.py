@@ -1,16 +1,19 @@
-"""Command line -> Settings; runs the app and maps every outcome to an exit status."""
+"""Command line -> Settings; runs the app and maps every outcome to an exit status
+(:class:`~remoterepl.outcome.ExitStatus`): the only module that does."""
 
 from __future__ import annotations
 
 import argparse
 import contextlib
-import gc
 import sys
 from collections.abc import Sequence
+from typing import Any, NoReturn, Protocol, TypeVar
 
-from remoterepl import __version__
-from remoterepl.errors import EXIT_CONNECTION, EXIT_USAGE, RemoteReplError, UsageError
+from remoterepl import __version__, tuning
+from remoterepl.environment import PROG, Console, Environment
+from remoterepl.errors import RemoteReplError, UsageError
 from remoterepl.modes.escapes import DEFAULT_ESCAPE_CHAR, parse_escape_char
+from remoterepl.outcome import ExitStatus, Outcome, ReaderGone, RemoteExited, RemoteKilled
 from remoterepl.settings import (
     ConnectSettings,
     FrontEndOptions,
@@ -21,7 +24,12 @@ from remoterepl.settings import (
     parse_target,
 )
 
-PROG = "remoterepl"
+
+class _Adds(Protocol):
+    def add_argument(self, *args: Any, **kwargs: Any) -> argparse.Action: ...
+
+
+_Container = TypeVar("_Container", bound=_Adds)
 EPILOG = """\
 Interactive when stdin and stdout are terminals (line editing, Ctrl-C interrupts the
 remote work, Ctrl-D ends its input); otherwise a byte-exact pipe.
@@ -30,11 +38,32 @@ authentication and host-key failures; 2 for usage errors."""
 
 
 class _ArgumentParser(argparse.ArgumentParser):
-    def error(self, message: str) -> None:  # type: ignore[override]
+    """Errors raise UsageError; remembers which option strings take a value word."""
+
+    def __init__(self, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.value_options: set[str] = set()
+        self.remember_value_options(self)
+
+    def remember_value_options(self, container: _Container) -> _Container:
+        """Make ``container`` (this parser or one of its groups) note each option added
+        to it that takes a value (``-p PORT``), for :func:`_options_first`."""
+        add_argument = container.add_argument
+
+        def add(*args: Any, **kwargs: Any) -> argparse.Action:
+            action = add_argument(*args, **kwargs)
+            if action.nargs != 0:
+                self.value_options.update(action.option_strings)
+            return action
+
+        container.add_argument = add  # type: ignore[method-assign]
+        return container
+
+    def error(self, message: str) -> NoReturn:
         raise UsageError(message)
 
 
-def build_parser() -> argparse.ArgumentParser:
+def build_parser() -> _ArgumentParser:
     """The ssh-compatible option set."""
     parser = _ArgumentParser(
         prog=PROG,
@@ -74,7 +103,8 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="[USER@]HOST[:PORT][,...]",
         help="connect through these jump hosts, in order (ProxyJump)",
     )
-    agent = parser.add_mutually_exclusive_group()
+    remember = parser.remember_value_options
+    agent = remember(parser.add_mutually_exclusive_group())
     agent.add_argument(
         "-A",
         dest="forward_agent",
@@ -95,7 +125,7 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="FILE",
         help="read the password from the first line of FILE (mode 0600 or stricter)",
     )
-    pty = parser.add_mutually_exclusive_group()
+    pty = remember(parser.add_mutually_exclusive_group())
     pty.add_argument(
         "-t", dest="pty", action="store_const", const=True, help="force a remote pseudo-terminal"
     )
@@ -121,7 +151,7 @@ def build_parser() -> argparse.ArgumentParser:
         help="escape character (default ~; ^X for a control character; none disables)",
     )
     add("--raw", action="store_true", help="plain terminal passthrough like ssh -t: no line editor")
-    editor = parser.add_argument_group("line editor (interactive mode)")
+    editor = remember(parser.add_argument_group("line editor (interactive mode)"))
     editor.add_argument(
         "--config",
         metavar="FILE",
@@ -151,7 +181,7 @@ def build_parser() -> argparse.ArgumentParser:
         help="drop terminal control strings (titles, clipboard, DCS) from "
         "remote output: for untrusted hosts",
     )
-    redirect = parser.add_argument_group("redirection of the remote process's streams")
+    redirect = remember(parser.add_argument_group("redirection of the remote process's streams"))
     redirect.add_argument("--stdin", metavar="FILE", help="feed remote stdin from FILE")
     redirect.add_argument("--stdout", metavar="FILE", help="write remote stdout to FILE")
     redirect.add_argument("--stderr", metavar="FILE", help="write remote stderr to FILE")
@@ -160,7 +190,7 @@ def build_parser() -> argparse.ArgumentParser:
         action="store_true",
         help="append to --stdout/--stderr files instead of truncating",
     )
-    merge = redirect.add_mutually_exclusive_group()
+    merge = remember(redirect.add_mutually_exclusive_group())
     merge.add_argument(
         "--stderr-to-stdout",
         action="store_true",
@@ -214,16 +244,6 @@ def _parse_option(text: str) -> tuple[str, str]:
     return key, value
 
 
-def _value_options(parser: argparse.ArgumentParser) -> set[str]:
-    """Option strings that take a value word (``-p``, ``--stdin``, ...)."""
-    return {
-        option
-        for action in parser._actions
-        if action.nargs != 0
-        for option in action.option_strings
-    }
-
-
 def _options_first(argv: Sequence[str], value_options: set[str]) -> list[str]:
     """Move options that follow DESTINATION in front of it, as ssh accepts
     ``ssh host -p 2222 cmd``; the first other word after DESTINATION starts COMMAND."""
@@ -248,7 +268,7 @@ def _options_first(argv: Sequence[str], value_options: set[str]) -> list[str]:
 def parse_args(argv: Sequence[str]) -> Settings:
     """Turn argv into Settings (raises UsageError)."""
     parser = build_parser()
-    args = parser.parse_args(_options_first(argv, _value_options(parser)))
+    args = parser.parse_args(_options_first(argv, parser.value_options))
     target = parse_target(args.destination)
     if target.user is None and args.user:
         target = type(target)(target.host, args.user, target.port)
@@ -293,8 +313,20 @@ def parse_args(argv: Sequence[str]) -> Settings:
     return Settings(connect=connect, session=session)
 
 
-def _report(message: str) -> None:
-    print(f"{PROG}: {message}", file=sys.stderr, flush=True)
+def exit_status(outcome: Outcome) -> int:
+    """The status to exit with after a session that ran (README, "Exit status")."""
+    if isinstance(outcome, RemoteExited):
+        return outcome.status
+    if isinstance(outcome, RemoteKilled):
+        return ExitStatus.SIGNAL_BASE + outcome.number
+    if isinstance(outcome, ReaderGone):
+        return ExitStatus.BROKEN_PIPE
+    return ExitStatus.SIGNAL_BASE + outcome.signal  # GaveUp
+
+
+def error_status(error: RemoteReplError) -> ExitStatus:
+    """The status to exit with after an expected failure."""
+    return ExitStatus.USAGE if isinstance(error, UsageError) else ExitStatus.CONNECTION
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -302,39 +334,26 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         settings = parse_args(sys.argv[1:] if argv is None else argv)
     except UsageError as exc:
-        _report(str(exc))
-        print(
-            f"usage: {PROG} [OPTIONS] DESTINATION [COMMAND [ARG...]] (see {PROG} --help)",
-            file=sys.stderr,
-        )
-        return EXIT_USAGE
-
-    # The modules imported next (~50,000 objects the collector tracks) live as long as the
-    # process: the collector would walk them again and again while they load, and once
-    # more at exit, ~60 ms of a ~350 ms run. Load them with it off, then set them aside.
-    gc.disable()
-    from remoterepl.ssh.fastimport import import_asyncssh
-    from remoterepl.tuning import keep_heap_warm
-
-    import_asyncssh()  # before anything imports asyncio or asyncssh the slow way
-    keep_heap_warm()
-    import asyncio
-
-    from remoterepl import app
-    from remoterepl.ssh.diagnostics import configure_logging
-
-    gc.freeze()
-    gc.enable()
-    configure_logging(settings.connect.verbosity)
+        console = Console(sys.stderr)
+        console.error(str(exc))
+        console.warn(f"usage: {PROG} [OPTIONS] DESTINATION [COMMAND [ARG...]] (see {PROG} --help)")
+        return ExitStatus.USAGE
+    env = Environment.from_process(quiet=settings.connect.quiet)
     try:
-        return asyncio.run(app.run(settings, interactive=app.is_interactive()))
+        with tuning.start_up():
+            import asyncio
+
+            from remoterepl import app
+            from remoterepl.ssh.diagnostics import configure_logging
+        configure_logging(settings.connect.verbosity)
+        return exit_status(asyncio.run(app.run(settings, env)))
     except RemoteReplError as exc:
-        _report(str(exc))
-        return exc.exit_status
+        env.console.error(str(exc))
+        return error_status(exc)
     except KeyboardInterrupt:
-        return 130
+        return ExitStatus.INTERRUPTED
     except Exception as exc:  # a bug: still one line, with the details behind -v
         if settings.connect.verbosity:
             raise
-        _report(f"internal error: {type(exc).__name__}: {exc} (run with -v for details)")
-        return EXIT_CONNECTION
+        env.console.error(f"internal error: {type(exc).__name__}: {exc} (run with -v for details)")
+        return ExitStatus.CONNECTION

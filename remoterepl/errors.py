@@ -1,21 +1,15 @@
-"""Errors that end a run, each carrying the exit status documented in README."""
+"""The failures that end a run, as one line for the user (cli maps each to its exit status),
+and the one error the layers hand each other when a channel went away."""
 
 from __future__ import annotations
-
-EXIT_USAGE = 2
-EXIT_CONNECTION = 255
 
 
 class RemoteReplError(Exception):
     """An expected failure: reported to the user as one line, never as a traceback."""
 
-    exit_status = EXIT_CONNECTION
-
 
 class UsageError(RemoteReplError):
     """The command line (or a setting derived from it) is invalid."""
-
-    exit_status = EXIT_USAGE
 
 
 class ConnectError(RemoteReplError):
@@ -32,3 +26,8 @@ class SessionLost(RemoteReplError):
 
 class Disconnected(SessionLost):
     """The user left with the ``~.`` escape (exit status 255, as ssh)."""
+
+
+class ChannelClosed(ConnectionError):
+    """An SSH channel, or the connection under it, is gone or was refused: what was asked
+    of it cannot happen (how the session ended is reported separately)."""

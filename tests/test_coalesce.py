@@ -351,18 +351,21 @@ def client_home(client_env: ClientEnv, monkeypatch: pytest.MonkeyPatch) -> Itera
 
 
 async def test_remoterepl_connection_coalesces(client_home: ClientEnv) -> None:
-    """A connection from remoterepl.ssh.connection.connect has the wrapper installed, and a
+    """A connection from remoterepl.ssh.connect.connect has the wrapper installed, and a
     RemoteSession.send of many SSH packets leaves as one write to the socket transport."""
+    from remoterepl.environment import Console
+    from remoterepl.outcome import RemoteExited
     from remoterepl.session.process import RemoteSession
     from remoterepl.settings import ConnectSettings, Target
-    from remoterepl.ssh.connection import connect
+    from remoterepl.ssh import compat
+    from remoterepl.ssh.connect import connect
 
     settings = ConnectSettings(
         target=Target(client_home.user_alias), config_file=str(client_home.config_path), quiet=True
     )
-    connection = await connect(settings)
+    connection = await connect(settings, Console(None))
     try:
-        transport = getattr(connection.conn, "_transport", None)
+        transport = compat.get_transport(connection._conn)
         assert isinstance(transport, CoalescingTransport)
         session = await RemoteSession.open(connection, "wc -c", None)
         # Idle for a moment: the server sends nothing before our input, so no flush from
@@ -384,10 +387,12 @@ async def test_remoterepl_connection_coalesces(client_home: ClientEnv) -> None:
         assert len(recording.writes) == 1  # ...all in one write, made when send() returned
         assert len(recording.writes[0]) == sum(packets) > len(data)
         session.send_eof()
-        output = await asyncio.wait_for(session.process.stdout.read(), 30)
+        output = b""
+        while chunk := await asyncio.wait_for(session.stdout.read(65536), 30):
+            output += chunk
         await asyncio.wait_for(session.wait(), 30)
         assert output.strip() == str(len(data)).encode()
-        assert session.exit_status() == 0
+        assert session.outcome() == RemoteExited(0)
     finally:
         connection.close()
         await asyncio.wait_for(connection.wait_closed(), 30)

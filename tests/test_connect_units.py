@@ -13,8 +13,9 @@ import pytest
 from remoterepl.errors import UsageError
 from remoterepl.settings import ConnectSettings, Target
 from remoterepl.ssh.config import load_host_config, override_lines, write_config_files
-from remoterepl.ssh.hostkeys import KnownHosts, Policy, hashed_name
+from remoterepl.ssh.hostkeys import Policy
 from remoterepl.ssh.identities import _openssh_public_blob, loose_permissions
+from remoterepl.ssh.known_hosts import KnownHosts, hashed_name
 from remoterepl.ssh.route import parse_jump_spec, plan_route
 
 

@@ -18,7 +18,8 @@ from prompt_toolkit.document import Document
 from prompt_toolkit.history import InMemoryHistory
 from typing_extensions import Buffer as ReadableBuffer
 
-from remoterepl.cli import parse_args
+from remoterepl.cli import error_status, parse_args
+from remoterepl.command import is_shell, program_of
 from remoterepl.editor.completion import (
     FrontEndCompleter,
     WordBank,
@@ -28,8 +29,7 @@ from remoterepl.editor.completion import (
     shell_token,
 )
 from remoterepl.editor.config import ConfigError, ConfigFile, FrontEndConfig, load_frontend_config
-from remoterepl.editor.frontend import _create_output, default_prompt
-from remoterepl.editor.highlight import is_shell, lexer_name_for, make_lexer, program_of
+from remoterepl.editor.highlight import lexer_name_for, make_lexer
 from remoterepl.editor.history import (
     GuardedHistory,
     HistorySuggest,
@@ -38,12 +38,16 @@ from remoterepl.editor.history import (
     open_history,
     parse_entries,
 )
+from remoterepl.editor.prompt import default_prompt
 from remoterepl.editor.recording import Recorder
 from remoterepl.editor.remote_text import OutputSplitter
-from remoterepl.editor.sanitize import EscapeStripper, strip_dangerous
+from remoterepl.editor.sanitize import EscapeStripper
 from remoterepl.editor.secret_prompts import SecretPrompts
+from remoterepl.editor.terminal import create_output
 from remoterepl.editor.toolbar import SessionStatus, Toolbar, format_duration
+from remoterepl.environment import Environment
 from remoterepl.errors import UsageError
+from remoterepl.session.process import Destination
 
 # -- config ---------------------------------------------------------------------------------
 
@@ -100,7 +104,7 @@ def test_config_mistakes_name_the_line_and_key(text: str, message: str) -> None:
         parse(text)
     assert message in str(caught.value)
     assert "\n" not in str(caught.value)
-    assert caught.value.exit_status == 2
+    assert error_status(caught.value) == 2
 
 
 def test_command_line_wins_over_the_config_file(
@@ -124,7 +128,7 @@ def test_command_line_wins_over_the_config_file(
             "bc",
         ]
     )
-    config = load_frontend_config(settings)
+    config = load_frontend_config(settings, Environment.from_process())
     assert (
         config.history,
         config.lexer,
@@ -134,23 +138,29 @@ def test_command_line_wins_over_the_config_file(
         config.color,
     ) == (False, None, False, True, "x.cast", False)
     assert config.escape_char == "\x1d"  # the file's, as -e was not given
-    config = load_frontend_config(parse_args(["--config", str(path), "-e", "none", "h"]))
+    config = load_frontend_config(
+        parse_args(["--config", str(path), "-e", "none", "h"]), Environment.from_process()
+    )
     assert config.escape_char is None
     with pytest.raises(UsageError, match="--lexer: unknown Pygments lexer"):
-        load_frontend_config(parse_args(["--config", str(path), "--lexer", "nope", "h"]))
+        load_frontend_config(
+            parse_args(["--config", str(path), "--lexer", "nope", "h"]), Environment.from_process()
+        )
     with pytest.raises(ConfigError, match="can't read config file"):
-        load_frontend_config(parse_args(["--config", str(tmp_path / "missing"), "h"]))
+        load_frontend_config(
+            parse_args(["--config", str(tmp_path / "missing"), "h"]), Environment.from_process()
+        )
 
 
 def test_default_config_file_is_optional(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """Without --config a missing XDG config file means built-in defaults."""
     monkeypatch.setenv("XDG_CONFIG_HOME", str(tmp_path))
     monkeypatch.delenv("NO_COLOR", raising=False)
-    config = load_frontend_config(parse_args(["h", "bc"]))
+    config = load_frontend_config(parse_args(["h", "bc"]), Environment.from_process())
     assert config == FrontEndConfig(escape_char="~")
     (tmp_path / "remoterepl").mkdir()
     (tmp_path / "remoterepl" / "config.toml").write_text("toolbar = true\n")
-    config = load_frontend_config(parse_args(["h", "bc"]))
+    config = load_frontend_config(parse_args(["h", "bc"]), Environment.from_process())
     assert config.toolbar and config.source == str(tmp_path / "remoterepl" / "config.toml")
 
 
@@ -158,7 +168,11 @@ def test_local_prompt_template() -> None:
     """The local prompt names the program by default; templates take placeholders."""
     assert default_prompt("bc -q") == "bc> "
     assert default_prompt(None) == "> "
-    assert default_prompt("bc", "{user}@{host} {command}: ", host="h", user="u") == "u@h bc: "
+    where = Destination("u", "h", 2222)
+    assert default_prompt("bc", "{user}@{host} {command}: ", where) == "u@h bc: "
+    assert default_prompt("sudo -u postgres psql", "{destination} {command}> ", where) == (
+        "u@h:2222 psql> "
+    )
 
 
 # -- history --------------------------------------------------------------------------------
@@ -361,7 +375,7 @@ def test_dangerous_sequences_are_stripped_and_colours_kept() -> None:
         "\x1b^pm\x1b\\f\x1b[6n\x1b[c\x1b[>c\x1b[21t\x9b2J"
         "\x1b[1;31mred\x1b[0m\x1b[?1049h\x1b[H"
     )
-    assert strip_dangerous(text) == "abcdef2J\x1b[1;31mred\x1b[0m\x1b[?1049h\x1b[H"
+    assert EscapeStripper().feed(text) == "abcdef2J\x1b[1;31mred\x1b[0m\x1b[?1049h\x1b[H"
 
 
 def test_sequences_split_across_chunks_are_still_caught() -> None:
@@ -570,7 +584,7 @@ def test_output_one_write_sends_the_block_as_a_single_write() -> None:
     try:
         raw = RecordingTerminal(slave)
         terminal = io.TextIOWrapper(io.BufferedWriter(raw), encoding="utf-8")
-        output = _create_output(terminal)
+        output = create_output(terminal, os.environ.get("TERM"))
         with output.one_write():
             output.write_raw("erase")
             output.flush()

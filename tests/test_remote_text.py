@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from remoterepl.editor.frontend import default_prompt
+from remoterepl.editor.prompt import default_prompt
 from remoterepl.editor.remote_text import OutputSplitter, prompt_text
 
 

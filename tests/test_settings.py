@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from remoterepl.cli import parse_args
+from remoterepl.cli import error_status, parse_args
 from remoterepl.errors import UsageError
 from remoterepl.settings import Target, parse_target
 
@@ -53,7 +53,7 @@ def test_parse_target_rejects(destination: str) -> None:
     """Malformed destinations are usage errors (exit status 2)."""
     with pytest.raises(UsageError) as info:
         parse_target(destination)
-    assert info.value.exit_status == 2
+    assert error_status(info.value) == 2
 
 
 def test_command_words_are_joined_with_spaces_like_ssh() -> None:

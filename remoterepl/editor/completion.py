@@ -1,5 +1,5 @@
 """Tab completion: words seen in remote output and history; in shells, remote file names
-(SFTP on the same connection) and command names (one ``compgen -c`` on a side channel).
+and command names (looked up by :class:`~remoterepl.session.lookups.RemoteNames`).
 
 Nothing here runs per keystroke or per output chunk except :meth:`WordBank.feed` (an
 append). Everything else runs when Tab is pressed, asynchronously, with short timeouts and
@@ -9,19 +9,15 @@ caches: typing never waits for the network.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import posixpath
 import re
-import shlex
-import stat
-import time
 from collections import deque
 from collections.abc import AsyncGenerator, Callable, Iterable
-from typing import TypeVar
 
-import asyncssh
 from prompt_toolkit.completion import CompleteEvent, Completer, Completion
 from prompt_toolkit.document import Document
+
+from remoterepl.session.lookups import RemoteNames
 
 WORD = re.compile(r"[^\W\d][\w.-]*\w")
 _ANSI = re.compile(r"\x1b(?:\[[0-?]*[ -/]*[@-~]|\][^\x07\x1b]*(?:\x07|\x1b\\)?|[@-Z\\-_])")
@@ -34,10 +30,7 @@ _COMMAND_LEAD = re.compile(
     r"builtin|nice|env|then|do|else|if|while|until))\s*$"
 )
 
-TIMEOUT = 3.0  # seconds for any one remote look-up
-LISTING_TTL = 10.0  # seconds a directory listing stays cached (and until a line is sent)
 MAX_SHOWN = 500
-_T = TypeVar("_T")
 
 
 def extract_words(text: str) -> list[str]:
@@ -90,137 +83,6 @@ class WordBank:
                 if len(found) >= limit:
                     break
         return found
-
-
-# -- the remote side -------------------------------------------------------------------
-
-_SIBLING_CWD = (
-    'for p in $(pgrep -P "$PPID" 2>/dev/null); do [ "$p" = "$$" ] && continue; '
-    'c=$(cat "/proc/$p/comm" 2>/dev/null); case "$c" in sshd*|sftp-server) continue;; esac; '
-    'readlink "/proc/$p/cwd"; done'
-)
-_COMMAND_NAMES = (
-    'if command -v bash >/dev/null 2>&1; then exec bash -c "compgen -c"; fi; '
-    'IFS=:; for d in $PATH; do ls "$d" 2>/dev/null; done'
-)
-
-
-def _side_command(script: str) -> str:
-    """Run ``script`` with sh whatever the login shell is; ``exec`` keeps the process a
-    direct child of the server's session process (the cwd probe relies on it)."""
-    return f"exec sh -c {shlex.quote(script)}"
-
-
-class RemoteNames:
-    """File and command names of the remote host, fetched lazily and cached."""
-
-    def __init__(self, conn: asyncssh.SSHClientConnection) -> None:
-        self.conn = conn
-        self.reported_cwd: str | None = None  # from OSC 7, when the shell sends it
-        self._sftp: asyncio.Future[asyncssh.SFTPClient] | None = None
-        self._commands: asyncio.Future[list[str]] | None = None
-        self._cwd: asyncio.Future[str | None] | None = None
-        self._home: str | None = None
-        self._listings: dict[str, tuple[float, list[tuple[str, bool]]]] = {}
-
-    def line_sent(self) -> None:
-        """The shell may change directory or files now: forget what may be stale."""
-        self._cwd = None
-        self._listings.clear()
-
-    def close(self) -> None:
-        """Close the SFTP channel, if one was opened."""
-        if (
-            self._sftp is not None
-            and self._sftp.done()
-            and not self._sftp.cancelled()
-            and self._sftp.exception() is None
-        ):
-            self._sftp.result().exit()
-
-    async def _shared(
-        self, future: asyncio.Future[_T] | None, start: Callable[[], asyncio.Future[_T]]
-    ) -> tuple[asyncio.Future[_T], _T]:
-        if future is None or (future.done() and future.exception() is not None):
-            future = start()
-        return future, await asyncio.wait_for(asyncio.shield(future), TIMEOUT)
-
-    async def sftp(self) -> asyncssh.SFTPClient:
-        """The SFTP client on this connection (opened on first use)."""
-        self._sftp, client = await self._shared(
-            self._sftp, lambda: asyncio.ensure_future(self.conn.start_sftp_client())
-        )
-        return client
-
-    async def home(self) -> str:
-        """The remote home directory (SFTP's starting directory)."""
-        if self._home is None:
-            self._home = await (await self.sftp()).realpath(".")
-        return self._home
-
-    async def cwd(self) -> str:
-        """The remote shell's working directory: OSC 7 if the shell reports it, else read
-        from /proc through a side channel, else the home directory."""
-        if self.reported_cwd:
-            return self.reported_cwd
-        with contextlib.suppress(asyncssh.Error, OSError, asyncio.TimeoutError):
-            self._cwd, found = await self._shared(
-                self._cwd, lambda: asyncio.ensure_future(self._probe_cwd())
-            )
-            if found:
-                return found
-        return await self.home()
-
-    async def _probe_cwd(self) -> str | None:
-        result = await self.conn.run(
-            _side_command(_SIBLING_CWD),
-            stdin=asyncssh.DEVNULL,
-            stderr=asyncssh.DEVNULL,
-            timeout=TIMEOUT,
-        )
-        lines = str(result.stdout or "").split("\n")
-        paths = [line for line in lines if line.startswith("/")]
-        return paths[0] if len(paths) == 1 else None
-
-    async def commands(self) -> list[str]:
-        """Command names on the remote PATH (``compgen -c``), fetched once."""
-        self._commands, names = await self._shared(
-            self._commands, lambda: asyncio.ensure_future(self._fetch_commands())
-        )
-        return names
-
-    async def _fetch_commands(self) -> list[str]:
-        result = await self.conn.run(
-            _side_command(_COMMAND_NAMES),
-            stdin=asyncssh.DEVNULL,
-            stderr=asyncssh.DEVNULL,
-            timeout=TIMEOUT * 2,
-        )
-        names = {n for n in str(result.stdout or "").split() if re.fullmatch(r"[\w.+:@-]+", n)}
-        return sorted(names)
-
-    async def listdir(self, path: str) -> list[tuple[str, bool]]:
-        """``(name, is_directory)`` for each entry of remote ``path`` (cached briefly)."""
-        now = time.monotonic()
-        cached = self._listings.get(path)
-        if cached is not None and now - cached[0] < LISTING_TTL:
-            return cached[1]
-        client = await self.sftp()
-        entries = await asyncio.wait_for(client.readdir(path), TIMEOUT)
-        names = []
-        for entry in entries:
-            name = str(entry.filename)
-            if name in (".", ".."):
-                continue
-            attrs = entry.attrs
-            if attrs.permissions is not None:
-                is_dir = stat.S_ISDIR(attrs.permissions)
-            else:
-                is_dir = attrs.type == asyncssh.FILEXFER_TYPE_DIRECTORY
-            names.append((name, is_dir))
-        names.sort()
-        self._listings[path] = (now, names)
-        return names
 
 
 # -- the completer ---------------------------------------------------------------------
@@ -312,7 +174,7 @@ class FrontEndCompleter(Completer):
         assert self.remote is not None
         try:
             names = await self.remote.commands()
-        except (asyncssh.Error, OSError, asyncio.TimeoutError):
+        except (OSError, asyncio.TimeoutError):
             return []
         return [n for n in names if n.startswith(token) and n != token][:MAX_SHOWN]
 
@@ -325,7 +187,7 @@ class FrontEndCompleter(Completer):
         try:
             path = await self._resolve(directory)
             entries = await self.remote.listdir(path)
-        except (asyncssh.Error, OSError, asyncio.TimeoutError):
+        except (OSError, asyncio.TimeoutError):
             return []
         typed_tail = token.rpartition("/")[2]  # what the completion replaces, as typed
         completions = []

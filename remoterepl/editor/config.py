@@ -22,15 +22,15 @@ from __future__ import annotations
 
 import dataclasses
 import fnmatch
-import os
 import re
-import shlex
 import sys
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, NoReturn
 
+from remoterepl.command import program_of
+from remoterepl.environment import Environment
 from remoterepl.errors import UsageError
 from remoterepl.modes.escapes import DEFAULT_ESCAPE_CHAR, parse_escape_char
 from remoterepl.settings import Settings
@@ -191,7 +191,7 @@ def default_config_path() -> Path:
     return Path(user_config_dir(APP_NAME)) / "config.toml"
 
 
-def load_frontend_config(settings: Settings) -> FrontEndConfig:
+def load_frontend_config(settings: Settings, env: Environment) -> FrontEndConfig:
     """The config for this destination and command: file (if any) + command line."""
     options = settings.session.frontend
     path = Path(options.config_file) if options.config_file else default_config_path()
@@ -216,18 +216,9 @@ def load_frontend_config(settings: Settings) -> FrontEndConfig:
         overrides["highlight"] = overrides["lexer"] is not None
     if options.escape_char_given or "escape_char" not in values:
         overrides["escape_char"] = settings.session.escape_char
-    if os.environ.get("NO_COLOR"):
+    if env.no_color:
         overrides["color"] = False
     return dataclasses.replace(config, **overrides)
-
-
-def program_name(command: str | None) -> str:
-    """The program a remote command runs (``/usr/bin/python3 -q`` -> ``python3``)."""
-    try:
-        words = shlex.split(command or "")
-    except ValueError:
-        words = (command or "").split()
-    return os.path.basename(words[0]) if words else ""
 
 
 def _globs_match(patterns: str, names: list[str]) -> bool:
@@ -285,7 +276,7 @@ class ConfigFile:
         for pattern, table in self.hosts:
             if _globs_match(pattern, names):
                 values.update(table)
-        commands = [command or "", program_name(command)]
+        commands = [command or "", program_of(command)]
         for host, cmd, table in self.matches:
             if (host is None or _globs_match(host, names)) and (
                 cmd is None or any(fnmatch.fnmatchcase(c, cmd) for c in commands)

@@ -7,10 +7,6 @@ Imported only by the interactive front end (Pygments costs start-up time).
 
 from __future__ import annotations
 
-import os
-import re
-import shlex
-
 from prompt_toolkit.lexers import Lexer, PygmentsLexer
 from prompt_toolkit.styles import (
     BaseStyle,
@@ -33,9 +29,7 @@ from pygments.token import (
     Whitespace,
 )
 
-SHELLS = frozenset(
-    {"sh", "bash", "zsh", "dash", "ksh", "mksh", "ash", "busybox", "yash", "fish", "tcsh", "csh"}
-)
+from remoterepl.command import SHELLS, program_family, program_of
 
 # program name (version suffix removed, lower case) -> Pygments lexer name
 LEXERS: dict[str, str] = {
@@ -97,22 +91,6 @@ LEXERS: dict[str, str] = {
     "nix": "nix",
     "cypher-shell": "cypher",
 }
-# Commands that run another command, and their options that take a separate value.
-_WRAPPERS: dict[str, frozenset[str]] = {
-    "sudo": frozenset({"-u", "-g", "-U", "-C", "-D", "-p", "-r", "-t", "-T", "-h"}),
-    "doas": frozenset({"-u", "-C"}),
-    "env": frozenset({"-u", "-C", "-S"}),
-    "nice": frozenset({"-n"}),
-    "ionice": frozenset({"-c", "-n", "-p"}),
-    "exec": frozenset({"-a"}),
-    "command": frozenset(),
-    "nohup": frozenset(),
-    "stdbuf": frozenset(),
-    "time": frozenset({"-f", "-o"}),
-    "chroot": frozenset(),
-    "setsid": frozenset(),
-}
-_VERSION = re.compile(r"[\d.]+$")
 
 
 class RedisLexer(RegexLexer):  # type: ignore[misc]  # Pygments is untyped
@@ -135,44 +113,11 @@ class RedisLexer(RegexLexer):  # type: ignore[misc]  # Pygments is untyped
     }
 
 
-def program_of(command: str | None) -> str:
-    """The program a command line runs, past ``sudo``/``env``/``VAR=x`` and options of
-    those wrappers; ``""`` for the login shell."""
-    try:
-        words = shlex.split(command or "")
-    except ValueError:
-        words = (command or "").split()
-    value_options: frozenset[str] = frozenset()
-    takes_value = False
-    for word in words:
-        if takes_value:
-            takes_value = False
-            continue
-        if "=" in word and not word.startswith(("-", "/")):
-            continue  # VAR=value
-        base = os.path.basename(word)
-        if base in _WRAPPERS:
-            value_options = _WRAPPERS[base]
-            continue
-        if word.startswith("-"):
-            takes_value = word in value_options
-            continue
-        return base
-    return ""
-
-
 def lexer_name_for(command: str | None) -> str | None:
     """The Pygments lexer name for a remote command (the login shell: bash), or None."""
     if command is None:
         return "bash"
-    program = program_of(command).lower()
-    return LEXERS.get(program) or LEXERS.get(_VERSION.sub("", program))
-
-
-def is_shell(command: str | None) -> bool:
-    """True for the login shell and for ``sh``/``bash``/... commands."""
-    program = program_of(command)
-    return command is None or program in SHELLS or _VERSION.sub("", program) in SHELLS
+    return LEXERS.get(program_of(command).lower()) or LEXERS.get(program_family(command))
 
 
 def make_lexer(name: str | None) -> Lexer | None:

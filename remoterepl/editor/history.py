@@ -12,11 +12,12 @@ for. The format is prompt_toolkit's FileHistory format, so other tools can read 
   by writing a temporary file and renaming it over the original, under the same lock;
   a writer that finds the file replaced under it re-opens it, so no line is lost.
 * :class:`GuardedHistory` decides what is stored at all (secrets, the ignore pattern).
+* Files are named after the program the command runs (``sudo psql``: ``psql``); a file an
+  older version named after the first word is renamed to that name when first loaded.
 """
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 import datetime
 import fcntl
@@ -30,7 +31,9 @@ from pathlib import Path
 from prompt_toolkit.auto_suggest import AutoSuggest, Suggestion
 from prompt_toolkit.buffer import Buffer
 from prompt_toolkit.document import Document
-from prompt_toolkit.history import History, InMemoryHistory
+from prompt_toolkit.history import History, InMemoryHistory, ThreadedHistory
+
+from remoterepl.command import program_of
 
 APP_NAME = "remoterepl"
 _UNSAFE = re.compile(r"[^A-Za-z0-9@._-]+")
@@ -40,10 +43,25 @@ def history_path(
     state_dir: Path, user: str, host: str, port: int | None, command: str | None
 ) -> Path:
     """The history file for ``user@host:port`` running ``command`` (None: login shell)."""
+    return _history_file(state_dir, user, host, port, command, program_of(command) or "shell")
+
+
+def legacy_history_path(
+    state_dir: Path, user: str, host: str, port: int | None, command: str | None
+) -> Path | None:
+    """Where versions before 0.2 kept that file, when its name differs: they named it
+    after the command's first word (``sudo``, not ``psql``)."""
+    words = (command or "").split()
+    first = words[0].rsplit("/", 1)[-1] if words else "shell"
+    legacy = _history_file(state_dir, user, host, port, command, first)
+    return None if legacy == history_path(state_dir, user, host, port, command) else legacy
+
+
+def _history_file(
+    state_dir: Path, user: str, host: str, port: int | None, command: str | None, what: str
+) -> Path:
     key = f"{user}@{host}:{port or 22}\0{command or ''}"
     digest = hashlib.sha256(key.encode()).hexdigest()[:12]
-    words = (command or "").split()
-    what = words[0].rsplit("/", 1)[-1] if words else "shell"
     readable = _UNSAFE.sub("_", f"{user}@{host}_{port or 22}_{what}")[:80]
     return state_dir / "history" / f"{readable}-{digest}"
 
@@ -92,39 +110,28 @@ def _chunks(entries: Iterable[str]) -> Iterator[bytes]:
 class PersistentHistory(History):
     """prompt_toolkit History backed by one shared, size-limited file."""
 
-    def __init__(self, path: Path, limit: int, index_line: str | None = None) -> None:
+    def __init__(
+        self,
+        path: Path,
+        limit: int,
+        index_line: str | None = None,
+        legacy_path: Path | None = None,
+    ) -> None:
         super().__init__()
         self.path = path
         self.limit = limit
         self.index_line = index_line
+        self.legacy_path = legacy_path  # an older name of the same file: taken over once
         self.error: str | None = None  # the first write failure, for the user
         self._writer = ThreadPoolExecutor(max_workers=1, thread_name_prefix="history")
-        self._loading: asyncio.Future[list[str]] | None = None
 
-    # -- loading -----------------------------------------------------------------------
-
-    async def load(self) -> AsyncGenerator[str, None]:
-        """Newest first. The file is read once, in a thread; later calls (one per prompt)
-        replay memory, giving the event loop a turn every few hundred entries so remote
-        output is never held up behind a long history."""
-        if not self._loaded:
-            if self._loading is None:
-                self._loading = asyncio.ensure_future(
-                    asyncio.to_thread(lambda: list(self.load_history_strings()))
-                )
-            strings = await asyncio.shield(self._loading)
-            if not self._loaded:  # lines accepted meanwhile are newer than the file's
-                self._loaded_strings = [*self._loaded_strings, *strings]
-                self._loaded = True
-        for count, item in enumerate(list(self._loaded_strings)):
-            if count and not count % 256:
-                await asyncio.sleep(0)
-            yield item
+    # -- loading (in ThreadedHistory's thread) -------------------------------------------
 
     def load_history_strings(self) -> Iterable[str]:
         """Newest first; trims the file first when it holds more than ``limit`` entries."""
         try:
             _private_dir(self.path.parent)
+            self._take_over_legacy_file()
             with self._locked(os.O_RDONLY) as fd:
                 entries = parse_entries(_read_all(fd))
                 if len(entries) > self.limit:
@@ -136,6 +143,16 @@ class PersistentHistory(History):
             self.error = f"history file {self.path}: {exc.strerror}"
             return []
         return list(reversed(entries))
+
+    def _take_over_legacy_file(self) -> None:
+        """Rename the file an older version named differently to today's name."""
+        legacy = self.legacy_path
+        if legacy is None or self.path.exists() or not legacy.exists():
+            return
+        with contextlib.suppress(FileNotFoundError):  # a concurrent session was quicker
+            os.rename(legacy, self.path)
+            if self.index_line:
+                _append_index(self.path.parent / "INDEX", f"{self.path.name}\t{self.index_line}")
 
     def _replace(self, entries: list[str]) -> None:
         """Atomically swap in a file holding ``entries`` (called with the lock held)."""
@@ -242,14 +259,19 @@ class GuardedHistory(History):
 
 
 def open_history(
-    path: Path | None, limit: int, keep: Callable[[str], bool], index_line: str | None = None
+    path: Path | None,
+    limit: int,
+    keep: Callable[[str], bool],
+    index_line: str | None = None,
+    legacy_path: Path | None = None,
 ) -> tuple[History, PersistentHistory | None]:
     """The editor's history (a file at ``path``, or memory only when None) and the
-    persistent part, if any, for closing and error reports."""
+    persistent part, if any, for closing and error reports. The file is read in a
+    thread (prompt_toolkit's ThreadedHistory): a long history never holds up output."""
     if path is None:
         return GuardedHistory(InMemoryHistory(), keep), None
-    persistent = PersistentHistory(path, limit, index_line)
-    return GuardedHistory(persistent, keep), persistent
+    persistent = PersistentHistory(path, limit, index_line, legacy_path)
+    return GuardedHistory(ThreadedHistory(persistent), keep), persistent
 
 
 class HistorySuggest(AutoSuggest):

@@ -64,9 +64,3 @@ _C1 = re.compile(r"[\x80-\x9f]")
 
 def _has_c1(text: str) -> bool:
     return not text.isascii() and _C1.search(text) is not None
-
-
-def strip_dangerous(text: str) -> str:
-    """One-shot form of :class:`EscapeStripper`: an unfinished sequence at the end is
-    dropped too."""
-    return EscapeStripper().feed(text)

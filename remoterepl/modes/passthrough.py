@@ -12,8 +12,10 @@ import termios
 import tty
 from collections.abc import Iterator
 
+from remoterepl.environment import Environment
 from remoterepl.modes.control import SessionControl
 from remoterepl.modes.escapes import Escape, EscapeScanner
+from remoterepl.outcome import Outcome
 from remoterepl.session.process import RemoteSession
 
 STDIN = 0
@@ -21,29 +23,30 @@ STDOUT = 1
 
 
 class KeyForwarder:
-    """While started, reads the local terminal and sends it to the remote process."""
+    """While started, reads the local terminal (``fd``) and sends it to the remote process."""
 
-    def __init__(self, session: RemoteSession, control: SessionControl) -> None:
+    def __init__(self, session: RemoteSession, control: SessionControl, fd: int = STDIN) -> None:
         self.session = session
         self.control = control
+        self.fd = fd
         self.scanner = EscapeScanner(control.escape_char) if control.escape_char else None
         self._reading = False
 
     def start(self) -> None:
         """Begin forwarding keystrokes."""
         if not self._reading:
-            asyncio.get_running_loop().add_reader(STDIN, self._on_input)
+            asyncio.get_running_loop().add_reader(self.fd, self._on_input)
             self._reading = True
 
     def stop(self) -> None:
         """Stop forwarding (keys typed afterwards wait in the terminal for the next reader)."""
         if self._reading:
-            asyncio.get_running_loop().remove_reader(STDIN)
+            asyncio.get_running_loop().remove_reader(self.fd)
             self._reading = False
 
     def _on_input(self) -> None:
         try:
-            data = os.read(STDIN, 65536)
+            data = os.read(self.fd, 65536)
         except BlockingIOError:
             return
         if not data:
@@ -85,20 +88,21 @@ def raw_terminal(fd: int = STDIN) -> Iterator[None]:
         termios.tcsetattr(fd, termios.TCSADRAIN, saved)
 
 
-async def run_raw(session: RemoteSession, escape_char: str | None) -> None:
+async def run_raw(session: RemoteSession, env: Environment, escape_char: str | None) -> Outcome:
     """A plain ``ssh -t``-like session: no line editor, the remote PTY does everything."""
 
     def notify(text: str) -> None:
-        os.write(STDOUT, ("\r\n" + text.replace("\n", "\r\n")).encode())
+        os.write(env.stdout, ("\r\n" + text.replace("\n", "\r\n")).encode())
 
     control = SessionControl(session, escape_char, notify)
-    forwarder = KeyForwarder(session, control)
-    await session.process.redirect(
-        stdout=os.fdopen(os.dup(STDOUT), "wb", 0), stderr=os.fdopen(os.dup(2), "wb", 0)
+    forwarder = KeyForwarder(session, control, env.stdin)
+    await session.redirect_output(
+        os.fdopen(os.dup(env.stdout), "wb", 0), os.fdopen(os.dup(env.stderr), "wb", 0)
     )
-    with raw_terminal(), following_window_size(session):
+    with raw_terminal(env.stdin), following_window_size(session, env.stdout):
         forwarder.start()
         try:
             await session.wait()
         finally:
             forwarder.stop()
+    return session.outcome()

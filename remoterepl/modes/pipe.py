@@ -1,9 +1,10 @@
 """Pipe mode: local stdin/stdout/stderr streamed byte-exact to and from the remote process.
 
-Output goes through asyncssh's redirection (its writers pause the channel when our pipe
-is full, so memory stays flat), told not to end our streams at the channel's EOF: OpenSSH
-can send stderr after it, and a writer closed at EOF would drop that. stdin is pumped
-here: asyncssh's pipe reader raises when our EOF arrives after the channel has closed.
+Output goes through the SSH layer's redirection (its writers pause the channel when our
+pipe is full, so memory stays flat), told not to end our streams at the channel's EOF:
+OpenSSH can send stderr after it, and a writer closed at EOF would drop that. stdin is
+pumped here: asyncssh's pipe reader raises when our EOF arrives after the channel has
+closed.
 """
 
 from __future__ import annotations
@@ -19,9 +20,9 @@ import stat
 from collections.abc import Iterator
 from typing import IO
 
-import asyncssh
-
+from remoterepl.environment import Environment
 from remoterepl.modes.redirect import Outputs
+from remoterepl.outcome import GaveUp, Outcome, ReaderGone
 from remoterepl.session.process import RemoteSession
 
 # Larger chunks mean fewer trips through the event loop per megabyte (DESIGN.md §4).
@@ -57,27 +58,30 @@ class _SignalForwarder:
         self.session.signal(signal.Signals(signum).name.removeprefix("SIG"))
 
 
-async def run_pipe(session: RemoteSession, stdin: IO[bytes] | None, outputs: Outputs) -> int:
-    """Stream until the remote process ends; return the exit status to use.
+async def run_pipe(
+    session: RemoteSession, env: Environment, stdin: IO[bytes] | None, outputs: Outputs
+) -> Outcome:
+    """Stream until the remote process ends; return how the session ended.
 
-    ``stdin`` and ``outputs`` are --stdin/--stdout/--stderr files (None: our own streams)."""
+    ``stdin`` and ``outputs`` are --stdin/--stdout/--stderr files (None: ``env``'s own
+    streams)."""
     # A merge is two writers on one file (asyncssh's own STDOUT target loses stderr data
     # with OpenSSH servers).
-    stdout = _writer(outputs.stdout, 2 if outputs.merged == "stdout-to-stderr" else 1)
-    stderr = _writer(outputs.stderr, 1 if outputs.merged == "stderr-to-stdout" else 2)
+    to_stderr = outputs.merged == "stdout-to-stderr"
+    to_stdout = outputs.merged == "stderr-to-stdout"
+    stdout = _writer(outputs.stdout, env.stderr if to_stderr else env.stdout)
+    stderr = _writer(outputs.stderr, env.stdout if to_stdout else env.stderr)
     reader_gone: asyncio.Future[None] = asyncio.get_running_loop().create_future()
     # asyncio warns on stderr about writes into a pipe whose reader left; that case is
     # handled below (SIGPIPE status), so the warnings would only be noise in a pipeline.
     logging.getLogger("asyncio").setLevel(logging.ERROR)
     with (
-        _fd_flags_kept((0, 1, 2)),
+        _fd_flags_kept((env.stdin, env.stdout, env.stderr)),
         _SignalForwarder(session) as forwarder,
         _watching_for_reader_gone((stdout.fileno(), stderr.fileno()), reader_gone),
     ):
-        await session.process.redirect(
-            stdout=stdout, stderr=stderr, bufsize=BUFSIZE, recv_eof=False
-        )
-        feeder = asyncio.create_task(_feed(session, stdin))
+        await session.redirect_output(stdout, stderr, bufsize=BUFSIZE, close_at_eof=False)
+        feeder = asyncio.create_task(_feed(session, stdin, env.stdin))
         try:
             ended = asyncio.ensure_future(session.wait())
             await asyncio.wait((ended, reader_gone), return_when=asyncio.FIRST_COMPLETED)
@@ -89,18 +93,13 @@ async def run_pipe(session: RemoteSession, stdin: IO[bytes] | None, outputs: Out
         # by SIGPIPE, unless the remote's own status came first; the remote sees its
         # channel close.
         session.close()
-        with contextlib.suppress(asyncio.TimeoutError, asyncssh.Error, OSError):
+        with contextlib.suppress(asyncio.TimeoutError, OSError):
             await asyncio.wait_for(session.wait(), 5)  # lets asyncssh finish its cleanup
-        process = session.process
-        if process.exit_status is None and process.exit_signal is None:
-            return 128 + signal.SIGPIPE
-    if (
-        forwarder.abandoned_by is not None
-        and session.process.exit_status is None
-        and session.process.exit_signal is None
-    ):
-        return 128 + forwarder.abandoned_by
-    return session.exit_status()
+        if session.end is None:
+            return ReaderGone()
+    if forwarder.abandoned_by is not None and session.end is None:
+        return GaveUp(forwarder.abandoned_by)
+    return session.outcome()
 
 
 @contextlib.contextmanager
@@ -131,10 +130,10 @@ def _writer(file: IO[bytes] | None, fd: int) -> IO[bytes]:
     return os.fdopen(os.dup(file.fileno() if file is not None else fd), "wb", buffering=0)
 
 
-async def _feed(session: RemoteSession, stdin: IO[bytes] | None) -> None:
-    """Copy stdin to the remote with back-pressure, then end its input (VEOF on a PTY:
-    channel EOF does not end PTY programs)."""
-    fd = os.dup(stdin.fileno() if stdin is not None else 0)
+async def _feed(session: RemoteSession, stdin: IO[bytes] | None, stdin_fd: int) -> None:
+    """Copy stdin (the --stdin file, else ``stdin_fd``) to the remote with back-pressure,
+    then end its input (VEOF on a PTY: channel EOF does not end PTY programs)."""
+    fd = os.dup(stdin.fileno() if stdin is not None else stdin_fd)
     try:
         if _pollable(fd):
             _widen_pipe(fd)
@@ -142,7 +141,7 @@ async def _feed(session: RemoteSession, stdin: IO[bytes] | None) -> None:
         else:
             await _feed_in_thread(session, fd)
         session.send_eof()
-    except (OSError, asyncssh.Error):
+    except OSError:
         pass  # the remote stopped reading (exited, closed its stdin): nothing to deliver to
 
 

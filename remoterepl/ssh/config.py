@@ -12,14 +12,17 @@ import os
 import shlex
 import shutil
 import tempfile
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
-
-from asyncssh.config import SSHClientConfig, SSHConfig
+from typing import TYPE_CHECKING
 
 from remoterepl.errors import UsageError
 from remoterepl.settings import ConnectSettings, Target
+from remoterepl.ssh import compat
+
+if TYPE_CHECKING:
+    from asyncssh.config import SSHClientConfig
 
 # Defaults that ssh_config and -o may override (first value wins, so these go last).
 DEFAULTS = {"ConnectTimeout": "30", "ServerAliveInterval": "15", "ServerAliveCountMax": "3"}
@@ -62,34 +65,18 @@ DEFAULT_IDENTITY_FILES = (
     "~/.ssh/id_dsa",
 )
 
-# Keywords asyncssh's parser skips but remoterepl implements, with their value parsers.
-_Handler = Callable[[SSHConfig, str, list[str]], None]
-_EXTRA_KEYWORDS: dict[str, _Handler] = {
-    "StrictHostKeyChecking": SSHConfig._set_string,
-    "EscapeChar": SSHConfig._set_string,
-    "BatchMode": SSHConfig._set_bool,
-    "NumberOfPasswordPrompts": SSHConfig._set_int,
-    "HashKnownHosts": SSHConfig._set_bool,
+# Keywords asyncssh's parser skips but remoterepl implements, with their value types:
+# taught to the parser, so that Host/Match blocks apply to them too.
+_EXTRA_KEYWORDS = {
+    "StrictHostKeyChecking": "string",
+    "EscapeChar": "string",
+    "BatchMode": "bool",
+    "NumberOfPasswordPrompts": "int",
+    "HashKnownHosts": "bool",
 }
+compat.teach_config_keywords(_EXTRA_KEYWORDS)
 # Keywords whose value is the rest of the line, unquoted (as asyncssh parses them).
 _RAW_VALUE_KEYWORDS = {"proxycommand", "remotecommand"}
-
-
-def _teach_asyncssh_keywords() -> None:
-    """Let asyncssh's ssh_config parser keep the keywords we act on, so Host/Match apply."""
-    for keyword, handler in _EXTRA_KEYWORDS.items():
-        SSHClientConfig._handlers.setdefault(keyword.lower(), (keyword, handler))
-
-
-_teach_asyncssh_keywords()
-
-
-class _UnexpandedConfig(SSHClientConfig):
-    """asyncssh's parser without its %-expansion at the end of *each* file, which would
-    expand ``-o ProxyCommand='ssh -W %h:%p gw'`` before the user's file has said what %h
-    is. :class:`HostConfig` expands values once, with the final tokens, as OpenSSH does."""
-
-    _percent_expand: set[str] = set()  # noqa: RUF012 (asyncssh's class attribute)
 
 
 @dataclass(frozen=True)
@@ -190,7 +177,7 @@ class HostConfig:
     def expand(self, value: str) -> str:
         """Expand %-tokens (%h %p %r %n %u %d %i %C %L %l %%) and ${VAR} in ``value``."""
         try:
-            return str(self.config._expand_val(value))
+            return compat.expand_config_value(self.config, value)
         except (ValueError, KeyError) as exc:  # ConfigParseError: unknown token or variable
             raise UsageError(f"bad ssh config value '{value}': {exc}") from None
 
@@ -274,11 +261,6 @@ class HostConfig:
         return [str(Path(n).expanduser()) for n in names]
 
     @property
-    def identity_files_configured(self) -> bool:
-        """True when IdentityFile (or -i) named files, False when the defaults apply."""
-        return isinstance(self.get("IdentityFile"), list)
-
-    @property
     def certificate_files(self) -> list[str]:
         """CertificateFile entries."""
         return [str(Path(n).expanduser()) for n in self._expanded_list("CertificateFile") or []]
@@ -331,7 +313,7 @@ class HostConfig:
     def proxy(self) -> tuple[str | None, str | None]:
         """(ProxyJump, ProxyCommand): at most one is set; whichever came first wins, as in
         OpenSSH ("none" disables both)."""
-        options: dict[str, object] = self.config._options  # keeps insertion order
+        options = compat.config_keywords_in_order(self.config)
         for keyword in options:
             if keyword == "ProxyJump":
                 jump = options[keyword]
@@ -351,10 +333,7 @@ def load_host_config(target: Target, paths: Sequence[str]) -> HostConfig:
     user: object = target.user if target.user is not None else ()
     port: object = target.port if target.port is not None else ()
     try:
-        config = _UnexpandedConfig.load(
-            None, list(paths), False, False, False, local_user, user, target.host, port
-        )
-        assert isinstance(config, SSHClientConfig)
+        config = compat.load_client_config(paths, local_user, user, target.host, port)
     except OSError as exc:
         raise UsageError(f"can't read ssh config: {exc}") from None
     except ValueError as exc:  # asyncssh.ConfigParseError and bad values

@@ -28,7 +28,9 @@ from collections.abc import Iterator, Sequence
 from importlib.machinery import ModuleSpec
 from types import ModuleType
 
-UNUSED_OPTIONAL_MODULES = frozenset({"ssl", "asyncssh.crypto.x509"})
+from remoterepl.ssh import compat
+
+UNUSED_OPTIONAL_MODULES = frozenset({"ssl", compat.X509_MODULE})
 
 
 class _ReportMissing:
@@ -57,13 +59,13 @@ def _modules_missing(names: frozenset[str]) -> Iterator[None]:
 
 @contextlib.contextmanager
 def _library_probe_via_ldconfig() -> Iterator[None]:
-    ldconfig_only = getattr(ctypes.util, "_findSoname_ldconfig", None)
+    ldconfig_only = compat.ldconfig_only_find_library()
     if ldconfig_only is None or os.environ.get("LD_LIBRARY_PATH"):
         # not Linux, CPython changed, or libraries outside the cache: the ordinary way
         yield
         return
     original = ctypes.util.find_library
-    ctypes.util.find_library = ldconfig_only
+    ctypes.util.find_library = ldconfig_only  # type: ignore[assignment]
     try:
         yield
     finally:

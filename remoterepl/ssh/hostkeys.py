@@ -1,28 +1,25 @@
 """Host-key trust as OpenSSH does it, on top of asyncssh (which only knows "trusted or not").
 
-known_hosts lines are matched the way ssh (OpenSSH 9) matches them: against ``host`` on
-port 22 and ``[host]:port`` otherwise (or HostKeyAlias), hashed entries included. On other
-ports a plain ``host`` line still vouches for a key whose type has no ``[host]:port`` line,
-but never makes a key "changed". asyncssh is handed the keys that matched, and asks
-:class:`HostKeyVerifier` about any other key; StrictHostKeyChecking decides then.
+asyncssh is handed the keys that known_hosts vouches for (:mod:`~remoterepl.ssh.known_hosts`)
+and asks :class:`HostKeyVerifier` about any other key; StrictHostKeyChecking decides then.
 """
 
 from __future__ import annotations
 
-import base64
-import contextlib
 import enum
-import hashlib
-import hmac
-import os
-import sys
-from dataclasses import dataclass, field
-from pathlib import Path
+from collections.abc import Callable
 
 import asyncssh
-from asyncssh.pattern import HostPatternList
 
 from remoterepl.errors import HostKeyError, UsageError
+from remoterepl.ssh import compat
+from remoterepl.ssh.known_hosts import (
+    KnownHosts,
+    append_known_host,
+    fingerprint,
+    key_type,
+    same_key,
+)
 
 
 class Policy(enum.Enum):
@@ -53,193 +50,6 @@ class Policy(enum.Enum):
             raise UsageError(f"bad StrictHostKeyChecking value '{value}'") from None
 
 
-def host_label(host: str, port: int) -> str:
-    """The name known_hosts uses for ``host`` on ``port``: ``host`` or ``[host]:port``."""
-    return host if port == 22 else f"[{host}]:{port}"
-
-
-def fingerprint(key: asyncssh.SSHKey) -> str:
-    """SHA256 fingerprint as OpenSSH prints it."""
-    return str(key.get_fingerprint("sha256"))
-
-
-def key_type(key: asyncssh.SSHKey) -> str:
-    """The key type as ssh names it in messages (ED25519, RSA, ECDSA)."""
-    algorithm = key.get_algorithm()
-    for prefix, name in (
-        ("ssh-ed25519", "ED25519"),
-        ("ssh-ed448", "ED448"),
-        ("ssh-rsa", "RSA"),
-        ("ecdsa-", "ECDSA"),
-        ("ssh-dss", "DSA"),
-        ("sk-ssh-ed25519", "ED25519-SK"),
-        ("sk-ecdsa", "ECDSA-SK"),
-    ):
-        if algorithm.startswith(prefix):
-            return name
-    return algorithm
-
-
-def hashed_name(name: str, salt: bytes | None = None) -> str:
-    """``|1|salt|hash`` for ``name``, as ``ssh-keygen -H`` and HashKnownHosts write it."""
-    salt = os.urandom(20) if salt is None else salt
-    digest = hmac.new(salt, name.encode(), hashlib.sha1).digest()
-    return f"|1|{base64.b64encode(salt).decode()}|{base64.b64encode(digest).decode()}"
-
-
-def _hashed_matches(pattern: str, name: str) -> bool:
-    parts = pattern.split("|")
-    if len(parts) != 4 or parts[1] != "1":
-        return False
-    try:
-        salt = base64.b64decode(parts[2], validate=True)
-        expected = base64.b64decode(parts[3], validate=True)
-    except ValueError:
-        return False
-    return hmac.compare_digest(hmac.new(salt, name.encode(), hashlib.sha1).digest(), expected)
-
-
-def _names_match(hosts: str, name: str) -> bool:
-    """Does a known_hosts host field (``a,b``, patterns, ``!neg`` or hashed) name ``name``?"""
-    if hosts.startswith("|"):
-        return _hashed_matches(hosts, name)
-    if not any(c in hosts for c in "*?!"):
-        return name in hosts.split(",")
-    return bool(HostPatternList(hosts).matches(name, "", None))
-
-
-@dataclass(frozen=True)
-class KnownHostEntry:
-    """A known_hosts line naming the host: where it is, its marker and key."""
-
-    path: str
-    line_no: int
-    marker: str | None  # None, "cert-authority" or "revoked"
-    key: asyncssh.SSHKey
-    fallback: bool = False  # names plain ``host`` while connecting to another port
-
-    @property
-    def where(self) -> str:
-        """``FILE:LINE``."""
-        return f"{self.path}:{self.line_no}"
-
-
-def _parse_line(line: str) -> tuple[str | None, str, str] | None:
-    """(marker, host field, key text) of a known_hosts line; None for others."""
-    text = line.strip()
-    if not text or text.startswith("#"):
-        return None
-    marker = None
-    if text.startswith("@"):
-        marker, _, text = text.partition(" ")
-        marker = marker[1:]
-        if marker not in ("cert-authority", "revoked"):
-            return None
-        text = text.lstrip()
-    hosts, _, key_text = text.partition(" ")
-    return (marker, hosts, key_text.strip()) if key_text else None
-
-
-def _same(a: asyncssh.SSHKey, b: asyncssh.SSHKey) -> bool:
-    return bool(a.public_data == b.public_data)
-
-
-@dataclass
-class KnownHosts:
-    """Every known_hosts entry that names one host, from all the files read."""
-
-    name: str  # "host", "[host]:port" or the HostKeyAlias
-    entries: list[KnownHostEntry] = field(default_factory=list)
-
-    @classmethod
-    def load(cls, name: str, files: list[str], fallback_name: str | None = None) -> KnownHosts:
-        """Read ``files`` (missing ones count as empty, as in OpenSSH). Blocking.
-
-        ``fallback_name`` is the plain host name when ``name`` is ``[host]:port``."""
-        known = cls(name)
-        for path in files:
-            try:
-                text = Path(path).read_text(errors="replace")
-            except OSError:
-                continue
-            for line_no, line in enumerate(text.splitlines(), 1):
-                parsed = _parse_line(line)
-                if parsed is None:
-                    continue
-                marker, hosts, key_text = parsed
-                if _names_match(hosts, name):
-                    fallback = False
-                elif fallback_name is not None and _names_match(hosts, fallback_name):
-                    fallback = True
-                else:
-                    continue
-                try:
-                    key = asyncssh.import_public_key(key_text)
-                except (asyncssh.KeyImportError, ValueError):
-                    continue
-                known.entries.append(KnownHostEntry(path, line_no, marker, key, fallback))
-        return known
-
-    def _keys(self, marker: str | None, *, fallback: bool) -> list[asyncssh.SSHKey]:
-        return [e.key for e in self.entries if e.marker == marker and e.fallback == fallback]
-
-    def revoked(self, key: asyncssh.SSHKey) -> KnownHostEntry | None:
-        """The @revoked line for ``key``, if any."""
-        return next((e for e in self.entries if e.marker == "revoked" and _same(e.key, key)), None)
-
-    def trusted(self) -> list[asyncssh.SSHKey]:
-        """Host keys known_hosts vouches for (never a revoked one)."""
-        exact = self._keys(None, fallback=False)
-        exact_types = {key_type(k) for k in exact}
-        plain = [k for k in self._keys(None, fallback=True) if key_type(k) not in exact_types]
-        return [k for k in [*exact, *plain] if self.revoked(k) is None]
-
-    def authorities(self) -> list[asyncssh.SSHKey]:
-        """@cert-authority keys for this host."""
-        return self._keys("cert-authority", fallback=False)
-
-    def entry_for(self, key: asyncssh.SSHKey) -> KnownHostEntry | None:
-        """The line that trusts ``key``, if any."""
-        if not any(_same(key, k) for k in self.trusted()):
-            return None
-        return next((e for e in self.entries if e.marker is None and _same(e.key, key)), None)
-
-    def same_type(self, key: asyncssh.SSHKey) -> KnownHostEntry | None:
-        """A line holding a *different* key of ``key``'s type: the host key has changed."""
-        return next(
-            (
-                e
-                for e in self.entries
-                if e.marker is None
-                and not e.fallback
-                and not _same(e.key, key)
-                and key_type(e.key) == key_type(key)
-            ),
-            None,
-        )
-
-    def other_types(self, key: asyncssh.SSHKey) -> list[str]:
-        """Types of the host's other known keys (ssh mentions them for a new key type)."""
-        return sorted(
-            {
-                key_type(e.key)
-                for e in self.entries
-                if e.marker is None and key_type(e.key) != key_type(key)
-            }
-        )
-
-
-def append_known_host(path: str, name: str, key: asyncssh.SSHKey, *, hashed: bool) -> None:
-    """Append ``name key`` to known_hosts ``path`` (0600, parent 0700 if created)."""
-    target = Path(path)
-    target.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
-    host_field = hashed_name(name) if hashed else name
-    line = f"{host_field} {key.export_public_key('openssh').decode().strip()}\n"
-    fd = os.open(target, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o600)
-    with os.fdopen(fd, "a") as file:
-        file.write(line)
-
-
 class HostKeyVerifier:
     """Decides about host keys known_hosts does not trust; remembers why it refused."""
 
@@ -251,7 +61,7 @@ class HostKeyVerifier:
         *,
         can_ask: bool,
         hash_names: bool = False,
-        quiet: bool = False,
+        warn: Callable[[str], None] = lambda _message: None,
         who: str = "",
     ) -> None:
         self.known = known
@@ -259,7 +69,7 @@ class HostKeyVerifier:
         self.user_files = user_files  # new keys are recorded in the first one
         self.can_ask = can_ask
         self.hash_names = hash_names
-        self.quiet = quiet
+        self._warn = warn  # ssh's "Warning: ..." lines (the console drops them under -q)
         self.who = who  # "jump host NAME: " for hops, "" for the destination
         self.refusal: HostKeyError | None = None
         self.key_to_confirm: asyncssh.SSHKey | None = None
@@ -290,24 +100,20 @@ class HostKeyVerifier:
 
         asyncssh alone would offer *only* the known types, so a host that moved to another
         key type would fail key exchange instead of being reported."""
-        from asyncssh.public_key import (
-            get_default_certificate_algs,
-            get_default_public_key_algs,
-        )
-
+        certificate_algs, public_key_algs = compat.default_host_key_algorithms()
         known: list[bytes] = []
         if self.known.authorities():
-            known.extend(get_default_certificate_algs())
+            known.extend(certificate_algs)
         for key in self.known.trusted():
             known.extend(a for a in key.sig_algorithms if a not in known)
         if not known:
             return []
-        rest = [*get_default_certificate_algs(), *get_default_public_key_algs()]
+        rest = [*certificate_algs, *public_key_algs]
         return [a.decode() for a in [*known, *(a for a in rest if a not in known)]]
 
     def validate(self, key: asyncssh.SSHKey) -> bool:
         """asyncssh hook: called only for keys that known_hosts does not already trust."""
-        if any(_same(key, k) for k in self.accepted):
+        if any(same_key(key, k) for k in self.accepted):
             return True
         label = self.name
         revoked = self.known.revoked(key)
@@ -408,12 +214,7 @@ class HostKeyVerifier:
             f"matches {entry.where}"
             if entry is not None
             else "accepted for this run"
-            if any(_same(key, k) for k in self.accepted)
+            if any(same_key(key, k) for k in self.accepted)
             else "not verified"
         )
         return f"host key for {self.name}: {key_type(key)} {fingerprint(key)} ({why})"
-
-    def _warn(self, message: str) -> None:
-        if not self.quiet:
-            with contextlib.suppress(OSError):
-                print(message, file=sys.stderr, flush=True)

@@ -19,10 +19,9 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import asyncssh
-from asyncssh.public_key import decode_ssh_public_key
 
-from remoterepl.ssh import diagnostics
-from remoterepl.ssh.hostkeys import fingerprint, key_type
+from remoterepl.ssh import compat, diagnostics
+from remoterepl.ssh.known_hosts import fingerprint, key_type
 
 PASSPHRASE_TRIES = 3
 
@@ -36,7 +35,11 @@ class KeyUnavailable(ValueError):
 
 def describe_key(key: asyncssh.SSHKey | asyncssh.SSHKeyPair) -> str:
     """``ED25519 SHA256:...`` for a key or key pair."""
-    public = key if isinstance(key, asyncssh.SSHKey) else decode_ssh_public_key(key.key_public_data)
+    public = (
+        key
+        if isinstance(key, asyncssh.SSHKey)
+        else compat.public_key_from_blob(key.key_public_data)
+    )
     return f"{key_type(public)} {fingerprint(public)}"
 
 
@@ -76,7 +79,7 @@ def _public_half(path: str, data: bytes) -> asyncssh.SSHKey | None:
     blob = _openssh_public_blob(data)
     if blob is not None:
         try:
-            return decode_ssh_public_key(blob)
+            return compat.public_key_from_blob(blob)
         except (asyncssh.KeyImportError, ValueError):
             return None
     return None
@@ -108,16 +111,7 @@ class LockedKeyPair(asyncssh.SSHKeyPair):
         cert: asyncssh.SSHCertificate | None,
         prompt: PassphrasePrompt,
     ) -> None:
-        super().__init__(
-            public.algorithm,
-            public.algorithm,
-            public.sig_algorithms,
-            public.sig_algorithms,
-            public.public_data,
-            public.get_comment_bytes(),
-            cert,
-            path.encode(),
-        )
+        compat.init_keypair_from_public_key(self, public, cert, path)
         self.path = path
         self._data = data
         self._prompt = prompt

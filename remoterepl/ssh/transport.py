@@ -17,6 +17,8 @@ import contextlib
 from collections.abc import Iterator
 from typing import Any, Protocol
 
+from remoterepl.ssh import compat
+
 
 class _Writable(Protocol):
     def write(self, data: bytes) -> None: ...
@@ -101,7 +103,7 @@ def coalesce_writes(conn: object) -> None:
     """Make ``conn`` (an asyncssh connection, from its ``connection_made`` on) coalesce its
     writes. asyncssh offers no public hook for its transport: when its internals differ
     from what this expects, the connection is left as it is (only slower)."""
-    transport = getattr(conn, "_transport", None)
+    transport = compat.get_transport(conn)
     if (
         transport is None
         or isinstance(transport, CoalescingTransport)
@@ -118,14 +120,12 @@ def coalesce_writes(conn: object) -> None:
         )
     ):
         return
-    conn._transport = CoalescingTransport(  # type: ignore[attr-defined]
-        transport, asyncio.get_running_loop()
-    )
+    compat.set_transport(conn, CoalescingTransport(transport, asyncio.get_running_loop()))
 
 
 def corked(conn: object) -> contextlib.AbstractContextManager[None]:
     """``conn``'s writes in the block go out as one at its end (no-op if not coalescing)."""
-    transport = getattr(conn, "_transport", None)
+    transport = compat.get_transport(conn)
     if isinstance(transport, CoalescingTransport):
         return transport.corked()
     return contextlib.nullcontext()

@@ -1,0 +1,245 @@
+"""The input line: a prompt_toolkit PromptSession whose prompt is the remote's own partial
+line (or a local one), and what Enter does with the line.
+
+The prompt stays up for the whole session: Enter prints the prompt and the line above it
+and sends the line at once, with no teardown and rebuild per line between Enter and the
+remote's answer. A line typed at a secret prompt is hidden, and kept out of the history
+and the recording.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import re
+import time
+from collections.abc import Callable
+
+from prompt_toolkit import PromptSession
+from prompt_toolkit.auto_suggest import ConditionalAutoSuggest
+from prompt_toolkit.buffer import Buffer
+from prompt_toolkit.filters import Condition
+from prompt_toolkit.formatted_text import ANSI
+from prompt_toolkit.output import ColorDepth
+from prompt_toolkit.shortcuts import CompleteStyle
+
+from remoterepl.command import program_of
+from remoterepl.editor.completion import FrontEndCompleter, WordBank
+from remoterepl.editor.config import DEFAULT_PROMPT, FrontEndConfig
+from remoterepl.editor.highlight import lexer_name_for, make_lexer, make_style
+from remoterepl.editor.history import (
+    HistorySuggest,
+    default_state_dir,
+    history_path,
+    legacy_history_path,
+    open_history,
+)
+from remoterepl.editor.keys import EditorActions, make_key_bindings
+from remoterepl.editor.painter import RESET, Painter
+from remoterepl.editor.recording import Recorder
+from remoterepl.editor.remote_text import prompt_text
+from remoterepl.editor.secret_prompts import SecretPrompts
+from remoterepl.editor.streams import OutputRouter, RemoteStream
+from remoterepl.editor.terminal import TerminalOutput
+from remoterepl.editor.toolbar import SessionStatus, Toolbar
+from remoterepl.session.lookups import RemoteNames
+from remoterepl.session.process import Destination, RemoteSession
+
+MENU_ROWS = 8  # rows the completion menu may take below the input line
+
+
+class PromptInterrupted(Exception):
+    """Ends the current prompt: the remote is gone or a full-screen program took over."""
+
+
+def default_prompt(
+    command: str | None, template: str = DEFAULT_PROMPT, destination: Destination | None = None
+) -> str:
+    """Local prompt for remotes that show none (bc): by default the program name,
+    e.g. ``bc> `` (``> `` for the login shell)."""
+    where = destination or Destination("", "", 22)
+    return template.format(
+        command=program_of(command),
+        host=where.host,
+        user=where.user,
+        destination=str(where) if destination else "",
+    )
+
+
+class LineInput:
+    """The PromptSession, its history, and the accept logic."""
+
+    def __init__(
+        self,
+        session: RemoteSession,
+        command: str | None,
+        config: FrontEndConfig,
+        *,
+        output: TerminalOutput,
+        painter: Painter,
+        streams: tuple[RemoteStream, RemoteStream],  # stdout, stderr
+        router: OutputRouter,
+        status: SessionStatus,
+        toolbar: Toolbar,
+        actions: EditorActions,
+        words: WordBank | None,
+        remote_names: RemoteNames | None,
+        recorder: Recorder | None,
+    ) -> None:
+        self.session = session
+        self.painter = painter
+        self.stdout, self.stderr = streams
+        self.router = router
+        self.status = status
+        self.toolbar = toolbar
+        self.remote_names = remote_names
+        self.recorder = recorder
+        self.output = output
+        self.secrets = SecretPrompts(config.secret_prompt)
+        self.input_closed = False  # Ctrl-D without a PTY: lines can no longer be sent
+        self._line_is_secret = False  # the line being accepted (read by the history)
+        self._history_error_shown = False
+        self._size = (0, 0)
+        where = session.destination
+        self.local_prompt = default_prompt(command, config.prompt, where)
+        ignore = re.compile(config.history_ignore) if config.history_ignore else None
+        state = default_state_dir() if config.history else None
+        self.history, self.persistent_history = open_history(
+            history_path(state, where.user, where.host, where.port, command) if state else None,
+            config.history_size,
+            keep=lambda line: not self._line_is_secret and not (ignore and ignore.search(line)),
+            index_line=f"{where.user}@{where.host}:{where.port}\t{command or '(login shell)'}",
+            legacy_path=(
+                legacy_history_path(state, where.user, where.host, where.port, command)
+                if state
+                else None
+            ),
+        )
+        self.prompt = self._make_prompt_session(command, config, actions, words)
+        self.prompt.default_buffer.accept_handler = self._accept
+        self.prompt.app.before_render += self._sync_window_size
+
+    def _make_prompt_session(
+        self,
+        command: str | None,
+        config: FrontEndConfig,
+        actions: EditorActions,
+        words: WordBank | None,
+    ) -> PromptSession[str]:
+        secret = Condition(self.secret_input)
+        lexer = make_lexer(config.lexer or lexer_name_for(command)) if config.highlight else None
+        completer = None
+        if words is not None:
+            completer = FrontEndCompleter(
+                words, self.history.get_strings, self.remote_names, lambda: not self.secret_input()
+            )
+        return PromptSession[str](
+            message=self._message,
+            history=self.history,
+            output=self.output,
+            key_bindings=make_key_bindings(actions, config.escape_char),
+            vi_mode=config.edit_mode == "vi",
+            is_password=secret,
+            auto_suggest=(
+                ConditionalAutoSuggest(HistorySuggest(), ~secret) if config.auto_suggest else None
+            ),
+            completer=completer,
+            complete_while_typing=False,
+            complete_style=CompleteStyle.COLUMN,
+            reserve_space_for_menu=MENU_ROWS,
+            lexer=lexer,
+            style=make_style(config.style, color=config.color),
+            include_default_pygments_style=False,
+            color_depth=None if config.color else ColorDepth.DEPTH_1_BIT,
+            bottom_toolbar=self.toolbar if self.toolbar.visible else None,
+            search_ignore_case=True,
+        )
+
+    # -- the prompt --------------------------------------------------------------------
+
+    def remote_prompt(self) -> str:
+        """The remote's partial line as shown in the prompt (no colours)."""
+        return prompt_text(self.stderr.splitter.partial) + prompt_text(self.stdout.splitter.partial)
+
+    def secret_input(self) -> bool:
+        """True while the remote prompt asks for a password: no echo, no history."""
+        return self.secrets.asks_for_secret(self.remote_prompt())
+
+    def _prompt_string(self) -> str:
+        remote = self.stderr.prompt() + self.stdout.prompt()
+        if remote:
+            self.router.remote_prompts = True
+            return remote
+        return self.local_prompt
+
+    def _message(self) -> ANSI:
+        return ANSI(self._prompt_string())
+
+    def show_toolbar(self, visible: bool) -> None:
+        """Show or hide the bottom toolbar."""
+        self.prompt.bottom_toolbar = self.toolbar if visible else None
+        self.prompt.app.invalidate()
+
+    # -- a line --------------------------------------------------------------------------
+
+    def _accept(self, buffer: Buffer) -> bool:
+        """Enter: print the prompt and line above the input line and send the line at
+        once (returning False keeps prompt_toolkit editing, after it has stored the line
+        in the history and cleared the buffer)."""
+        self._line_is_secret = self.secret_input()  # read by the history's keep()
+        echo = "" if self._line_is_secret else buffer.text
+        self.painter.queue(f"{self._prompt_string()}{echo}{RESET}\n")
+        self._send_line(buffer.text)
+        return False
+
+    def _send_line(self, line: str) -> None:
+        secret = self.secret_input()
+        self.stdout.splitter.line_sent()
+        self.stderr.splitter.line_sent()
+        if self.remote_names is not None:
+            self.remote_names.line_sent()
+        if self.input_closed:
+            self.painter.notify("(remote input is closed; waiting for the remote process to end)\n")
+            return
+        self.status.busy_since = time.monotonic()
+        eol = "\r" if self.session.has_pty else "\n"
+        if self.recorder is not None and not secret:
+            self.recorder.input(line.replace("\n", "\r") + "\r")
+        self.session.send((line.replace("\n", eol) + eol).encode())
+
+    # -- running -----------------------------------------------------------------------
+
+    async def edit(self, stop: Callable[[], bool]) -> None:
+        """Edit and send lines until the prompt is interrupted (:meth:`interrupt`), at
+        once if ``stop()`` is already true when it starts."""
+        with contextlib.suppress(PromptInterrupted):
+            await self.prompt.prompt_async(pre_run=lambda: self._before_prompt(stop))
+
+    def _before_prompt(self, stop: Callable[[], bool]) -> None:
+        self.prompt.app.erase_when_done = False
+        if stop():
+            self.interrupt()
+        history = self.persistent_history
+        if history is not None and history.error and not self._history_error_shown:
+            self._history_error_shown = True
+            self.painter.notify(f"[{history.error}]\n")
+
+    def interrupt(self) -> None:
+        """Take the prompt off the screen and stop editing (remote gone, full screen)."""
+        app = self.prompt.app
+        if app.is_running and not app.is_done:
+            app.erase_when_done = True
+            app.exit(exception=PromptInterrupted())
+
+    def _sync_window_size(self, _app: object) -> None:
+        size = self.output.get_size()
+        if (size.columns, size.rows) != self._size:
+            if self._size != (0, 0):
+                self.session.resize(size.columns, size.rows)
+                if self.recorder is not None:
+                    self.recorder.resize(size.columns, size.rows)
+            self._size = (size.columns, size.rows)
+
+    def close(self) -> None:
+        """Wait for pending history writes."""
+        if self.persistent_history is not None:
+            self.persistent_history.close()

@@ -1,0 +1,179 @@
+"""Every private asyncssh name remoterepl relies on, and the one private stdlib name used to
+import asyncssh faster: in one place, each listed in :data:`PRIVATE_NAMES`, which
+``tests/test_compat.py`` checks against the installed versions.
+
+asyncssh offers no public hook for any of these; each use degrades or fails loudly when
+the name goes away, and the test says which one did before a user notices.
+
+No asyncssh import at module level: :mod:`remoterepl.ssh.fastimport` reads the names here
+before asyncssh is imported (the fast way).
+"""
+
+from __future__ import annotations
+
+import functools
+from collections.abc import Callable, Sequence
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    import asyncssh
+    from asyncssh.config import SSHClientConfig
+
+#: ``module:attribute.path`` of every private name below (a module alone: it must import).
+PRIVATE_NAMES = (
+    "asyncssh.connection:SSHConnection._make_global_request",  # keepalive round trips
+    "asyncssh.config:SSHClientConfig._handlers",  # teaching the parser our keywords
+    "asyncssh.config:SSHConfig._set_string",
+    "asyncssh.config:SSHConfig._set_bool",
+    "asyncssh.config:SSHConfig._set_int",
+    "asyncssh.config:SSHClientConfig._percent_expand",  # %-expansion per file, turned off
+    "asyncssh.config:SSHConfig._expand_val",  # ... and done once, by us
+    "asyncssh.config:SSHClientConfig.load",
+    "asyncssh.pattern:HostPatternList",  # known_hosts host patterns
+    "asyncssh.public_key:get_default_certificate_algs",
+    "asyncssh.public_key:get_default_public_key_algs",
+    "asyncssh.public_key:decode_ssh_public_key",
+    "asyncssh.public_key:SSHKeyPair.__init__",  # a key pair unlocked on demand
+    "asyncssh.crypto.x509",  # skipped while importing (see fastimport)
+    "ctypes.util:_findSoname_ldconfig",  # library probes without gcc/ld (see fastimport)
+)
+# Instance attributes (no class attribute to look up; the test checks them on live objects):
+# SSHConnection._transport (coalescing, see transport.py), SSHConfig._options (key order).
+
+X509_MODULE = "asyncssh.crypto.x509"
+
+
+# -- the connection's transport (transport.py) ---------------------------------------------
+
+
+def get_transport(conn: object) -> Any:
+    """The transport asyncssh writes every packet to (None if it has none)."""
+    return getattr(conn, "_transport", None)
+
+
+def set_transport(conn: object, transport: object) -> None:
+    """Make asyncssh write its packets to ``transport`` instead."""
+    conn._transport = transport  # type: ignore[attr-defined]
+
+
+async def keepalive_request(conn: asyncssh.SSHClientConnection) -> bool:
+    """One ``keepalive@openssh.com`` global request, as ServerAliveInterval sends it,
+    awaiting the server's answer (success or failure: both mean it is alive). False,
+    at once, if this asyncssh has no way to send one."""
+    request = getattr(conn, "_make_global_request", None)
+    if request is None:
+        return False
+    await request(b"keepalive@openssh.com")
+    return True
+
+
+# -- ssh_config parsing (config.py) ------------------------------------------------------
+
+
+def teach_config_keywords(keywords: dict[str, str]) -> None:
+    """Make asyncssh's ssh_config parser keep ``keyword -> "string" | "bool" | "int"``
+    values (it skips keywords it does not act on), so Host/Match apply to them too."""
+    from asyncssh.config import SSHClientConfig, SSHConfig
+
+    setters = {
+        "string": SSHConfig._set_string,
+        "bool": SSHConfig._set_bool,
+        "int": SSHConfig._set_int,
+    }
+    for keyword, kind in keywords.items():
+        SSHClientConfig._handlers.setdefault(keyword.lower(), (keyword, setters[kind]))
+
+
+@functools.cache
+def _unexpanded_config_class() -> type[SSHClientConfig]:
+    from asyncssh.config import SSHClientConfig
+
+    class UnexpandedConfig(SSHClientConfig):
+        """asyncssh's parser without its %-expansion at the end of *each* file."""
+
+        _percent_expand: set[str] = set()  # noqa: RUF012 (asyncssh's class attribute)
+
+    return UnexpandedConfig
+
+
+def load_client_config(
+    paths: Sequence[str], local_user: str, user: object, host: str, port: object
+) -> SSHClientConfig:
+    """Parse ``paths`` for ``host`` as asyncssh does, without expanding %-tokens (which
+    would expand ``-o ProxyCommand='ssh -W %h:%p gw'`` before a later file said what %h
+    is); :func:`expand_config_value` expands values once, with the final tokens.
+    ``user``/``port`` are ``()`` when not given. Raises OSError and ValueError."""
+    config = _unexpanded_config_class().load(
+        None, list(paths), False, False, False, local_user, user, host, port
+    )
+    return config  # type: ignore[return-value]
+
+
+def expand_config_value(config: SSHClientConfig, value: str) -> str:
+    """Expand %-tokens and ``${VAR}`` in ``value`` as asyncssh would (KeyError/ValueError)."""
+    return str(config._expand_val(value))
+
+
+def config_keywords_in_order(config: SSHClientConfig) -> dict[str, object]:
+    """The parsed keywords and values, in the order they were first set."""
+    options: dict[str, object] = config._options
+    return options
+
+
+# -- keys (hostkeys.py, identities.py) -----------------------------------------------------
+
+
+def host_patterns_match(patterns: str, name: str) -> bool:
+    """Does a known_hosts host field with wildcards or negations name ``name``?"""
+    from asyncssh.pattern import HostPatternList
+
+    return bool(HostPatternList(patterns).matches(name, "", None))
+
+
+def default_host_key_algorithms() -> tuple[list[bytes], list[bytes]]:
+    """asyncssh's default (certificate, plain) host key algorithms, in preference order."""
+    from asyncssh.public_key import get_default_certificate_algs, get_default_public_key_algs
+
+    return list(get_default_certificate_algs()), list(get_default_public_key_algs())
+
+
+def public_key_from_blob(blob: bytes) -> asyncssh.SSHKey:
+    """An SSHKey from its wire-format public blob (KeyImportError if it is not one)."""
+    from asyncssh.public_key import decode_ssh_public_key
+
+    return decode_ssh_public_key(blob)
+
+
+def init_keypair_from_public_key(
+    pair: asyncssh.SSHKeyPair,
+    public: asyncssh.SSHKey,
+    cert: asyncssh.SSHCertificate | None,
+    filename: str,
+) -> None:
+    """Initialise an SSHKeyPair subclass that offers ``public`` (and ``cert``) before its
+    private half is available (asyncssh documents no constructor for key pairs)."""
+    import asyncssh
+
+    asyncssh.SSHKeyPair.__init__(
+        pair,
+        public.algorithm,
+        public.algorithm,
+        public.sig_algorithms,
+        public.sig_algorithms,
+        public.public_data,
+        public.get_comment_bytes(),
+        cert,
+        filename.encode(),
+    )
+
+
+# -- importing asyncssh (fastimport.py) ----------------------------------------------------
+
+
+def ldconfig_only_find_library() -> Callable[[str], str | None] | None:
+    """CPython's ldconfig-cache look-up behind ``ctypes.util.find_library`` on Linux (None
+    elsewhere): the same answer for installed libraries, without running gcc and ld."""
+    import ctypes.util
+
+    found: Callable[[str], str | None] | None = getattr(ctypes.util, "_findSoname_ldconfig", None)
+    return found
