@@ -18,7 +18,8 @@ from types import TracebackType
 
 import asyncssh
 
-from remoterepl.embedded.session import ChildSession, ServerConfig, ServerState, reap_sessions
+from remoterepl.embedded.child import ServerConfig
+from remoterepl.embedded.session import ChildSession, ServerState, reap_sessions
 
 HOST_KEY_NAME = "ssh_host_ed25519_key"
 
@@ -91,6 +92,7 @@ async def start_server(
     shell: str | None = None,
     env: Mapping[str, str] | None = None,
     allow_tcp_forwarding: bool = False,
+    sftp: bool = True,
 ) -> EmbeddedServer:
     """Start an SSH server on host:port (default 127.0.0.1, ephemeral) running as this user.
 
@@ -102,6 +104,7 @@ async def start_server(
     shell: shell for commands and logins (default $SHELL, the passwd shell, or /bin/sh).
     env: extra environment for session children.
     allow_tcp_forwarding: allow direct-tcpip (ssh -J through this server) to loopback only.
+    sftp: serve the SFTP subsystem with the system's OpenSSH sftp-server, if installed.
     """
     keys, authorized_file = await asyncio.to_thread(_load_authorized_keys, authorized_keys)
     if not keys and authorized_file is None and password is None:
@@ -116,6 +119,7 @@ async def start_server(
         allow_tcp_forwarding=allow_tcp_forwarding,
         shell=shell or _default_shell(),
         env=dict(env or {}),
+        sftp_server=_find_sftp_server() if sftp else None,
     )
     state = ServerState()
     acceptor = await asyncssh.create_server(
@@ -225,3 +229,16 @@ def _current_user_names() -> frozenset[str]:
 
 def _default_shell() -> str:
     return os.environ.get("SHELL") or pwd.getpwuid(os.getuid()).pw_shell or "/bin/sh"
+
+
+# Where distributions install OpenSSH's sftp-server (Debian, Fedora, Arch, others).
+_SFTP_SERVERS = (
+    "/usr/lib/openssh/sftp-server",
+    "/usr/libexec/openssh/sftp-server",
+    "/usr/lib/ssh/sftp-server",
+    "/usr/libexec/sftp-server",
+)
+
+
+def _find_sftp_server() -> str | None:
+    return next((path for path in _SFTP_SERVERS if os.access(path, os.X_OK)), None)

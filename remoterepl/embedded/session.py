@@ -10,49 +10,19 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import fcntl
 import os
-import pwd
 import signal
 import subprocess
-import termios
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 
 import asyncssh
 
-from remoterepl.embedded._tty import TermSize, open_pty, set_window_size
+from remoterepl.embedded._tty import TermSize, set_window_size
+from remoterepl.embedded.child import ChildRequest, ServerConfig, channel_environment, spawn_child
 
 _READ_SIZE = 256 * 1024
 _CLOSE_GRACE = 5.0  # seconds wait_closed() gives hung-up children before SIGKILL
-# Dispositions a parent may have set to SIG_IGN (which exec keeps); children start clean.
-_RESET_SIGNALS = (
-    signal.SIGINT,
-    signal.SIGQUIT,
-    signal.SIGHUP,
-    signal.SIGTERM,
-    signal.SIGTSTP,
-    signal.SIGTTIN,
-    signal.SIGTTOU,
-    signal.SIGUSR1,
-    signal.SIGUSR2,
-    signal.SIGALRM,
-    signal.SIGCHLD,
-)
-
-
-@dataclass(frozen=True)
-class ServerConfig:
-    """What every connection and session of one server needs to know."""
-
-    users: frozenset[str]
-    keys: frozenset[bytes]
-    authorized_file: asyncssh.SSHAuthorizedKeys | None
-    password: str | None
-    ignore_signals: bool
-    allow_tcp_forwarding: bool
-    shell: str
-    env: Mapping[str, str]
 
 
 @dataclass
@@ -72,6 +42,7 @@ class ChildSession(asyncssh.SSHServerSession[bytes]):
         self._loop = asyncio.get_running_loop()
         self._chan: asyncssh.SSHServerChannel[bytes] | None = None
         self._command: str | None = None
+        self._subsystem: str | None = None
         self._term_type: str | None = None  # set when a pty was requested
         self._term_size: TermSize = (0, 0, 0, 0)
         self._term_modes: Mapping[int, int] = {}
@@ -113,6 +84,12 @@ class ChildSession(asyncssh.SSHServerSession[bytes]):
                 set_window_size(self._master, self._term_size)
 
     def shell_requested(self) -> bool:
+        return True
+
+    def subsystem_requested(self, subsystem: str) -> bool:
+        if subsystem != "sftp" or self._config.sftp_server is None:
+            return False
+        self._subsystem = self._config.sftp_server  # run like sshd's "Subsystem sftp PATH"
         return True
 
     def exec_requested(self, command: str) -> bool:
@@ -162,74 +139,20 @@ class ChildSession(asyncssh.SSHServerSession[bytes]):
 
     async def _spawn(self) -> asyncio.subprocess.Process:
         """Start the child on a fresh pty or on three pipes; return the process."""
-        tty_name: str | None = None
-        if self._term_type is not None:
-            master, slave = open_pty(self._term_size, self._term_modes)
-            self._fds.add(master)
-            self._master = self._stdin = master
-            self._outputs = {master: None}
-            child_fds = (slave, slave, slave)
-            tty_name = os.ttyname(slave)
-        else:
-            child_fds = self._open_pipes()
-        argv0, *args = self._argv()
-        home = _home_dir()
-        cwd = home if os.path.isdir(home) else "/"  # as sshd: the session still starts
-        if cwd != home:
-            message = f"Could not chdir to home directory {home}: No such file or directory\n"
-            self._send(message.encode(), asyncssh.EXTENDED_DATA_STDERR)
-        try:
-            return await asyncio.create_subprocess_exec(
-                argv0,
-                *args,
-                executable=self._config.shell,
-                stdin=child_fds[0],
-                stdout=child_fds[1],
-                stderr=child_fds[2],
-                env=self._child_env(tty_name),
-                cwd=cwd,
-                start_new_session=True,  # own session and process group, like sshd
-                preexec_fn=_child_setup(controlling_tty=tty_name is not None),
-            )
-        finally:
-            for fd in set(child_fds):
-                os.close(fd)
-
-    def _open_pipes(self) -> tuple[int, int, int]:
-        """Create stdin/stdout/stderr pipes; keep our ends; return the child's ends."""
-        in_r, in_w = os.pipe()
-        out_r, out_w = os.pipe()
-        err_r, err_w = os.pipe()
-        for fd in (in_w, out_r, err_r):
-            os.set_blocking(fd, False)
-            self._fds.add(fd)
-        self._stdin = in_w
-        self._outputs = {out_r: None, err_r: asyncssh.EXTENDED_DATA_STDERR}
-        return in_r, out_w, err_w
-
-    def _argv(self) -> list[str]:
-        """The child's argv: ``SHELL -c COMMAND``, or ``-SHELLNAME`` for a login shell."""
-        shell = self._config.shell
-        if self._command is None:
-            return ["-" + os.path.basename(shell)]
-        return [shell, "-c", self._command]
-
-    def _child_env(self, tty_name: str | None) -> dict[str, str]:
-        """The child's environment: ours, minus ssh/terminal leftovers, plus sshd's variables."""
-        env = {k: v for k, v in os.environ.items() if not k.startswith("SSH_") and k != "TERM"}
-        user = pwd.getpwuid(os.getuid()).pw_name
-        env.update(USER=user, LOGNAME=user, HOME=_home_dir(), SHELL=self._config.shell)
-        env.update(self._config.env)
-        chan = self._chan
-        if chan is not None:
-            env.update(chan.get_environment())  # client "env" requests (AcceptEnv *)
-            env.update(_ssh_connection_env(chan))
-            agent = chan.get_agent_path()
-            if agent:
-                env["SSH_AUTH_SOCK"] = agent
-        if tty_name is not None:
-            env.update(SSH_TTY=tty_name, TERM=self._term_type or "dumb")
-        return env
+        request = ChildRequest(
+            self._command, self._subsystem, self._term_type, self._term_size, self._term_modes
+        )
+        child = await spawn_child(
+            self._config,
+            request,
+            channel_environment(self._chan) if self._chan is not None else {},
+            lambda text: self._send(text.encode(), asyncssh.EXTENDED_DATA_STDERR),
+        )
+        self._fds.update(child.fds)
+        self._master = child.master
+        self._stdin = child.stdin
+        self._outputs = dict(child.outputs)
+        return child.process
 
     def _start_streaming(self) -> None:
         """Begin pumping output, deliver what arrived during the spawn."""
@@ -439,33 +362,6 @@ async def reap_sessions(sessions: set[ChildSession]) -> None:
         await asyncio.gather(*pending, return_exceptions=True)
 
 
-def _child_setup(controlling_tty: bool) -> Callable[[], None]:
-    """Return a preexec_fn: default signal dispositions, and the pty as controlling tty."""
-
-    def setup() -> None:
-        # Runs in the forked child after setsid(), before exec.
-        signal.pthread_sigmask(signal.SIG_SETMASK, [])
-        for signum in _RESET_SIGNALS:
-            with contextlib.suppress(OSError, ValueError):
-                signal.signal(signum, signal.SIG_DFL)
-        if controlling_tty:
-            fcntl.ioctl(0, termios.TIOCSCTTY, 0)
-
-    return setup
-
-
-def _ssh_connection_env(chan: asyncssh.SSHServerChannel[bytes]) -> dict[str, str]:
-    """SSH_CLIENT and SSH_CONNECTION as sshd sets them."""
-    peer = chan.get_extra_info("peername")
-    local = chan.get_extra_info("sockname")
-    if not peer or not local:
-        return {}
-    return {
-        "SSH_CLIENT": f"{peer[0]} {peer[1]} {local[1]}",
-        "SSH_CONNECTION": f"{peer[0]} {peer[1]} {local[0]} {local[1]}",
-    }
-
-
 def _parse_signal(name: str) -> signal.Signals | None:
     """Map an SSH signal name ("INT", also "SIGINT") to a signal, None if unknown."""
     name = name.upper().removeprefix("SIG")
@@ -481,7 +377,3 @@ def _signal_name(signum: int) -> str | None:
         return signal.Signals(signum).name.removeprefix("SIG")
     except ValueError:
         return None
-
-
-def _home_dir() -> str:
-    return os.environ.get("HOME") or pwd.getpwuid(os.getuid()).pw_dir
