@@ -17,7 +17,6 @@ from remoterepl.editor.remote_text import ALT_SCREEN_OFF, ALT_SCREEN_ON, OutputS
 from remoterepl.editor.sanitize import EscapeStripper
 from remoterepl.editor.toolbar import SessionStatus
 from remoterepl.session.lookups import RemoteNames
-from remoterepl.ssh.channel import OutputStream
 
 READ_SIZE = 256 * 1024
 # OSC 7 (the shell's working directory) and OSC 133;D (a command's exit status).
@@ -46,6 +45,13 @@ class RemoteStream:
         """The partial line as the prompt shows it, tinted."""
         text = prompt_text(self.splitter.partial)
         return f"{self.tint}{text}{RESET}" if text and self.tint else text
+
+
+class ByteReader(Protocol):
+    """A remote output stream (:attr:`RemoteSession.stdout`, ``.stderr``)."""
+
+    async def read(self, size: int) -> bytes:
+        """Up to ``size`` bytes; b"" at the end."""
 
 
 class ScreenEvents(Protocol):
@@ -130,7 +136,7 @@ class OutputRouter:
 
 
 async def pump(
-    reader: OutputStream, stream: RemoteStream, router: OutputRouter, *, watch: bool
+    reader: ByteReader, stream: RemoteStream, router: OutputRouter, *, watch: bool
 ) -> None:
     """Read one remote stream to its end: into its file, or through the router."""
     try:
