@@ -17,14 +17,9 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
-from tests.sshd import (
-    SSHD,
-    ClientEnv,
-    SshdServer,
-    ensure_test_users,
-    generate_key,
-    make_client_env,
-)
+from tests.client_env import ClientEnv, make_client_env
+from tests.keys import generate_key
+from tests.sshd import SSHD, SshdServer, ensure_test_users
 
 REPO = Path(__file__).resolve().parent.parent
 
@@ -108,6 +103,7 @@ def bench_env(remoterepl_exe: Path | None = None) -> Iterator[BenchEnv]:
         with server:
             client = make_client_env(
                 workdir / "client",
+                kind="sshd",
                 port=server.port,
                 host_key_line=server.host_key_line,
                 client_key=client_key,

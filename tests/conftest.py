@@ -1,39 +1,118 @@
-"""Shared fixtures: a real OpenSSH sshd on loopback, test users, isolated client HOMEs.
+"""Shared fixtures: test servers on loopback (the embedded asyncssh server, and a real
+OpenSSH sshd where OpenSSH's own behaviour matters), their users and keys, and isolated
+client HOMEs.
 
+The embedded server needs neither root nor OpenSSH's server: most tests use it.
+
+* ``embedded_sshd`` (session) / ``embedded_factory`` (function): embedded servers.
+* ``embedded_env`` / ``embedded_env_factory`` (function): client HOMEs for them.
 * ``test_users`` (session): rrtest / root / rrpass (+ its password). Skips unless root.
 * ``ssh_keys`` (session): host key, accepted client key, rejected ("bad") client key.
-* ``sshd`` (session): one sshd for the whole run.
-* ``sshd_factory`` (function): start dedicated sshds (stopped after the test).
-* ``client_env`` (function): a fresh :class:`~tests.sshd.ClientEnv` for ``sshd``.
-* ``client_env_factory`` (function): client envs for other servers or other known_hosts.
+* ``sshd`` (session) / ``sshd_factory`` (function): real sshds.
+* ``client_env`` / ``client_env_factory`` (function): client HOMEs for the real sshds.
+* ``login`` (function, parametrized): the embedded server's user, and root on a real sshd
+  (OpenSSH ignores signal requests for root logins: the case that needs the other routes).
 
 When a test fails, the sshd log lines written during it are attached to the report.
 """
 
 from __future__ import annotations
 
+import getpass
+import secrets
 from collections.abc import Generator, Iterator, Sequence
 from pathlib import Path
 
 import pytest
 
-from tests.sshd import (
-    SERVERS,
-    ClientEnv,
-    ClientEnvFactory,
-    KeyPair,
-    SshdFactory,
-    SshdServer,
-    SshKeys,
-    TestUsers,
-    ensure_test_users,
-    generate_key,
-    make_client_env,
-    require_root,
-    require_sshd,
-)
+from tests.client_env import ClientEnv, ClientEnvFactory, Login, TestUsers, make_client_env
+from tests.embedded_sshd import EmbeddedFactory, EmbeddedSshd
+from tests.keys import ClientKeys, KeyPair, SshKeys, generate_key, make_key
+from tests.sshd import SERVERS, SshdFactory, SshdServer, ensure_test_users, require_sshd
+from tests.system import require_root
 
 _log_marks = pytest.StashKey[dict[int, int]]()
+
+# --------------------------------------------------------------------------- embedded server
+
+
+@pytest.fixture(scope="session")
+def embedded_keys(tmp_path_factory: pytest.TempPathFactory) -> ClientKeys:
+    """Client keys for the embedded servers, made with asyncssh (no OpenSSH needed); the
+    servers make their own host keys."""
+    base = tmp_path_factory.mktemp("embedded-keys")
+    return ClientKeys(
+        client=make_key(base / "id_ed25519", "remoterepl-test-client"),
+        bad_client=make_key(base / "id_ed25519_bad", "remoterepl-test-not-authorized"),
+    )
+
+
+@pytest.fixture(scope="session")
+def embedded_users() -> TestUsers:
+    """Everyone logs in as the user running the tests (the server runs sessions as them)."""
+    me = getpass.getuser()
+    return TestUsers(user=me, root=me, password_user=me, password=secrets.token_urlsafe(18))
+
+
+def _new_embedded(keys: ClientKeys, users: TestUsers) -> EmbeddedSshd:
+    return EmbeddedSshd(keys.client, password=users.password)
+
+
+@pytest.fixture(scope="session")
+def embedded_sshd(embedded_keys: ClientKeys, embedded_users: TestUsers) -> Iterator[EmbeddedSshd]:
+    """One embedded server shared by the whole run."""
+    with _new_embedded(embedded_keys, embedded_users) as server:
+        yield server
+
+
+@pytest.fixture
+def embedded_factory(
+    embedded_keys: ClientKeys, embedded_users: TestUsers
+) -> Iterator[EmbeddedFactory]:
+    """Start dedicated embedded servers (for tests that stop or kill them)."""
+    started: list[EmbeddedSshd] = []
+
+    def start() -> EmbeddedSshd:
+        server = _new_embedded(embedded_keys, embedded_users)
+        started.append(server)
+        return server.start()
+
+    yield start
+    for server in started:
+        server.cleanup()
+
+
+@pytest.fixture
+def embedded_env_factory(
+    tmp_path: Path, embedded_keys: ClientKeys, embedded_users: TestUsers
+) -> ClientEnvFactory:
+    """Make client HOMEs: ``embedded_env_factory(server, known_hosts_lines=None)``."""
+    count = 0
+
+    def make(server: EmbeddedSshd, known_hosts_lines: Sequence[str] | None = None) -> ClientEnv:
+        nonlocal count
+        count += 1
+        return make_client_env(
+            tmp_path / f"embedded-client{count}",
+            kind="embedded",
+            port=server.port,
+            host_key_line=server.host_key_line,
+            client_key=embedded_keys.client,
+            bad_key=embedded_keys.bad_client,
+            users=embedded_users,
+            known_hosts_lines=known_hosts_lines,
+        )
+
+    return make
+
+
+@pytest.fixture
+def embedded_env(embedded_sshd: EmbeddedSshd, embedded_env_factory: ClientEnvFactory) -> ClientEnv:
+    """A fresh client HOME that trusts and reaches the shared embedded server."""
+    return embedded_env_factory(embedded_sshd)
+
+
+# --------------------------------------------------------------------------- OpenSSH sshd
 
 
 @pytest.fixture(scope="session")
@@ -113,6 +192,7 @@ def client_env_factory(
         count += 1
         return make_client_env(
             tmp_path / f"client{count}",
+            kind="sshd",
             port=server.port,
             host_key_line=server.host_key_line,
             client_key=ssh_keys.client,
@@ -128,6 +208,19 @@ def client_env_factory(
 def client_env(sshd: SshdServer, client_env_factory: ClientEnvFactory) -> ClientEnv:
     """A fresh client HOME that trusts and reaches the shared sshd."""
     return client_env_factory(sshd)
+
+
+# --------------------------------------------------------------------------- both
+
+
+@pytest.fixture(params=["embedded", "openssh-root"])
+def login(request: pytest.FixtureRequest) -> Login:
+    """The embedded server's user, then root on a real sshd (skipped without root)."""
+    if request.param == "embedded":
+        env: ClientEnv = request.getfixturevalue("embedded_env")
+        return Login(env, env.user_alias)
+    env = request.getfixturevalue("client_env")
+    return Login(env, env.root_alias)
 
 
 # --------------------------------------------------------------------------- sshd logs

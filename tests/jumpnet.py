@@ -23,7 +23,9 @@ import threading
 from dataclasses import dataclass
 from pathlib import Path
 
-from tests.sshd import LOOPBACK, KeyPair, SshdServer
+from tests.keys import KeyPair
+from tests.sshd import SshdServer
+from tests.system import LOOPBACK
 
 _READY = re.compile(r"listening on AF=2 127\.0\.0\.1:(\d+)")
 

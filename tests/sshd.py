@@ -1,11 +1,10 @@
-"""A real OpenSSH ``sshd`` on loopback, its test users, and isolated client environments.
+"""A real OpenSSH ``sshd`` on loopback, its test users, and a real ``ssh-agent``.
 
 Everything here listens on and connects to 127.0.0.1 only. An :class:`SshdServer` runs
 ``/usr/sbin/sshd -D -e -f CONFIG`` from its own temporary directory (generated host key,
 PidFile, one shared ``AuthorizedKeysFile``) on a free port, and is ready once sshd says
-"Server listening" on stderr. A :class:`ClientEnv` is a throwaway HOME (``~/.ssh/config``,
-``~/.ssh/known_hosts``, XDG directories) plus the environment that client processes run with,
-so that no test depends on the real ``~/.ssh`` or on an agent.
+"Server listening" on stderr. It needs root (to switch users and allocate PTYs), as do the
+test users; tests that need it skip otherwise.
 """
 
 from __future__ import annotations
@@ -15,48 +14,28 @@ import os
 import re
 import secrets
 import shutil
-import signal
-import socket
 import subprocess
 import tempfile
 import threading
 import time
-from collections.abc import Callable, Iterable, Mapping, Sequence
-from dataclasses import dataclass, field
+from collections.abc import Callable, Sequence
 from pathlib import Path
 
 import pytest
 
+from tests.client_env import TestUsers
+from tests.keys import KeyPair
+from tests.system import LOOPBACK, descendants, free_port, kill_quietly, require_root
+
 SSHD = Path("/usr/sbin/sshd")
-LOOPBACK = "127.0.0.1"
 
 #: Non-root login used by most tests (OpenSSH delivers ``signal`` requests only for non-root).
 TEST_USER = "rrtest"
 #: Login that authenticates with a password (set with ``chpasswd`` once per test session).
 PASSWORD_USER = "rrpass"
 
-#: ssh_config aliases written into every :class:`ClientEnv`.
-USER_ALIAS = "user-sshd"
-ROOT_ALIAS = "root-sshd"
-PASSWORD_ALIAS = "pass-sshd"
-BADKEY_ALIAS = "badkey-sshd"
-
 _READY_TIMEOUT = 20.0
 _BIND_RETRIES = 8
-
-
-# --------------------------------------------------------------------------- privileges
-
-
-def is_root() -> bool:
-    """Return True when the test process runs as root."""
-    return os.geteuid() == 0
-
-
-def require_root(what: str) -> None:
-    """Skip the calling test (or fixture) unless running as root; *what* says why root is needed."""
-    if not is_root():
-        pytest.skip(f"needs root: {what} (run the suite as root, as CI does)")
 
 
 def require_sshd() -> None:
@@ -64,66 +43,6 @@ def require_sshd() -> None:
     missing = [p for p in (str(SSHD), "ssh", "ssh-keygen") if shutil.which(p) is None]
     if missing:
         pytest.skip(f"OpenSSH tools missing: {', '.join(missing)} (run scripts/bootstrap as root)")
-
-
-# --------------------------------------------------------------------------- keys and ports
-
-
-@dataclass(frozen=True)
-class KeyPair:
-    """An OpenSSH key pair on disk, without passphrase."""
-
-    private: Path
-
-    @property
-    def public(self) -> Path:
-        """Path of the ``.pub`` file."""
-        return self.private.with_name(self.private.name + ".pub")
-
-    @property
-    def public_line(self) -> str:
-        """``TYPE BASE64`` of the public key (no comment)."""
-        kind, blob = self.public.read_text().split()[:2]
-        return f"{kind} {blob}"
-
-
-def generate_key(
-    path: Path, comment: str = "remoterepl-test", passphrase: str = "", key_type: str = "ed25519"
-) -> KeyPair:
-    """Generate a key pair at *path* (mode 0600) with ``ssh-keygen``: ed25519 without
-    passphrase unless *key_type* / *passphrase* say otherwise."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    for stale in (path, path.with_name(path.name + ".pub")):
-        stale.unlink(missing_ok=True)
-    subprocess.run(
-        ["ssh-keygen", "-q", "-t", key_type, "-N", passphrase, "-C", comment, "-f", str(path)],
-        check=True,
-        stdin=subprocess.DEVNULL,
-        capture_output=True,
-    )
-    return KeyPair(path)
-
-
-def free_port() -> int:
-    """Return a loopback TCP port that was free a moment ago (callers must tolerate a race)."""
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
-        s.bind((LOOPBACK, 0))
-        return int(s.getsockname()[1])
-
-
-# --------------------------------------------------------------------------- users
-
-
-@dataclass(frozen=True)
-class TestUsers:
-    """Login names available on the test sshd, and the password of the password user."""
-
-    __test__ = False  # not a pytest test class
-
-    user: str = TEST_USER
-    root: str = "root"
-    password_user: str = PASSWORD_USER
-    password: str = ""
 
 
 def _user_exists(name: str) -> bool:
@@ -188,59 +107,7 @@ def ensure_test_users() -> TestUsers:
         check=True,
         capture_output=True,
     )
-    return TestUsers(password=password)
-
-
-# --------------------------------------------------------------------------- processes
-
-
-def _ppid_map() -> dict[int, int]:
-    """Map pid -> parent pid for every process visible in /proc."""
-    parents: dict[int, int] = {}
-    for entry in Path("/proc").iterdir():
-        if not entry.name.isdigit():
-            continue
-        try:
-            stat = (entry / "stat").read_text()
-        except OSError:
-            continue
-        # The command name may contain spaces and parentheses: parse after the last ')'.
-        fields = stat[stat.rindex(")") + 2 :].split()
-        parents[int(entry.name)] = int(fields[1])
-    return parents
-
-
-def descendants(pid: int) -> list[int]:
-    """Return the pids of every live descendant of *pid* (children first, then theirs)."""
-    children: dict[int, list[int]] = {}
-    for child, parent in _ppid_map().items():
-        children.setdefault(parent, []).append(child)
-    found: list[int] = []
-    todo = [pid]
-    while todo:
-        for child in children.get(todo.pop(0), []):
-            found.append(child)
-            todo.append(child)
-    return found
-
-
-def process_exists(pid: int) -> bool:
-    """Return True while *pid* names a process that is not a zombie."""
-    try:
-        stat = Path(f"/proc/{pid}/stat").read_text()
-    except OSError:
-        return False
-    return stat[stat.rindex(")") + 2 :].split()[0] != "Z"
-
-
-def kill_quietly(pids: Iterable[int], sig: int = signal.SIGKILL) -> None:
-    """Send *sig* to each pid, ignoring processes that are already gone."""
-    for pid in pids:
-        with contextlib.suppress(ProcessLookupError):
-            os.kill(pid, sig)
-
-
-# --------------------------------------------------------------------------- sshd
+    return TestUsers(user=TEST_USER, root="root", password_user=PASSWORD_USER, password=password)
 
 
 class SshdStartError(RuntimeError):
@@ -472,174 +339,8 @@ class SshdServer:
         self.cleanup()
 
 
-@dataclass(frozen=True)
-class SshKeys:
-    """Keys shared by the whole run: the servers' host key and the two client keys."""
-
-    host: KeyPair
-    client: KeyPair
-    bad_client: KeyPair
-
-
 #: Every server started in this test process, for failure reports (see conftest.py).
 SERVERS: list[SshdServer] = []
-
-
-# --------------------------------------------------------------------------- client side
-
-
-@dataclass(frozen=True)
-class ClientEnv:
-    """An isolated client HOME for one sshd, and the environment to run clients with.
-
-    ``env`` is ``os.environ`` without ``SSH_AUTH_SOCK`` (no agent), with HOME and the XDG
-    directories inside ``home``. ``~/.ssh/config`` (= ``config_path``) defines the aliases
-    ``user_alias`` (rrtest), ``root_alias`` (root), ``password_alias`` (rrpass, password
-    only) and ``badkey_alias`` (rrtest with a key sshd does not accept, no password auth).
-    """
-
-    home: Path
-    env: dict[str, str]
-    config_path: Path
-    known_hosts_path: Path
-    key_path: Path
-    bad_key_path: Path
-    port: int
-    host_key_line: str
-    users: TestUsers
-    host: str = LOOPBACK
-    user_alias: str = USER_ALIAS
-    root_alias: str = ROOT_ALIAS
-    password_alias: str = PASSWORD_ALIAS
-    badkey_alias: str = BADKEY_ALIAS
-    aliases: tuple[str, ...] = field(default=(USER_ALIAS, ROOT_ALIAS, PASSWORD_ALIAS, BADKEY_ALIAS))
-
-    @property
-    def password(self) -> str:
-        """Password of ``password_alias``'s user."""
-        return self.users.password
-
-    def login(self, which: str) -> str:
-        """The alias named by attribute *which* (``"user_alias"``, ``"root_alias"``, ...),
-        for tests parametrized over logins."""
-        return str(getattr(self, which))
-
-    def ssh_args(self, *args: str) -> list[str]:
-        """Return an OpenSSH ``ssh`` command line using this config, non-interactively."""
-        return ["ssh", "-F", str(self.config_path), "-o", "BatchMode=yes", *args]
-
-
-def ssh_config_text(
-    port: int, key: Path, bad_key: Path, known_hosts: Path, users: TestUsers
-) -> str:
-    """Return the client ssh_config with the test aliases (absolute paths only)."""
-    # IdentityFile accumulates across matching blocks, so each alias names its own key and
-    # the shared block has none.
-    return f"""\
-# Generated by tests/sshd.py for one test: everything points at a loopback sshd.
-Host {USER_ALIAS}
-    User {users.user}
-    IdentityFile {key}
-
-Host {ROOT_ALIAS}
-    User {users.root}
-    IdentityFile {key}
-
-Host {PASSWORD_ALIAS}
-    User {users.password_user}
-    PubkeyAuthentication no
-    PreferredAuthentications password
-
-Host {BADKEY_ALIAS}
-    User {users.user}
-    IdentityFile {bad_key}
-    PasswordAuthentication no
-    KbdInteractiveAuthentication no
-
-Host {USER_ALIAS} {ROOT_ALIAS} {PASSWORD_ALIAS} {BADKEY_ALIAS}
-    HostName {LOOPBACK}
-    Port {port}
-    IdentitiesOnly yes
-    UserKnownHostsFile {known_hosts}
-"""
-
-
-def client_environment(home: Path, base: Mapping[str, str] | None = None) -> dict[str, str]:
-    """Return *base* (default ``os.environ``) without the agent, with HOME/XDG under *home*."""
-    env = dict(os.environ if base is None else base)
-    for var in ("SSH_AUTH_SOCK", "SSH_AGENT_PID", "SSH_ASKPASS", "SSH_ASKPASS_REQUIRE"):
-        env.pop(var, None)
-    env["HOME"] = str(home)
-    for var, sub in (
-        ("XDG_CONFIG_HOME", ".config"),
-        ("XDG_STATE_HOME", ".local/state"),
-        ("XDG_DATA_HOME", ".local/share"),
-        ("XDG_CACHE_HOME", ".cache"),
-    ):
-        (home / sub).mkdir(parents=True, exist_ok=True)
-        env[var] = str(home / sub)
-    return env
-
-
-def make_client_env(
-    root: Path,
-    *,
-    port: int,
-    host_key_line: str,
-    client_key: KeyPair,
-    bad_key: KeyPair,
-    users: TestUsers,
-    known_hosts_lines: Sequence[str] | None = None,
-) -> ClientEnv:
-    """Write a client HOME under *root* for the sshd on *port*.
-
-    ``known_hosts_lines`` replaces the default known_hosts content (the server's own line):
-    pass ``[]`` for an unknown host, or another key's line for a changed host key.
-    """
-    home = root / "home"
-    ssh_dir = home / ".ssh"
-    ssh_dir.mkdir(parents=True, exist_ok=True)
-    ssh_dir.chmod(0o700)
-    known_hosts = ssh_dir / "known_hosts"
-    lines = [host_key_line] if known_hosts_lines is None else list(known_hosts_lines)
-    known_hosts.write_text("".join(line + "\n" for line in lines))
-    config = ssh_dir / "config"
-    config.write_text(
-        ssh_config_text(port, client_key.private, bad_key.private, known_hosts, users)
-    )
-    config.chmod(0o600)
-    return ClientEnv(
-        home=home,
-        env=client_environment(home),
-        config_path=config,
-        known_hosts_path=known_hosts,
-        key_path=client_key.private,
-        bad_key_path=bad_key.private,
-        port=port,
-        host_key_line=host_key_line,
-        users=users,
-    )
-
-
-# --------------------------------------------------------------------------- no-network runs
-
-
-def private_netns_command(argv: Sequence[str]) -> list[str]:
-    """Wrap *argv* to run in a fresh network namespace holding only a loopback interface.
-
-    Nothing run this way can reach any address but its own loopback: a DNS lookup fails
-    locally ("network unreachable") instead of querying the machine's resolver. The wrapper
-    exits 99 if the namespace has any interface other than ``lo``. Needs root (``unshare``).
-    """
-    check = (
-        "if [ \"$(ip -o link show | grep -cv ': lo:')\" != 0 ]; then "
-        'echo "netns has non-loopback interfaces" >&2; exit 99; fi; '
-        'ip link set lo up; exec "$@"'
-    )
-    return ["unshare", "--net", "--", "sh", "-c", check, "sh", *argv]
-
-
-# --------------------------------------------------------------------------- ssh-agent
 
 
 class SshAgent:
@@ -693,5 +394,3 @@ class SshAgent:
 
 #: ``sshd_factory(extra_config=(), host_key=None) -> SshdServer`` (fixture in conftest.py).
 SshdFactory = Callable[..., SshdServer]
-#: ``client_env_factory(server, known_hosts_lines=None) -> ClientEnv`` (fixture in conftest.py).
-ClientEnvFactory = Callable[..., ClientEnv]

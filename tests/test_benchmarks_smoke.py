@@ -12,7 +12,8 @@ from pathlib import Path
 
 from benchmarks.__main__ import run
 from benchmarks.suite import MEASUREMENTS, RR, SSH, Config
-from tests.sshd import require_root, require_sshd
+from tests.sshd import require_sshd
+from tests.system import require_root
 
 
 def test_every_measurement_runs_on_tiny_sizes(tmp_path: Path) -> None:

@@ -21,7 +21,7 @@ import pytest
 
 from remoterepl.ssh.connection import Connection
 from remoterepl.ssh.transport import CoalescingTransport, coalesce_writes, corked
-from tests.sshd import ClientEnv
+from tests.client_env import ClientEnv
 
 pytestmark = pytest.mark.timeout(60)
 
@@ -341,13 +341,13 @@ def test_corked_of_a_plain_object_is_a_null_context() -> None:
 
 
 @pytest.fixture
-def client_home(client_env: ClientEnv, monkeypatch: pytest.MonkeyPatch) -> Iterator[ClientEnv]:
+def client_home(embedded_env: ClientEnv, monkeypatch: pytest.MonkeyPatch) -> Iterator[ClientEnv]:
     """Run in-process with the client env's HOME/XDG and no agent."""
-    for name in list(client_env.env):
-        monkeypatch.setenv(name, client_env.env[name])
+    for name in list(embedded_env.env):
+        monkeypatch.setenv(name, embedded_env.env[name])
     for name in ("SSH_AUTH_SOCK", "SSH_AGENT_PID"):
         monkeypatch.delenv(name, raising=False)
-    yield client_env
+    yield embedded_env
 
 
 async def test_remoterepl_connection_coalesces(client_home: ClientEnv) -> None:

@@ -1,4 +1,5 @@
-"""Passwords and keyboard-interactive authentication, end to end against real sshds.
+"""Passwords and keyboard-interactive authentication, end to end (the embedded server;
+real sshds for PAM and for what sshd logs).
 
 Prompts appear on the controlling terminal (a real pty here, rendered with pyte) with echo
 off, also in pipe mode; three tries; keyboard-interactive prompts in the server's words;
@@ -24,7 +25,8 @@ from tests.client import (
     shown_times,
     spawn_remoterepl,
 )
-from tests.sshd import ClientEnv, ClientEnvFactory, SshdFactory, SshdServer, client_environment
+from tests.client_env import ClientEnv, ClientEnvFactory, client_environment
+from tests.sshd import SshdFactory, SshdServer
 
 OK = "echo AUTH-OK"
 #: The password alias prefers "password"; -o wins over ssh_config (first value wins).
@@ -39,33 +41,33 @@ def password_prompt(env: ClientEnv) -> str:
 # --------------------------------------------------------------------------- password
 
 
-def test_password_prompt_on_the_terminal(client_env: ClientEnv) -> None:
+def test_password_prompt_on_the_terminal(embedded_env: ClientEnv) -> None:
     """The prompt names user@host; the typed password is not echoed; the session runs."""
-    with spawn_remoterepl([client_env.password_alias, OK], client_env.env) as term:
-        term.wait_for_screen(password_prompt(client_env))
-        term.sendline(client_env.password)
+    with spawn_remoterepl([embedded_env.password_alias, OK], embedded_env.env) as term:
+        term.wait_for_screen(password_prompt(embedded_env))
+        term.sendline(embedded_env.password)
         term.wait_for_screen("AUTH-OK")
         assert term.wait_exit() == 0
-        assert client_env.password not in term.transcript_text()
+        assert embedded_env.password not in term.transcript_text()
 
 
-def test_password_prompt_in_pipe_mode(client_env: ClientEnv) -> None:
+def test_password_prompt_in_pipe_mode(embedded_env: ClientEnv) -> None:
     """stdin is a pipe (pipe mode), yet the password is asked on the terminal, as ssh does;
     the piped data still reaches the remote program."""
-    command = " ".join(remoterepl_command([client_env.password_alias, "bc"]))
+    command = " ".join(remoterepl_command([embedded_env.password_alias, "bc"]))
     argv = ["sh", "-c", f"printf '6*7\\n' | {command}; echo status=$?"]
-    with Terminal(argv, env=client_env.env) as term:
-        term.wait_for_screen(password_prompt(client_env))
-        term.sendline(client_env.password)
+    with Terminal(argv, env=embedded_env.env) as term:
+        term.wait_for_screen(password_prompt(embedded_env))
+        term.sendline(embedded_env.password)
         screen = term.wait_for_screen("status=")
         assert "42" in screen and "status=0" in screen, term.describe()
-        assert client_env.password not in term.transcript_text()
+        assert embedded_env.password not in term.transcript_text()
 
 
-def test_three_wrong_passwords(client_env: ClientEnv) -> None:
+def test_three_wrong_passwords(embedded_env: ClientEnv) -> None:
     """Three tries, "Permission denied, please try again." between them, then 255 and one
     line that does not contain what was typed."""
-    with spawn_remoterepl([client_env.password_alias, OK], client_env.env) as term:
+    with spawn_remoterepl([embedded_env.password_alias, OK], embedded_env.env) as term:
         for attempt in range(3):
             term.wait_for_screen(shown_times("password:", attempt + 1))
             term.sendline(f"wrong-{attempt}")
@@ -78,13 +80,13 @@ def test_three_wrong_passwords(client_env: ClientEnv) -> None:
     assert "AUTH-OK" not in screen
 
 
-def test_ctrl_c_at_the_password_prompt(client_env: ClientEnv) -> None:
+def test_ctrl_c_at_the_password_prompt(embedded_env: ClientEnv) -> None:
     """Ctrl-C at the prompt ends the run at once (130) and the terminal echoes again."""
-    command = " ".join(remoterepl_command([client_env.password_alias, OK]))
+    command = " ".join(remoterepl_command([embedded_env.password_alias, OK]))
     # The shell must survive the Ctrl-C that the whole foreground group receives.
     script = f"trap : INT; {command}; echo status=$?; stty -a | tr ' ' '\\n' | grep -x -- '-*echo'"
-    with Terminal(["sh", "-c", script], env=client_env.env) as term:
-        term.wait_for_screen(password_prompt(client_env))
+    with Terminal(["sh", "-c", script], env=embedded_env.env) as term:
+        term.wait_for_screen(password_prompt(embedded_env))
         term.sendcontrol("c")
         screen = term.wait_for_screen(lambda s: "status=" in s and "echo" in s.split("status=")[1])
         term.wait_exit()
@@ -93,28 +95,28 @@ def test_ctrl_c_at_the_password_prompt(client_env: ClientEnv) -> None:
     assert after[1] == "echo", f"terminal echo not restored: {after[1]}"
 
 
-def test_ctrl_d_at_the_password_prompt(client_env: ClientEnv) -> None:
+def test_ctrl_d_at_the_password_prompt(embedded_env: ClientEnv) -> None:
     """Ctrl-D (no password) gives up password authentication: 255, permission denied."""
-    with spawn_remoterepl([client_env.password_alias, OK], client_env.env) as term:
-        term.wait_for_screen(password_prompt(client_env))
+    with spawn_remoterepl([embedded_env.password_alias, OK], embedded_env.env) as term:
+        term.wait_for_screen(password_prompt(embedded_env))
         term.sendcontrol("d")
         assert term.wait_exit() == 255
         assert "permission denied" in term.screen_text().lower()
 
 
-def test_batch_mode_never_asks(client_env: ClientEnv) -> None:
+def test_batch_mode_never_asks(embedded_env: ClientEnv) -> None:
     """BatchMode yes: even on a terminal nothing is asked; one line, 255."""
     with spawn_remoterepl(
-        ["-o", "BatchMode=yes", client_env.password_alias, OK], client_env.env
+        ["-o", "BatchMode=yes", embedded_env.password_alias, OK], embedded_env.env
     ) as term:
         assert term.wait_exit() == 255
         screen = term.screen_text()
     assert "password:" not in screen and "permission denied" in screen.lower(), screen
 
 
-def test_password_needed_but_no_terminal(client_env: ClientEnv) -> None:
+def test_password_needed_but_no_terminal(embedded_env: ClientEnv) -> None:
     """Without a controlling terminal (cron, CI): fail at once, one line, 255."""
-    proc = run_remoterepl([client_env.password_alias, OK], env=client_env.env, timeout=30)
+    proc = run_remoterepl([embedded_env.password_alias, OK], env=embedded_env.env, timeout=30)
     assert proc.returncode == 255, proc.stderr
     line = assert_one_line_error(proc.stderr)
     assert "permission denied" in line.lower(), line
@@ -132,17 +134,17 @@ def write_secret(path: Path, text: str, mode: int = 0o600) -> Path:
     return path
 
 
-def test_password_file(client_env: ClientEnv, tmp_path: Path) -> None:
+def test_password_file(embedded_env: ClientEnv, tmp_path: Path) -> None:
     """--password-file FILE (mode 0600): no prompt, no terminal needed; even -vvvv output
     never shows the password."""
-    secret = write_secret(tmp_path / "pw", client_env.password)
+    secret = write_secret(tmp_path / "pw", embedded_env.password)
     proc = run_remoterepl(
-        ["-vvvv", "--password-file", str(secret), client_env.password_alias, OK],
-        env=client_env.env,
+        ["-vvvv", "--password-file", str(secret), embedded_env.password_alias, OK],
+        env=embedded_env.env,
         timeout=30,
     )
     assert (proc.returncode, proc.stdout) == (0, b"AUTH-OK\n"), proc.stderr[-3000:]
-    assert client_env.password.encode() not in proc.stderr
+    assert embedded_env.password.encode() not in proc.stderr
     assert b"password" in proc.stderr  # the diagnostics do talk about it
 
 
@@ -166,24 +168,24 @@ def test_password_file_readable_by_others_is_refused(
     assert not any("Connection from" in entry for entry in sshd.log_lines[mark:])
 
 
-def test_password_file_missing(client_env: ClientEnv, tmp_path: Path) -> None:
+def test_password_file_missing(embedded_env: ClientEnv, tmp_path: Path) -> None:
     """A missing password file is a usage error (2), named in one line."""
     missing = tmp_path / "nope"
     proc = run_remoterepl(
-        ["--password-file", str(missing), client_env.password_alias, OK],
-        env=client_env.env,
+        ["--password-file", str(missing), embedded_env.password_alias, OK],
+        env=embedded_env.env,
         timeout=30,
     )
     assert proc.returncode == 2, proc.stderr
     assert str(missing) in assert_one_line_error(proc.stderr)
 
 
-def test_password_file_wrong_password(client_env: ClientEnv, tmp_path: Path) -> None:
+def test_password_file_wrong_password(embedded_env: ClientEnv, tmp_path: Path) -> None:
     """A rejected password from the file: 255, one line saying so, the password not in it."""
     secret = write_secret(tmp_path / "pw", "not-the-password")
     proc = run_remoterepl(
-        ["--password-file", str(secret), client_env.password_alias, OK],
-        env=client_env.env,
+        ["--password-file", str(secret), embedded_env.password_alias, OK],
+        env=embedded_env.env,
         timeout=30,
     )
     assert proc.returncode == 255, proc.stderr

@@ -22,7 +22,9 @@ import pytest
 import yaml  # type: ignore[import-untyped]
 
 from tests.client import run_remoterepl
-from tests.sshd import TestUsers, client_environment, free_port, require_root, require_sshd
+from tests.client_env import TestUsers, client_environment
+from tests.sshd import require_sshd
+from tests.system import free_port, require_root
 
 COMPOSE = Path(__file__).resolve().parent.parent / "compose"
 SCRIPTS = [COMPOSE / "entrypoint.sh", COMPOSE / "client-config.sh"]

@@ -1,4 +1,5 @@
-"""Host-key trust as OpenSSH does it, end to end: hashed and [host]:port entries,
+"""Host-key trust as OpenSSH does it, end to end against the embedded server: hashed and
+[host]:port entries,
 Global/UserKnownHostsFile, StrictHostKeyChecking from -o and per host from ssh_config,
 "ask" answered on a real pty, changed and revoked keys refused naming FILE:LINE.
 
@@ -7,13 +8,16 @@ clients are seen to agree."""
 
 from __future__ import annotations
 
+import shutil
 import subprocess
 from pathlib import Path
 
 import pytest
 
 from tests.client import assert_one_line_error, run_remoterepl, spawn_remoterepl, stderr_lines
-from tests.sshd import ClientEnv, ClientEnvFactory, KeyPair, SshdServer, SshKeys, generate_key
+from tests.client_env import ClientEnv, ClientEnvFactory
+from tests.embedded_sshd import EmbeddedSshd
+from tests.keys import KeyPair, SshKeys, generate_key
 
 OK = "echo HOST-OK"
 STRICT = ["-o", "StrictHostKeyChecking=yes"]
@@ -21,6 +25,8 @@ STRICT = ["-o", "StrictHostKeyChecking=yes"]
 
 def openssh_connects(env: ClientEnv, *options: str) -> bool:
     """Does OpenSSH's ssh (BatchMode, same config and files) accept the host?"""
+    if shutil.which("ssh") is None:
+        pytest.skip("OpenSSH's ssh is missing (package openssh-client): nothing to compare")
     proc = subprocess.run(
         env.ssh_args(*options, env.user_alias, "true"),
         env=env.env,
@@ -32,7 +38,7 @@ def openssh_connects(env: ClientEnv, *options: str) -> bool:
 
 
 def host_name(env: ClientEnv) -> str:
-    """How known_hosts names the test sshd."""
+    """How known_hosts names the test embedded_sshd."""
     return f"[127.0.0.1]:{env.port}"
 
 
@@ -45,21 +51,21 @@ def found_by_ssh_keygen(env: ClientEnv, path: Path) -> bool:
 
 
 @pytest.fixture
-def empty_env(sshd: SshdServer, client_env_factory: ClientEnvFactory) -> ClientEnv:
+def empty_env(embedded_sshd: EmbeddedSshd, embedded_env_factory: ClientEnvFactory) -> ClientEnv:
     """A client HOME whose known_hosts is empty."""
-    return client_env_factory(sshd, known_hosts_lines=[])
+    return embedded_env_factory(embedded_sshd, known_hosts_lines=[])
 
 
-def test_hashed_entry(client_env: ClientEnv) -> None:
+def test_hashed_entry(embedded_env: ClientEnv) -> None:
     """A known_hosts hashed with ``ssh-keygen -H`` still vouches for the host."""
     subprocess.run(
-        ["ssh-keygen", "-q", "-H", "-f", str(client_env.known_hosts_path)],
+        ["ssh-keygen", "-q", "-H", "-f", str(embedded_env.known_hosts_path)],
         check=True,
         capture_output=True,
     )
-    text = client_env.known_hosts_path.read_text()
+    text = embedded_env.known_hosts_path.read_text()
     assert text.startswith("|1|") and "127.0.0.1" not in text
-    proc = run_remoterepl([*STRICT, client_env.user_alias, OK], env=client_env.env, timeout=30)
+    proc = run_remoterepl([*STRICT, embedded_env.user_alias, OK], env=embedded_env.env, timeout=30)
     assert (proc.returncode, proc.stdout, proc.stderr) == (0, b"HOST-OK\n", b"")
 
 
@@ -81,8 +87,8 @@ def test_hashed_entry(client_env: ClientEnv) -> None:
     ],
 )
 def test_port_entries_as_openssh_reads_them(
-    sshd: SshdServer,
-    client_env_factory: ClientEnvFactory,
+    embedded_sshd: EmbeddedSshd,
+    embedded_env_factory: ClientEnvFactory,
     ssh_keys: SshKeys,
     lines: list[str],
     outcome: str,
@@ -91,12 +97,12 @@ def test_port_entries_as_openssh_reads_them(
     vouches for a key when no ``[host]:port`` line holds that key type. OpenSSH's ssh,
     given the same files, reaches the same verdict."""
     text = [
-        line.replace("KEY", sshd.host_key.public_line)
-        .replace("PORT", str(sshd.port))
+        line.replace("KEY", embedded_sshd.host_key.public_line)
+        .replace("PORT", str(embedded_sshd.port))
         .replace("OTHER", ssh_keys.bad_client.public_line)
         for line in lines
     ]
-    env = client_env_factory(sshd, known_hosts_lines=text)
+    env = embedded_env_factory(embedded_sshd, known_hosts_lines=text)
     proc = run_remoterepl([*STRICT, env.user_alias, OK], env=env.env, timeout=30)
     assert openssh_connects(env, *STRICT) == (outcome == "ok")
     if outcome == "ok":
@@ -181,11 +187,13 @@ def test_strict_yes_from_ssh_config_beats_the_default(empty_env: ClientEnv) -> N
 
 
 @pytest.mark.parametrize("answer", ["yes", "fingerprint"])
-def test_ask_accepted_on_the_terminal(empty_env: ClientEnv, sshd: SshdServer, answer: str) -> None:
+def test_ask_accepted_on_the_terminal(
+    empty_env: ClientEnv, embedded_sshd: EmbeddedSshd, answer: str
+) -> None:
     """ask (the default) on a terminal: ssh's question with the SHA256 fingerprint;
     "yes" (or the fingerprint itself) connects and records the key."""
     fingerprint = subprocess.run(
-        ["ssh-keygen", "-l", "-f", str(sshd.host_key.public)],
+        ["ssh-keygen", "-l", "-f", str(embedded_sshd.host_key.public)],
         capture_output=True,
         text=True,
         check=True,
@@ -215,7 +223,7 @@ def test_ask_refused_on_the_terminal(empty_env: ClientEnv) -> None:
 
 
 def test_changed_key_names_file_and_line(
-    sshd: SshdServer, client_env_factory: ClientEnvFactory, tmp_path: Path
+    embedded_sshd: EmbeddedSshd, embedded_env_factory: ClientEnvFactory, tmp_path: Path
 ) -> None:
     """A hashed entry with another ED25519 key on line 3: refused, FILE:3 named, even with
     StrictHostKeyChecking=no."""
@@ -224,9 +232,9 @@ def test_changed_key_names_file_and_line(
     lines = [
         f"[127.0.0.1]:1 {other.public_line}",
         "# a comment",
-        f"[127.0.0.1]:{sshd.port} {impostor.public_line}",
+        f"[127.0.0.1]:{embedded_sshd.port} {impostor.public_line}",
     ]
-    env = client_env_factory(sshd, known_hosts_lines=lines)
+    env = embedded_env_factory(embedded_sshd, known_hosts_lines=lines)
     subprocess.run(
         ["ssh-keygen", "-q", "-H", "-f", str(env.known_hosts_path)], check=True, capture_output=True
     )
@@ -239,25 +247,25 @@ def test_changed_key_names_file_and_line(
     assert not openssh_connects(env, *STRICT)
 
 
-def test_revoked_key(client_env: ClientEnv) -> None:
+def test_revoked_key(embedded_env: ClientEnv) -> None:
     """An @revoked line for the server's key wins over the line that trusts it."""
-    path = client_env.known_hosts_path
-    revoked = f"@revoked {client_env.host_key_line}"
+    path = embedded_env.known_hosts_path
+    revoked = f"@revoked {embedded_env.host_key_line}"
     path.write_text(path.read_text() + revoked + "\n")
-    proc = run_remoterepl([client_env.user_alias, OK], env=client_env.env, timeout=30)
+    proc = run_remoterepl([embedded_env.user_alias, OK], env=embedded_env.env, timeout=30)
     assert proc.returncode == 255, proc.stderr
     line = assert_one_line_error(proc.stderr)
     assert "REVOKED" in line and f"{path}:2" in line, line
 
 
 def test_other_key_type_known_is_new_not_changed(
-    sshd: SshdServer, client_env_factory: ClientEnvFactory, tmp_path: Path
+    embedded_sshd: EmbeddedSshd, embedded_env_factory: ClientEnvFactory, tmp_path: Path
 ) -> None:
     """known_hosts holds only an RSA key for the host, the server offers ED25519: that is a
     new key type (as in OpenSSH), not a changed key; accept-new records it."""
     rsa: KeyPair = generate_key(tmp_path / "rsa", key_type="rsa")
-    rsa_line = f"[127.0.0.1]:{sshd.port} {rsa.public_line}"
-    env = client_env_factory(sshd, known_hosts_lines=[rsa_line])
+    rsa_line = f"[127.0.0.1]:{embedded_sshd.port} {rsa.public_line}"
+    env = embedded_env_factory(embedded_sshd, known_hosts_lines=[rsa_line])
     refused = run_remoterepl([*STRICT, env.user_alias, OK], env=env.env, timeout=30)
     assert refused.returncode == 255
     assert "unknown" in assert_one_line_error(refused.stderr)
@@ -268,9 +276,13 @@ def test_other_key_type_known_is_new_not_changed(
     assert len(env.known_hosts_path.read_text().splitlines()) == 2
 
 
-def test_host_key_alias(sshd: SshdServer, client_env_factory: ClientEnvFactory) -> None:
+def test_host_key_alias(
+    embedded_sshd: EmbeddedSshd, embedded_env_factory: ClientEnvFactory
+) -> None:
     """HostKeyAlias names the entry to look for (no port decoration), as in OpenSSH."""
-    env = client_env_factory(sshd, known_hosts_lines=[f"lab-box {sshd.host_key.public_line}"])
+    env = embedded_env_factory(
+        embedded_sshd, known_hosts_lines=[f"lab-box {embedded_sshd.host_key.public_line}"]
+    )
     proc = run_remoterepl(
         [*STRICT, "-o", "HostKeyAlias=lab-box", env.user_alias, OK], env=env.env, timeout=30
     )

@@ -17,16 +17,10 @@ from pathlib import Path
 import pytest
 
 from tests.client import assert_one_line_error, run_remoterepl, spawn_remoterepl
+from tests.client_env import TestUsers, client_environment
 from tests.jumpnet import JumpNetwork, start_jump_network
-from tests.sshd import (
-    LOOPBACK,
-    KeyPair,
-    TestUsers,
-    client_environment,
-    free_port,
-    generate_key,
-    require_root,
-)
+from tests.keys import KeyPair, generate_key
+from tests.system import LOOPBACK, free_port, require_root
 
 #: Shows where the command ran (network namespace) and as whom.
 PROBE = "echo ns=$(readlink /proc/self/ns/net) user=$(id -un)"

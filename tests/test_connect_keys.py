@@ -1,4 +1,5 @@
-"""Keys and the agent, end to end against real sshds: -i, IdentityFile/IdentitiesOnly,
+"""Keys and the agent, end to end (the embedded server; a real sshd for certificates):
+-i, IdentityFile/IdentitiesOnly,
 passphrase-protected keys (asked on the terminal, only when the server accepts the key,
 three tries), a real ``ssh-agent`` (SSH_AUTH_SOCK, IdentityAgent, none) and -A forwarding
 checked with ``ssh-add -l`` on the remote."""
@@ -18,16 +19,10 @@ from tests.client import (
     spawn_remoterepl,
     stderr_lines,
 )
-from tests.sshd import (
-    ClientEnv,
-    ClientEnvFactory,
-    KeyPair,
-    SshAgent,
-    SshdFactory,
-    SshdServer,
-    SshKeys,
-    generate_key,
-)
+from tests.client_env import ClientEnv, ClientEnvFactory
+from tests.embedded_sshd import EmbeddedFactory, EmbeddedSshd
+from tests.keys import ClientKeys, KeyPair, generate_key
+from tests.sshd import SshAgent, SshdFactory
 
 OK = "echo AUTH-OK"
 PASSPHRASE = "correct horse battery"
@@ -64,15 +59,15 @@ def direct(env: ClientEnv) -> list[str]:
 
 
 @pytest.fixture
-def server(sshd_factory: SshdFactory) -> SshdServer:
-    """A dedicated sshd (it accepts the run's client key; tests authorize more)."""
-    return sshd_factory()
+def server(embedded_factory: EmbeddedFactory) -> EmbeddedSshd:
+    """A dedicated embedded server (it accepts the client key; tests authorize more)."""
+    return embedded_factory()
 
 
 @pytest.fixture
-def env(server: SshdServer, client_env_factory: ClientEnvFactory) -> ClientEnv:
+def env(server: EmbeddedSshd, embedded_env_factory: ClientEnvFactory) -> ClientEnv:
     """A client HOME for :func:`server`."""
-    return client_env_factory(server)
+    return embedded_env_factory(server)
 
 
 @pytest.fixture
@@ -85,7 +80,7 @@ def locked_key(tmp_path: Path) -> KeyPair:
 
 
 def test_passphrase_prompt_and_a_second_try(
-    server: SshdServer, env: ClientEnv, locked_key: KeyPair
+    server: EmbeddedSshd, env: ClientEnv, locked_key: KeyPair
 ) -> None:
     """ssh's wording; the first (wrong) passphrase is asked again; the key then works."""
     server.authorize(locked_key.public_line)
@@ -100,7 +95,7 @@ def test_passphrase_prompt_and_a_second_try(
         assert PASSPHRASE not in term.transcript_text()
 
 
-def test_three_bad_passphrases(server: SshdServer, env: ClientEnv, locked_key: KeyPair) -> None:
+def test_three_bad_passphrases(server: EmbeddedSshd, env: ClientEnv, locked_key: KeyPair) -> None:
     """After three wrong passphrases the key is given up: 255, permission denied."""
     server.authorize(locked_key.public_line)
     alias = add_host(env, "locked", f"IdentityFile {locked_key.private}", "IdentitiesOnly yes")
@@ -115,7 +110,7 @@ def test_three_bad_passphrases(server: SshdServer, env: ClientEnv, locked_key: K
 
 
 def test_locked_key_without_terminal(
-    server: SshdServer, env: ClientEnv, locked_key: KeyPair
+    server: EmbeddedSshd, env: ClientEnv, locked_key: KeyPair
 ) -> None:
     """No terminal to ask for the passphrase: the key is skipped; one line, 255."""
     server.authorize(locked_key.public_line)
@@ -146,7 +141,7 @@ def test_passphrase_asked_only_for_a_key_the_server_accepts(
 
 
 def test_locked_pem_key_without_public_half(
-    server: SshdServer, env: ClientEnv, tmp_path: Path
+    server: EmbeddedSshd, env: ClientEnv, tmp_path: Path
 ) -> None:
     """An old-style encrypted PEM key with no .pub: unlocked (asked) before it is offered."""
     key = generate_key(tmp_path / "keys" / "id_rsa_pem", "pem", PASSPHRASE, key_type="rsa")
@@ -209,12 +204,10 @@ def test_missing_i_file_warns_and_goes_on(env: ClientEnv, tmp_path: Path) -> Non
     assert len(lines) == 1 and str(missing) in lines[0], lines
 
 
-def test_key_readable_by_others_is_refused(
-    env: ClientEnv, tmp_path: Path, ssh_keys: SshKeys
-) -> None:
+def test_key_readable_by_others_is_refused(env: ClientEnv, tmp_path: Path) -> None:
     """A private key others can read is ignored with ssh's warning (and -q hides it)."""
     loose = tmp_path / "loose"
-    loose.write_bytes(ssh_keys.client.private.read_bytes())
+    loose.write_bytes(env.key_path.read_bytes())
     loose.chmod(0o644)
     proc = run_remoterepl(
         ["-i", str(loose), "-o", "IdentitiesOnly=yes", *direct(env), OK], env=env.env, timeout=30
@@ -271,11 +264,11 @@ def test_user_certificate(
 
 
 @pytest.fixture
-def agent(tmp_path: Path, ssh_keys: SshKeys) -> Iterator[SshAgent]:
+def agent(tmp_path: Path, embedded_keys: ClientKeys) -> Iterator[SshAgent]:
     """A real ssh-agent holding the accepted client key."""
     running = SshAgent(tmp_path / "agent")
     try:
-        running.add(ssh_keys.client)
+        running.add(embedded_keys.client)
         yield running
     finally:
         running.stop()

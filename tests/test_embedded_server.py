@@ -369,3 +369,52 @@ def test_client_files(tmp_path: Path, client_key: asyncssh.SSHKey) -> None:
     assert f"IdentityFile {files.identity}\n" in config
     assert files.known_hosts.read_text() == "[127.0.0.1]:2222 ssh-ed25519 AAAA\n"
     assert files.identity.stat().st_mode & 0o077 == 0
+
+
+# --- what tests and the demo rely on beyond a session -----------------------------------
+
+
+async def test_sftp_subsystem(server: EmbeddedServer, client_key: asyncssh.SSHKey) -> None:
+    """SFTP through the system's sftp-server (skipped where OpenSSH's is not installed)."""
+    from remoterepl.embedded.server import _find_sftp_server
+
+    if _find_sftp_server() is None:
+        pytest.skip("no OpenSSH sftp-server on this machine")
+    async with (
+        connect(server, client_keys=[client_key]) as conn,
+        conn.start_sftp_client() as sftp,
+    ):
+        assert await sftp.realpath(".") == os.path.realpath(os.environ["HOME"])
+        assert "etc" in await sftp.listdir("/")
+
+
+async def test_authorized_keys_file_is_read_per_connection(
+    tmp_path: Path, client_key: asyncssh.SSHKey
+) -> None:
+    """A key added to the authorized_keys file works at the next login, as with sshd."""
+    other = asyncssh.generate_private_key("ssh-ed25519")
+    keys = tmp_path / "authorized_keys"
+    keys.write_text(client_key.export_public_key().decode())
+    async with await start_server(str(keys)) as srv:
+        with pytest.raises(asyncssh.PermissionDenied):
+            async with connect(srv, client_keys=[other]):
+                pass
+        with keys.open("a") as file:
+            file.write(other.export_public_key().decode())
+        async with connect(srv, client_keys=[other]) as conn:
+            assert (await conn.run("echo in", check=True)).stdout == "in\n"
+
+
+async def test_a_home_that_does_not_exist(
+    client_key: asyncssh.SSHKey, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    """HOME names no directory: the session still starts, in /, with sshd's note."""
+    monkeypatch.setenv("HOME", str(tmp_path / "gone"))
+    async with (
+        await start_server([client_key]) as srv,
+        connect(srv, client_keys=[client_key]) as conn,
+    ):
+        result = await conn.run("pwd; echo $HOME")
+    assert result.exit_status == 0
+    assert result.stdout == f"/\n{tmp_path / 'gone'}\n"
+    assert f"Could not chdir to home directory {tmp_path / 'gone'}" in text(result.stderr)

@@ -1,4 +1,5 @@
-"""Failure paths end to end: what a person or a script sees when things go wrong.
+"""Failure paths end to end: what a person or a script sees when things go wrong (against
+the embedded server, and a real sshd whose per-connection process is killed).
 
 Contract (DESIGN.md §2): connection, authentication and host-key failures exit 255 with ONE
 clear line on stderr (never a traceback); usage errors exit 2 with a usage message; a remote
@@ -22,18 +23,11 @@ from tests.client import (
     start_remoterepl,
     stderr_lines,
 )
-from tests.sshd import (
-    ClientEnv,
-    ClientEnvFactory,
-    SshdFactory,
-    SshdServer,
-    SshKeys,
-    client_environment,
-    free_port,
-    kill_quietly,
-    private_netns_command,
-    require_root,
-)
+from tests.client_env import ClientEnv, ClientEnvFactory, client_environment
+from tests.embedded_sshd import EmbeddedSshd
+from tests.keys import ClientKeys
+from tests.sshd import SshdFactory
+from tests.system import free_port, kill_quietly, private_netns_command, require_root
 
 #: A remote command that must never run when the connection is refused by our side.
 CANARY = "echo SHOULD-NOT-RUN"
@@ -113,9 +107,9 @@ def test_usage_errors(bare_env: dict[str, str], args: list[str], mentions: str) 
 # --------------------------------------------------------------------------- authentication
 
 
-def test_authentication_failure(client_env: ClientEnv) -> None:
+def test_authentication_failure(embedded_env: ClientEnv) -> None:
     """Only a key the server does not accept (IdentitiesOnly, no password auth): 255."""
-    proc = run_remoterepl([client_env.badkey_alias, CANARY], env=client_env.env, timeout=30)
+    proc = run_remoterepl([embedded_env.badkey_alias, CANARY], env=embedded_env.env, timeout=30)
     assert proc.returncode == 255, proc.stderr
     line = assert_one_line_error(proc.stderr)
     assert has_any(line, "permission denied", "authentication"), line
@@ -131,10 +125,10 @@ def test_authentication_failure(client_env: ClientEnv) -> None:
     ids=["default", "strict-yes", "strict-ask"],
 )
 def test_unknown_host_key(
-    sshd: SshdServer, client_env_factory: ClientEnvFactory, options: list[str]
+    embedded_sshd: EmbeddedSshd, embedded_env_factory: ClientEnvFactory, options: list[str]
 ) -> None:
     """Empty known_hosts and no terminal to ask on: refuse with 255, write nothing."""
-    env = client_env_factory(sshd, known_hosts_lines=[])
+    env = embedded_env_factory(embedded_sshd, known_hosts_lines=[])
     proc = run_remoterepl([*options, env.user_alias, CANARY], env=env.env, timeout=30)
     assert proc.returncode == 255, proc.stderr
     line = assert_one_line_error(proc.stderr)
@@ -148,10 +142,10 @@ def test_unknown_host_key(
 
 
 def test_accept_new_records_an_unknown_host(
-    sshd: SshdServer, client_env_factory: ClientEnvFactory
+    embedded_sshd: EmbeddedSshd, embedded_env_factory: ClientEnvFactory
 ) -> None:
     """``-o StrictHostKeyChecking=accept-new`` connects and records the key, like OpenSSH."""
-    env = client_env_factory(sshd, known_hosts_lines=[])
+    env = embedded_env_factory(embedded_sshd, known_hosts_lines=[])
     proc = run_remoterepl(
         ["-o", "StrictHostKeyChecking=accept-new", env.user_alias, "echo ok"],
         env=env.env,
@@ -164,10 +158,10 @@ def test_accept_new_records_an_unknown_host(
 
 
 def test_user_known_hosts_file_option(
-    sshd: SshdServer, client_env_factory: ClientEnvFactory, tmp_path: Path
+    embedded_sshd: EmbeddedSshd, embedded_env_factory: ClientEnvFactory, tmp_path: Path
 ) -> None:
     """``-o UserKnownHostsFile=FILE`` overrides the config's file, like OpenSSH."""
-    env = client_env_factory(sshd, known_hosts_lines=[])
+    env = embedded_env_factory(embedded_sshd, known_hosts_lines=[])
     trusted = tmp_path / "trusted_hosts"
     trusted.write_text(env.host_key_line + "\n")
     proc = run_remoterepl(
@@ -184,14 +178,14 @@ def test_user_known_hosts_file_option(
     ids=["default", "accept-new"],
 )
 def test_changed_host_key(
-    sshd: SshdServer,
-    client_env_factory: ClientEnvFactory,
-    ssh_keys: SshKeys,
+    embedded_sshd: EmbeddedSshd,
+    embedded_env_factory: ClientEnvFactory,
+    embedded_keys: ClientKeys,
     options: list[str],
 ) -> None:
     """known_hosts holds another key for [127.0.0.1]:PORT: refuse loudly, name the file."""
-    impostor = f"[127.0.0.1]:{sshd.port} {ssh_keys.bad_client.public_line}"
-    env = client_env_factory(sshd, known_hosts_lines=[impostor])
+    impostor = f"[127.0.0.1]:{embedded_sshd.port} {embedded_keys.bad_client.public_line}"
+    env = embedded_env_factory(embedded_sshd, known_hosts_lines=[impostor])
     proc = run_remoterepl([*options, env.user_alias, CANARY], env=env.env, timeout=30)
     assert proc.returncode == 255, proc.stderr
     line = assert_one_line_error(proc.stderr)
@@ -204,10 +198,10 @@ def test_changed_host_key(
 # --------------------------------------------------------------------------- mid-session
 
 
-def test_remote_killed_mid_session(client_env: ClientEnv) -> None:
+def test_remote_killed_mid_session(embedded_env: ClientEnv) -> None:
     """The remote process dies of SIGKILL: 137, and its earlier output is all there."""
     proc = run_remoterepl(
-        [client_env.user_alias, "echo before; kill -KILL $$"], env=client_env.env, timeout=30
+        [embedded_env.user_alias, "echo before; kill -KILL $$"], env=embedded_env.env, timeout=30
     )
     assert proc.returncode == 128 + 9, proc.stderr
     assert proc.stdout == b"before\n"

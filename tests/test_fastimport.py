@@ -17,7 +17,7 @@ from typing import Any
 
 import pytest
 
-from tests.sshd import ClientEnv
+from tests.client_env import ClientEnv
 
 pytestmark = pytest.mark.timeout(120)
 
@@ -114,7 +114,7 @@ def test_control_a_plain_import_does_load_ssl() -> None:
 
 
 def test_start_up_sets_the_imported_modules_aside_and_collects_again(
-    client_env: ClientEnv,
+    embedded_env: ClientEnv,
 ) -> None:
     """cli.main() loads its modules with the garbage collector off, then freezes them (kept
     out of every later collection, the one at exit too) and turns the collector back on:
@@ -123,7 +123,7 @@ def test_start_up_sets_the_imported_modules_aside_and_collects_again(
         f"""
         import gc, json
         from remoterepl.cli import main
-        status = main([{client_env.user_alias!r}, "true"])
+        status = main([{embedded_env.user_alias!r}, "true"])
         print(json.dumps({{"status": status, "enabled": gc.isenabled(),
                            "frozen": gc.get_freeze_count()}}))
         """
@@ -132,7 +132,7 @@ def test_start_up_sets_the_imported_modules_aside_and_collects_again(
         [sys.executable, "-c", code],
         capture_output=True,
         text=True,
-        env=client_env.env,
+        env=embedded_env.env,
         stdin=subprocess.DEVNULL,
         timeout=60,
     )
@@ -141,3 +141,29 @@ def test_start_up_sets_the_imported_modules_aside_and_collects_again(
     assert facts["status"] == 0
     assert facts["enabled"] is True
     assert facts["frozen"] > 20_000  # asyncio, asyncssh, cryptography, remoterepl: ~49,000
+
+
+def test_tuning_can_be_switched_off_for_bisecting(embedded_env: ClientEnv) -> None:
+    """REMOTEREPL_NO_TUNING=1: the same run works with none of the tuning: nothing frozen,
+    asyncio's ssl loaded as usual, glibc's heap thresholds left alone."""
+    code = textwrap.dedent(
+        f"""
+        import gc, json, sys
+        from remoterepl.cli import main
+        status = main([{embedded_env.user_alias!r}, "echo untuned"])
+        print(json.dumps({{"status": status, "frozen": gc.get_freeze_count(),
+                           "ssl": "ssl" in sys.modules}}))
+        """
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", code],
+        capture_output=True,
+        text=True,
+        env={**embedded_env.env, "REMOTEREPL_NO_TUNING": "1"},
+        stdin=subprocess.DEVNULL,
+        timeout=60,
+    )
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.splitlines()[0] == "untuned"
+    facts = json.loads(done.stdout.splitlines()[-1])
+    assert facts == {"status": 0, "frozen": 0, "ssl": True}

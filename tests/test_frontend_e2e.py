@@ -1,5 +1,5 @@
 """The line editor's comforts end to end: the installed remoterepl in a real pty against a
-real OpenSSH sshd, asserting on the screen (pyte) and on the files it writes (history,
+the embedded SSH server, asserting on the screen (pyte) and on the files it writes (history,
 recordings). Each test has its own client HOME (XDG dirs inside), so histories and config
 files never leak between tests."""
 
@@ -22,7 +22,7 @@ from tests.client import (
     shell_prompt_shown,
     spawn_remoterepl,
 )
-from tests.sshd import ClientEnv
+from tests.client_env import ClientEnv
 
 F2 = "\x1bOQ"
 META_ENTER = "\x1b\r"
@@ -66,25 +66,25 @@ def remote_dir() -> Iterator[str]:
 
 
 def test_history_survives_a_restart_is_private_and_recalled_with_up_and_ctrl_r(
-    client_env: ClientEnv,
+    embedded_env: ClientEnv,
 ) -> None:
     """Lines typed in one session come back in the next (Up, Ctrl-R); the file is 0600 in
     a 0700 directory, under the XDG state dir."""
-    with spawn_remoterepl([client_env.user_alias, "bc"], client_env.env) as term:
+    with spawn_remoterepl([embedded_env.user_alias, "bc"], embedded_env.env) as term:
         term.wait_for_screen("bc>")
         term.sendline("11+1")
         term.wait_for_screen(lambda s: "\n12" in s)
         term.sendline("22+2")
         term.wait_for_screen(lambda s: "\n24" in s)
         quit_bc(term)
-    files = history_files(client_env)
+    files = history_files(embedded_env)
     assert len(files) == 1, files
     assert stat.S_IMODE(files[0].stat().st_mode) == 0o600
     assert stat.S_IMODE(files[0].parent.stat().st_mode) == 0o700
     assert "+22+2" in files[0].read_text()
     assert "bc" in (files[0].parent / "INDEX").read_text()
 
-    with spawn_remoterepl([client_env.user_alias, "bc"], client_env.env) as term:
+    with spawn_remoterepl([embedded_env.user_alias, "bc"], embedded_env.env) as term:
         term.wait_for_screen("bc>")
         term.send("\x1b[A")  # Up
         term.wait_for_screen(lambda s: last_line(s) == "bc> 22+2")
@@ -107,9 +107,9 @@ def test_history_survives_a_restart_is_private_and_recalled_with_up_and_ctrl_r(
         quit_bc(term)
 
 
-def test_auto_suggestion_from_history(client_env: ClientEnv) -> None:
+def test_auto_suggestion_from_history(embedded_env: ClientEnv) -> None:
     """A line typed before is suggested (fish-style) and Right arrow takes it."""
-    with spawn_remoterepl([client_env.user_alias, "bc"], client_env.env) as term:
+    with spawn_remoterepl([embedded_env.user_alias, "bc"], embedded_env.env) as term:
         term.wait_for_screen("bc>")
         term.sendline("123456+1")
         term.wait_for_screen(lambda s: "\n123457" in s)
@@ -121,27 +121,29 @@ def test_auto_suggestion_from_history(client_env: ClientEnv) -> None:
         quit_bc(term)
 
 
-def test_no_history_writes_nothing(client_env: ClientEnv) -> None:
+def test_no_history_writes_nothing(embedded_env: ClientEnv) -> None:
     """--no-history: no file is read or written."""
-    with spawn_remoterepl(["--no-history", client_env.user_alias, "bc"], client_env.env) as term:
+    with spawn_remoterepl(
+        ["--no-history", embedded_env.user_alias, "bc"], embedded_env.env
+    ) as term:
         term.wait_for_screen("bc>")
         term.sendline("5+5")
         term.wait_for_screen(lambda s: "\n10" in s)
         quit_bc(term)
-    assert history_files(client_env) == []
+    assert history_files(embedded_env) == []
 
 
-def test_history_ignore_pattern_from_config(client_env: ClientEnv) -> None:
+def test_history_ignore_pattern_from_config(embedded_env: ClientEnv) -> None:
     """Lines matching the configured ``history_ignore`` regex are not stored."""
-    write_config(client_env, 'history_ignore = "^ "\n')
-    with spawn_remoterepl([client_env.user_alias, "bc"], client_env.env) as term:
+    write_config(embedded_env, 'history_ignore = "^ "\n')
+    with spawn_remoterepl([embedded_env.user_alias, "bc"], embedded_env.env) as term:
         term.wait_for_screen("bc>")
         term.sendline(" 7+7")
         term.wait_for_screen(lambda s: "\n14" in s)
         term.sendline("8+8")
         term.wait_for_screen(lambda s: "\n16" in s)
         quit_bc(term)
-    text = history_files(client_env)[0].read_text()
+    text = history_files(embedded_env)[0].read_text()
     assert "+8+8" in text and "7+7" not in text
 
 
@@ -149,13 +151,15 @@ def test_history_ignore_pattern_from_config(client_env: ClientEnv) -> None:
 
 
 def test_password_prompt_reads_a_hidden_line_kept_out_of_history_and_recording(
-    client_env: ClientEnv, tmp_path: Path
+    embedded_env: ClientEnv, tmp_path: Path
 ) -> None:
     """``read -s -p 'Password: '``: what is typed shows as stars, reaches the remote, and
     is in neither the history file nor the recording."""
     cast = tmp_path / "session.cast"
     secret = "hunter2-s3cret"
-    with spawn_remoterepl(["--record", str(cast), client_env.user_alias], client_env.env) as term:
+    with spawn_remoterepl(
+        ["--record", str(cast), embedded_env.user_alias], embedded_env.env
+    ) as term:
         term.wait_for_screen(shell_prompt_shown, timeout=15)
         term.sendline("read -s -p 'Password: ' pw; echo; echo \"got ${#pw} chars\"")
         term.wait_for_screen(lambda s: last_line(s).startswith("Password:"))
@@ -166,7 +170,7 @@ def test_password_prompt_reads_a_hidden_line_kept_out_of_history_and_recording(
         term.sendline("exit")
         assert term.wait_exit() == 0
         assert secret not in term.transcript_text()
-    history = history_files(client_env)[0].read_text()
+    history = history_files(embedded_env)[0].read_text()
     assert "read -s -p" in history and secret not in history
     recording = cast.read_text()
     assert "read -s -p" in recording and secret not in recording
@@ -175,9 +179,11 @@ def test_password_prompt_reads_a_hidden_line_kept_out_of_history_and_recording(
 # -- 3. prompts ----------------------------------------------------------------------------
 
 
-def test_python_interactive_prompt_appears_once(client_env: ClientEnv) -> None:
+def test_python_interactive_prompt_appears_once(embedded_env: ClientEnv) -> None:
     """``python3 -i``: its ``>>> `` is the editor's prompt, shown once per line."""
-    with spawn_remoterepl([client_env.user_alias, "python3", "-i", "-q"], client_env.env) as term:
+    with spawn_remoterepl(
+        [embedded_env.user_alias, "python3", "-i", "-q"], embedded_env.env
+    ) as term:
         term.wait_for_screen(lambda s: last_line(s) == ">>>", timeout=15)
         term.sendline("print(6*7)")
         screen = term.wait_for_screen(lambda s: "\n42\n>>>" in s)
@@ -187,14 +193,14 @@ def test_python_interactive_prompt_appears_once(client_env: ClientEnv) -> None:
         assert term.wait_exit() == 0
 
 
-def test_local_prompt_from_config_per_destination(client_env: ClientEnv) -> None:
+def test_local_prompt_from_config_per_destination(embedded_env: ClientEnv) -> None:
     """A ``[hosts."ALIAS"]`` table sets the local prompt for programs without one."""
     write_config(
-        client_env,
-        f'prompt = "{{command}}$ "\n[hosts."{client_env.user_alias}"]\n'
+        embedded_env,
+        f'prompt = "{{command}}$ "\n[hosts."{embedded_env.user_alias}"]\n'
         'prompt = "calc({command})> "\n',
     )
-    with spawn_remoterepl([client_env.user_alias, "bc"], client_env.env) as term:
+    with spawn_remoterepl([embedded_env.user_alias, "bc"], embedded_env.env) as term:
         term.wait_for_screen(lambda s: last_line(s) == "calc(bc)>")
         term.sendline("2^10")
         term.wait_for_screen(lambda s: "calc(bc)> 2^10\n1024" in s)
@@ -204,9 +210,9 @@ def test_local_prompt_from_config_per_destination(client_env: ClientEnv) -> None
 # -- 4. completion -------------------------------------------------------------------------
 
 
-def test_tab_completes_a_word_seen_in_remote_output(client_env: ClientEnv) -> None:
+def test_tab_completes_a_word_seen_in_remote_output(embedded_env: ClientEnv) -> None:
     """A word the remote printed completes with Tab (python: no remote file lookups)."""
-    with spawn_remoterepl([client_env.user_alias, "python3", "-q"], client_env.env) as term:
+    with spawn_remoterepl([embedded_env.user_alias, "python3", "-q"], embedded_env.env) as term:
         term.wait_for_screen(lambda s: last_line(s) == ">>>", timeout=15)
         term.sendline("print('ZEBRA'.lower() + '_quokka')")  # the word is only in output
         term.wait_for_screen(lambda s: "\nzebra_quokka" in s)
@@ -218,11 +224,11 @@ def test_tab_completes_a_word_seen_in_remote_output(client_env: ClientEnv) -> No
 
 
 def test_tab_completes_remote_file_and_command_names_in_a_shell(
-    client_env: ClientEnv, remote_dir: str
+    embedded_env: ClientEnv, remote_dir: str
 ) -> None:
     """In the login shell Tab completes remote paths (SFTP), paths relative to the shell's
     working directory, and command names."""
-    with spawn_remoterepl([client_env.user_alias], client_env.env) as term:
+    with spawn_remoterepl([embedded_env.user_alias], embedded_env.env) as term:
         term.wait_for_screen(shell_prompt_shown, timeout=15)
         term.sendline(
             f"mkdir -p {remote_dir}/subdir && touch {remote_dir}/unique-file-name.txt && echo made"
@@ -242,7 +248,7 @@ def test_tab_completes_remote_file_and_command_names_in_a_shell(
         term.send("whoam\t")
         term.wait_for_screen(lambda s: last_line(s).endswith("whoami"))
         term.sendline()
-        term.wait_for_screen(f"\n{client_env.users.user}")
+        term.wait_for_screen(f"\n{embedded_env.users.user}")
         term.sendline("exit")
         assert term.wait_exit() == 0
 
@@ -261,13 +267,15 @@ def _styled_chars(term: Terminal, word: str) -> list[tuple[str, bool]]:
     raise AssertionError(f"{word!r} not on screen")
 
 
-def test_input_is_highlighted_by_language_and_no_color_turns_it_off(client_env: ClientEnv) -> None:
+def test_input_is_highlighted_by_language_and_no_color_turns_it_off(
+    embedded_env: ClientEnv,
+) -> None:
     """python3 input is highlighted as Python (a keyword is coloured); NO_COLOR: plain."""
     for no_color in (False, True):
-        env = dict(client_env.env)
+        env = dict(embedded_env.env)
         if no_color:
             env["NO_COLOR"] = "1"
-        with spawn_remoterepl([client_env.user_alias, "python3", "-q"], env) as term:
+        with spawn_remoterepl([embedded_env.user_alias, "python3", "-q"], env) as term:
             term.wait_for_screen(lambda s: last_line(s) == ">>>", timeout=15)
             term.send("import os")
             term.wait_for_screen(lambda s: last_line(s) == ">>> import os")
@@ -279,15 +287,15 @@ def test_input_is_highlighted_by_language_and_no_color_turns_it_off(client_env: 
             assert term.wait_exit() == 0
 
 
-def test_strip_escapes_drops_title_and_clipboard_sequences(client_env: ClientEnv) -> None:
+def test_strip_escapes_drops_title_and_clipboard_sequences(embedded_env: ClientEnv) -> None:
     """--strip-escapes: OSC title / clipboard strings from the remote never reach the
     terminal; colours and text do."""
     command = (
         "printf '\\033]0;evil-title\\007\\033]52;c;ZXZpbA==\\007\\033[32mgreen-text\\033[0m\\n'"
     )
     for strip in (False, True):
-        args = (["--strip-escapes"] if strip else []) + [client_env.user_alias]
-        with spawn_remoterepl(args, client_env.env) as term:
+        args = (["--strip-escapes"] if strip else []) + [embedded_env.user_alias]
+        with spawn_remoterepl(args, embedded_env.env) as term:
             term.wait_for_screen(shell_prompt_shown, timeout=15)
             term.sendline(command)
             term.wait_for_screen("\ngreen-text")
@@ -302,11 +310,11 @@ def test_strip_escapes_drops_title_and_clipboard_sequences(client_env: ClientEnv
 # -- 6. toolbar ----------------------------------------------------------------------------
 
 
-def test_toolbar_shows_destination_and_state_and_f2_toggles_it(client_env: ClientEnv) -> None:
+def test_toolbar_shows_destination_and_state_and_f2_toggles_it(embedded_env: ClientEnv) -> None:
     """``toolbar = true``: destination, command, pty and idle/running; F2 hides it."""
-    write_config(client_env, "toolbar = true\n")
-    destination = f"{client_env.users.user}@127.0.0.1:{client_env.port}"
-    with spawn_remoterepl([client_env.user_alias, "bc"], client_env.env) as term:
+    write_config(embedded_env, "toolbar = true\n")
+    destination = f"{embedded_env.users.user}@127.0.0.1:{embedded_env.port}"
+    with spawn_remoterepl([embedded_env.user_alias, "bc"], embedded_env.env) as term:
         screen = term.wait_for_screen(destination)
         assert re.search(r"bc\s+│\s+pty\s+│\s+idle", screen), screen
         term.sendline("for(i=0;i<10^9;i++){}")
@@ -323,9 +331,9 @@ def test_toolbar_shows_destination_and_state_and_f2_toggles_it(client_env: Clien
 # -- 7. multi-line and paste ---------------------------------------------------------------
 
 
-def test_bracketed_paste_sends_a_block_in_order(client_env: ClientEnv) -> None:
+def test_bracketed_paste_sends_a_block_in_order(embedded_env: ClientEnv) -> None:
     """A pasted 3-line block waits in the editor, then goes as three lines, in order."""
-    with spawn_remoterepl([client_env.user_alias, "bc"], client_env.env) as term:
+    with spawn_remoterepl([embedded_env.user_alias, "bc"], embedded_env.env) as term:
         term.wait_for_screen("bc>")
         term.send("\x1b[200~1+100\n2+200\n3+300\x1b[201~")
         term.wait_for_screen("3+300")
@@ -336,9 +344,9 @@ def test_bracketed_paste_sends_a_block_in_order(client_env: ClientEnv) -> None:
         quit_bc(term)
 
 
-def test_meta_enter_inserts_a_newline(client_env: ClientEnv) -> None:
+def test_meta_enter_inserts_a_newline(embedded_env: ClientEnv) -> None:
     """Meta-Enter (Esc Enter) starts a second line in the editor instead of sending."""
-    with spawn_remoterepl([client_env.user_alias, "bc"], client_env.env) as term:
+    with spawn_remoterepl([embedded_env.user_alias, "bc"], embedded_env.env) as term:
         term.wait_for_screen("bc>")
         term.send("40+4")
         term.send(META_ENTER)
@@ -349,10 +357,10 @@ def test_meta_enter_inserts_a_newline(client_env: ClientEnv) -> None:
         quit_bc(term)
 
 
-def test_ctrl_x_ctrl_e_edits_the_line_in_editor(client_env: ClientEnv) -> None:
+def test_ctrl_x_ctrl_e_edits_the_line_in_editor(embedded_env: ClientEnv) -> None:
     """Ctrl-X Ctrl-E runs $EDITOR on the line and sends what it saved."""
-    env = dict(client_env.env, EDITOR="sed -i s/foo/21/", VISUAL="")
-    with spawn_remoterepl([client_env.user_alias, "bc"], env) as term:
+    env = dict(embedded_env.env, EDITOR="sed -i s/foo/21/", VISUAL="")
+    with spawn_remoterepl([embedded_env.user_alias, "bc"], env) as term:
         term.wait_for_screen("bc>")
         term.send("foo*2")
         term.wait_for_screen("foo*2")
@@ -365,10 +373,10 @@ def test_ctrl_x_ctrl_e_edits_the_line_in_editor(client_env: ClientEnv) -> None:
 # -- 8. config -----------------------------------------------------------------------------
 
 
-def test_vi_mode_from_the_config_file(client_env: ClientEnv) -> None:
+def test_vi_mode_from_the_config_file(embedded_env: ClientEnv) -> None:
     """``edit_mode = "vi"``: Esc enters normal mode, ``x`` deletes, ``a`` appends."""
-    write_config(client_env, 'edit_mode = "vi"\n')
-    with spawn_remoterepl([client_env.user_alias, "bc"], client_env.env) as term:
+    write_config(embedded_env, 'edit_mode = "vi"\n')
+    with spawn_remoterepl([embedded_env.user_alias, "bc"], embedded_env.env) as term:
         term.wait_for_screen("bc>")
         term.send("3+4")
         term.wait_for_screen(lambda s: last_line(s) == "bc> 3+4")
@@ -393,11 +401,11 @@ def test_vi_mode_from_the_config_file(client_env: ClientEnv) -> None:
     ],
 )
 def test_malformed_config_gives_one_line_and_status_2(
-    client_env: ClientEnv, text: str, expected: str
+    embedded_env: ClientEnv, text: str, expected: str
 ) -> None:
     """A bad config file: one line naming the file, line and key; exit status 2."""
-    path = write_config(client_env, text)
-    with spawn_remoterepl([client_env.user_alias, "bc"], client_env.env) as term:
+    path = write_config(embedded_env, text)
+    with spawn_remoterepl([embedded_env.user_alias, "bc"], embedded_env.env) as term:
         assert term.wait_exit() == 2
         output = term.transcript
     line = assert_one_line_error(bytes(output))
@@ -405,22 +413,22 @@ def test_malformed_config_gives_one_line_and_status_2(
     assert re.search(expected, line), line
 
 
-def test_config_file_option(client_env: ClientEnv, tmp_path: Path) -> None:
+def test_config_file_option(embedded_env: ClientEnv, tmp_path: Path) -> None:
     """--config FILE replaces the default file; [[match]] tables select by command."""
     config = tmp_path / "alt.toml"
     config.write_text('[[match]]\ncommand = "bc*"\nprompt = "alt> "\n')
     with spawn_remoterepl(
-        ["--config", str(config), client_env.user_alias, "bc"], client_env.env
+        ["--config", str(config), embedded_env.user_alias, "bc"], embedded_env.env
     ) as term:
         term.wait_for_screen(lambda s: last_line(s) == "alt>")
         quit_bc(term)
 
 
-def test_record_needs_the_line_editor(client_env: ClientEnv, tmp_path: Path) -> None:
+def test_record_needs_the_line_editor(embedded_env: ClientEnv, tmp_path: Path) -> None:
     """--record in pipe mode is a usage error (one line, status 2), not silently ignored."""
     result = run_remoterepl(
-        ["--record", str(tmp_path / "x.cast"), client_env.user_alias, "bc"],
-        env=client_env.env,
+        ["--record", str(tmp_path / "x.cast"), embedded_env.user_alias, "bc"],
+        env=embedded_env.env,
         input=b"1+1\n",
     )
     assert result.returncode == 2
@@ -432,12 +440,12 @@ def test_record_needs_the_line_editor(client_env: ClientEnv, tmp_path: Path) -> 
 
 
 def test_recording_is_asciicast_v2_with_output_input_and_resize(
-    client_env: ClientEnv, tmp_path: Path
+    embedded_env: ClientEnv, tmp_path: Path
 ) -> None:
     """--record: a header, then [t, "o"|"i"|"r", data] events holding the session."""
     cast = tmp_path / "bc.cast"
     with spawn_remoterepl(
-        ["--record", str(cast), client_env.user_alias, "bc"], client_env.env
+        ["--record", str(cast), embedded_env.user_alias, "bc"], embedded_env.env
     ) as term:
         term.wait_for_screen("bc>")
         term.sendline("6*7")

@@ -1,5 +1,6 @@
-"""Interactive mode end to end: the installed remoterepl in a real pty, a real OpenSSH sshd,
-assertions on what the screen shows (pyte), as a person at a terminal would see it."""
+"""Interactive mode end to end: the installed remoterepl in a real pty, assertions on what
+the screen shows (pyte), as a person at a terminal would see it. Against the embedded
+server, and a real OpenSSH sshd where its behaviour matters (root logins, PTY echo)."""
 
 from __future__ import annotations
 
@@ -9,8 +10,6 @@ import signal
 import termios
 from pathlib import Path
 
-import pytest
-
 from tests.client import (
     Terminal,
     assert_terminal_restored,
@@ -18,14 +17,14 @@ from tests.client import (
     spawn_remoterepl,
     with_stty_record,
 )
-from tests.sshd import ClientEnv, ClientEnvFactory, SshdFactory, process_exists
+from tests.client_env import ClientEnv, ClientEnvFactory, Login
+from tests.embedded_sshd import EmbeddedFactory
+from tests.system import process_exists
 
-USERS = ["user_alias", "root_alias"]  # OpenSSH ignores signal requests for root logins
 
-
-def test_bc_arithmetic_with_local_prompt(client_env: ClientEnv) -> None:
+def test_bc_arithmetic_with_local_prompt(embedded_env: ClientEnv) -> None:
     """bc shows no prompt of its own: a local ``bc> `` prompt is shown; results appear."""
-    with spawn_remoterepl([client_env.user_alias, "bc"], client_env.env) as term:
+    with spawn_remoterepl([embedded_env.user_alias, "bc"], embedded_env.env) as term:
         term.wait_for_screen("bc>")
         term.sendline("2+3")
         term.wait_for_screen(lambda s: "bc> 2+3\n5" in s)
@@ -36,12 +35,9 @@ def test_bc_arithmetic_with_local_prompt(client_env: ClientEnv) -> None:
         assert term.wait_exit() == 0
 
 
-@pytest.mark.parametrize("which", USERS)
-def test_ctrl_c_interrupts_a_bc_loop_and_the_session_goes_on(
-    client_env: ClientEnv, which: str
-) -> None:
+def test_ctrl_c_interrupts_a_bc_loop_and_the_session_goes_on(login: Login) -> None:
     """Ctrl-C stops a loop of 10^9 iterations (minutes of work); the next line answers."""
-    with spawn_remoterepl([client_env.login(which), "bc"], client_env.env) as term:
+    with spawn_remoterepl([login.alias, "bc"], login.env.env) as term:
         term.wait_for_screen("bc>")
         term.sendline("1+1")  # bc is up (a Ctrl-C before it catches SIGINT would kill it)
         term.wait_for_screen(lambda s: "\n2" in s)
@@ -55,10 +51,9 @@ def test_ctrl_c_interrupts_a_bc_loop_and_the_session_goes_on(
         assert term.wait_exit() == 0
 
 
-@pytest.mark.parametrize("which", USERS)
-def test_ctrl_c_stops_a_shell_command_but_not_the_shell(client_env: ClientEnv, which: str) -> None:
+def test_ctrl_c_stops_a_shell_command_but_not_the_shell(login: Login) -> None:
     """In the login shell, Ctrl-C kills ``sleep 30`` (no "done"); the shell answers at once."""
-    with spawn_remoterepl([client_env.login(which)], client_env.env) as term:
+    with spawn_remoterepl([login.alias], login.env.env) as term:
         term.wait_for_screen(shell_prompt_shown, timeout=15)
         term.sendline("sleep 30; echo done")
         term.wait_for_screen("sleep 30; echo done")
@@ -70,9 +65,9 @@ def test_ctrl_c_stops_a_shell_command_but_not_the_shell(client_env: ClientEnv, w
         assert term.wait_exit() == 0
 
 
-def test_ctrl_c_on_an_idle_prompt_keeps_the_session(client_env: ClientEnv) -> None:
+def test_ctrl_c_on_an_idle_prompt_keeps_the_session(embedded_env: ClientEnv) -> None:
     """Ctrl-C with nothing running (and with a half-typed line) does not end the session."""
-    with spawn_remoterepl([client_env.user_alias, "bc"], client_env.env) as term:
+    with spawn_remoterepl([embedded_env.user_alias, "bc"], embedded_env.env) as term:
         term.wait_for_screen("bc>")
         term.sendcontrol("c")
         term.send("12345")
@@ -86,9 +81,9 @@ def test_ctrl_c_on_an_idle_prompt_keeps_the_session(client_env: ClientEnv) -> No
         assert term.wait_exit() == 0
 
 
-def test_partial_lines_and_remote_prompts_are_visible_at_once(client_env: ClientEnv) -> None:
+def test_partial_lines_and_remote_prompts_are_visible_at_once(embedded_env: ClientEnv) -> None:
     """Output without a newline shows at once, as the prompt line; python's ``>>> `` once."""
-    with spawn_remoterepl([client_env.user_alias, "python3", "-q"], client_env.env) as term:
+    with spawn_remoterepl([embedded_env.user_alias, "python3", "-q"], embedded_env.env) as term:
         term.wait_for_screen(lambda s: s.rstrip().endswith(">>>"), timeout=15)
         term.sendline("print('partial-no-newline', end='', flush=True)")
         # python answers with the text and then its next prompt, both without newline
@@ -99,9 +94,9 @@ def test_partial_lines_and_remote_prompts_are_visible_at_once(client_env: Client
         assert screen.count("print(6*7)") == 1
 
 
-def test_partial_output_is_shown_before_any_newline(client_env: ClientEnv) -> None:
+def test_partial_output_is_shown_before_any_newline(embedded_env: ClientEnv) -> None:
     """``printf 'waiting...'; sleep 30`` shows its text while the command still runs."""
-    with spawn_remoterepl([client_env.user_alias], client_env.env) as term:
+    with spawn_remoterepl([embedded_env.user_alias], embedded_env.env) as term:
         term.wait_for_screen(shell_prompt_shown, timeout=15)
         term.sendline("printf 'wait''ing...'; sleep 30")
         term.wait_for_screen("waiting...", timeout=10)
@@ -111,7 +106,8 @@ def test_partial_output_is_shown_before_any_newline(client_env: ClientEnv) -> No
 
 
 def test_typed_input_is_not_echoed_twice(client_env: ClientEnv) -> None:
-    """The remote PTY does not echo what the local editor already shows."""
+    """OpenSSH's PTY does not echo what the local editor already shows (the PTY is asked
+    for with ECHO off)."""
     with spawn_remoterepl([client_env.user_alias], client_env.env) as term:
         term.wait_for_screen(shell_prompt_shown, timeout=15)
         term.sendline("echo once-only")
@@ -122,20 +118,20 @@ def test_typed_input_is_not_echoed_twice(client_env: ClientEnv) -> None:
         assert term.wait_exit() == 0
 
 
-def test_ctrl_d_ends_the_shell_with_its_exit_status(client_env: ClientEnv) -> None:
+def test_ctrl_d_ends_the_shell_with_its_exit_status(embedded_env: ClientEnv) -> None:
     """Ctrl-D on an empty line is EOF for the remote shell, which exits with its status."""
-    with spawn_remoterepl([client_env.user_alias], client_env.env) as term:
+    with spawn_remoterepl([embedded_env.user_alias], embedded_env.env) as term:
         term.wait_for_screen(shell_prompt_shown, timeout=15)
         term.sendline("(exit 3)")
-        term.wait_for_screen(lambda s: s.count("$") >= 2)
+        term.wait_for_screen(lambda s: "(exit 3)\n" in s and shell_prompt_shown(s))
         term.sendcontrol("d")
         assert term.wait_exit() == 3
 
 
-def test_remote_exit_status_and_signal(client_env: ClientEnv) -> None:
+def test_remote_exit_status_and_signal(embedded_env: ClientEnv) -> None:
     """A remote command killed by SIGTERM: its output stays, the user is told, status 143."""
     command = "read line; echo got-$line; kill -TERM $$"
-    with spawn_remoterepl([client_env.user_alias, command], client_env.env) as term:
+    with spawn_remoterepl([embedded_env.user_alias, command], embedded_env.env) as term:
         term.wait_for_screen(">")
         term.sendline("it")
         screen = term.wait_for_screen("SIGTERM")
@@ -144,10 +140,10 @@ def test_remote_exit_status_and_signal(client_env: ClientEnv) -> None:
         assert term.wait_exit() == 143
 
 
-def test_stderr_is_shown_distinguishably_without_a_pty(client_env: ClientEnv) -> None:
+def test_stderr_is_shown_distinguishably_without_a_pty(embedded_env: ClientEnv) -> None:
     """With -T the remote keeps stderr apart: it is shown, tinted, next to stdout."""
     command = "sh -c 'while read l; do echo out-$l; echo err-$l >&2; done'"
-    with spawn_remoterepl(["-T", client_env.user_alias, command], client_env.env) as term:
+    with spawn_remoterepl(["-T", embedded_env.user_alias, command], embedded_env.env) as term:
         term.wait_for_screen(">")
         term.sendline("x")
         term.wait_for_screen(lambda s: "out-x" in s and "err-x" in s)
@@ -158,10 +154,11 @@ def test_stderr_is_shown_distinguishably_without_a_pty(client_env: ClientEnv) ->
 
 
 def test_server_gone_mid_session_restores_terminal(
-    sshd_factory: SshdFactory, client_env_factory: ClientEnvFactory, tmp_path: Path
+    embedded_factory: EmbeddedFactory, embedded_env_factory: ClientEnvFactory, tmp_path: Path
 ) -> None:
-    """The sshd session process dies: a one-line message, 255, the terminal as it was."""
-    env = client_env_factory(sshd_factory())
+    """The server process (the shell's parent) dies: a one-line message, 255, the terminal
+    as it was."""
+    env = embedded_env_factory(embedded_factory())
     record = tmp_path / "stty"
     with Terminal(with_stty_record([env.user_alias], record), env=env.env) as term:
         term.wait_for_screen(shell_prompt_shown, timeout=15)
@@ -179,14 +176,14 @@ def test_server_gone_mid_session_restores_terminal(
 
 
 def test_output_lines_start_at_the_left_edge_with_or_without_a_remote_pty(
-    client_env: ClientEnv,
+    embedded_env: ClientEnv,
 ) -> None:
     """Output is painted with the terminal's OPOST off (fast floods, as ssh -t): bare
     newlines from a remote without a PTY still start a new line at the left edge, a burst
     of lines arrives whole, and the editor's own lines (the echoed input) are not skewed."""
     command = "sh -c 'while read n; do seq 1 $n | sed s/^/line-/; done'"
     for flags in (["-T"], ["-t"]):
-        with spawn_remoterepl([*flags, client_env.user_alias, command], client_env.env) as term:
+        with spawn_remoterepl([*flags, embedded_env.user_alias, command], embedded_env.env) as term:
             term.wait_for_screen(">")
             term.sendline("300")
             screen = term.wait_for_screen("line-300")
@@ -200,14 +197,14 @@ def test_output_lines_start_at_the_left_edge_with_or_without_a_remote_pty(
 
 
 def test_terminal_output_processing_is_back_after_a_flood(
-    client_env: ClientEnv, tmp_path: Path
+    embedded_env: ClientEnv, tmp_path: Path
 ) -> None:
     """OPOST is switched off only while output is painted: after a flood and the exit,
     the terminal's modes are exactly as before (stty -g), and the shell's own output
     afterwards is not staircased."""
     record = tmp_path / "stty"
-    argv = with_stty_record([client_env.user_alias, "sh"], record)
-    with Terminal(argv, env=client_env.env) as term:
+    argv = with_stty_record([embedded_env.user_alias, "sh"], record)
+    with Terminal(argv, env=embedded_env.env) as term:
         term.wait_for_screen(shell_prompt_shown, timeout=20)
         term.sendline("seq 1 20000")
         term.wait_for_screen(lambda s: "20000" in s and shell_prompt_shown(s), timeout=30)

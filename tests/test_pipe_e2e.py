@@ -1,4 +1,7 @@
-"""Pipe mode end to end: the installed remoterepl, stdin not a terminal, a real OpenSSH sshd.
+"""Pipe mode end to end: the installed remoterepl, stdin not a terminal, against the
+embedded server, and a real OpenSSH sshd for what depends on it (its flow control with
+64 MiB, the order in which it sends the last output and the exit status, signal requests,
+root logins).
 
 Contract (DESIGN.md §1-2): local stdin streams to ONE remote process, its stdout and stderr
 stream to ours byte-exact, nothing of ours is added on stderr when all goes well, and our
@@ -29,15 +32,13 @@ from tests.client import (
     run_remoterepl,
     start_remoterepl,
 )
-from tests.sshd import ClientEnv, kill_quietly
+from tests.client_env import ClientEnv, Login
+from tests.system import kill_quietly
 
-USERS = ["user_alias", "root_alias"]
 
-
-@pytest.mark.parametrize("which", USERS)
-def test_bc_over_a_pipe(client_env: ClientEnv, which: str) -> None:
-    """``printf '2+2\\n3*7\\n' | remoterepl user-sshd bc`` prints exactly the two results."""
-    proc = run_remoterepl([client_env.login(which), "bc"], input=b"2+2\n3*7\n", env=client_env.env)
+def test_bc_over_a_pipe(login: Login) -> None:
+    """``printf '2+2\\n3*7\\n' | remoterepl HOST bc`` prints exactly the two results."""
+    proc = run_remoterepl([login.alias, "bc"], input=b"2+2\n3*7\n", env=login.env.env)
     assert (proc.returncode, proc.stdout, proc.stderr) == (0, b"4\n21\n", b"")
 
 
@@ -92,22 +93,21 @@ def test_64_mib_of_random_bytes_through_cat(client_env: ClientEnv) -> None:
     assert b"".join(errors) == b""
 
 
-def test_stdout_and_stderr_stay_separate(client_env: ClientEnv) -> None:
+def test_stdout_and_stderr_stay_separate(embedded_env: ClientEnv) -> None:
     """Remote stdout goes to our stdout and remote stderr to our stderr, with nothing added."""
-    proc = run_remoterepl([client_env.user_alias, "echo out; echo err >&2"], env=client_env.env)
+    proc = run_remoterepl([embedded_env.user_alias, "echo out; echo err >&2"], env=embedded_env.env)
     assert (proc.returncode, proc.stdout, proc.stderr) == (0, b"out\n", b"err\n")
 
 
-def test_stderr_is_byte_exact(client_env: ClientEnv) -> None:
+def test_stderr_is_byte_exact(embedded_env: ClientEnv) -> None:
     """Binary data written to remote stderr arrives unchanged on ours."""
     data = os.urandom(1024 * 1024)
-    proc = run_remoterepl([client_env.user_alias, "cat >&2"], input=data, env=client_env.env)
+    proc = run_remoterepl([embedded_env.user_alias, "cat >&2"], input=data, env=embedded_env.env)
     assert proc.returncode == 0
     assert proc.stdout == b""
     assert hashlib.sha256(proc.stderr).hexdigest() == hashlib.sha256(data).hexdigest()
 
 
-@pytest.mark.parametrize("which", USERS)
 @pytest.mark.parametrize(
     ("command", "status"),
     [
@@ -118,11 +118,9 @@ def test_stderr_is_byte_exact(client_env: ClientEnv) -> None:
         ("kill -INT $$", 128 + 2),
     ],
 )
-def test_exit_status_is_the_remote_one(
-    client_env: ClientEnv, which: str, command: str, status: int
-) -> None:
+def test_exit_status_is_the_remote_one(login: Login, command: str, status: int) -> None:
     """Our status is the remote status, or 128+N when the remote process died of signal N."""
-    proc = run_remoterepl([client_env.login(which), command], env=client_env.env)
+    proc = run_remoterepl([login.alias, command], env=login.env.env)
     assert proc.returncode == status, proc.stderr
     assert b"Traceback" not in proc.stderr
 
@@ -139,10 +137,10 @@ def test_exit_status_is_the_remote_one(
     ],
 )
 def test_command_words_are_joined_like_ssh(
-    client_env: ClientEnv, args: list[str], expected: bytes
+    embedded_env: ClientEnv, args: list[str], expected: bytes
 ) -> None:
     """Several COMMAND args are joined with spaces and run by the remote shell."""
-    proc = run_remoterepl([client_env.user_alias, *args], env=client_env.env)
+    proc = run_remoterepl([embedded_env.user_alias, *args], env=embedded_env.env)
     assert (proc.returncode, proc.stdout, proc.stderr) == (0, expected, b"")
 
 
@@ -167,32 +165,32 @@ def test_last_stderr_before_exit_is_not_lost(client_env: ClientEnv) -> None:
     assert proc.stderr == expected
 
 
-def test_eof_is_passed_on(client_env: ClientEnv) -> None:
+def test_eof_is_passed_on(embedded_env: ClientEnv) -> None:
     """End of our stdin reaches the remote program: ``wc -c`` finishes and counts 1000."""
     proc = run_remoterepl(
-        [client_env.user_alias, "wc -c"], input=b"x" * 1000, env=client_env.env, timeout=30
+        [embedded_env.user_alias, "wc -c"], input=b"x" * 1000, env=embedded_env.env, timeout=30
     )
     assert (proc.returncode, proc.stdout, proc.stderr) == (0, b"1000\n", b"")
 
 
 @pytest.mark.parametrize("command", ["cat", "wc -c"])
-def test_stdin_from_dev_null(client_env: ClientEnv, command: str) -> None:
+def test_stdin_from_dev_null(embedded_env: ClientEnv, command: str) -> None:
     """With stdin on /dev/null (as under CI or cron) the remote sees an immediate EOF."""
     proc = run_remoterepl(
-        [client_env.user_alias, command],
+        [embedded_env.user_alias, command],
         input=None,
         stdin=subprocess.DEVNULL,
-        env=client_env.env,
+        env=embedded_env.env,
         timeout=30,
     )
     assert proc.returncode == 0, proc.stderr
     assert proc.stdout == (b"" if command == "cat" else b"0\n")
 
 
-def test_output_streams_before_the_remote_exits(client_env: ClientEnv) -> None:
+def test_output_streams_before_the_remote_exits(embedded_env: ClientEnv) -> None:
     """Each remote line reaches our stdout as it is written, not when the process ends."""
     script = "echo first; read -r reply; echo got:$reply"
-    with start_remoterepl([client_env.user_alias, script], env=client_env.env) as proc:
+    with start_remoterepl([embedded_env.user_alias, script], env=embedded_env.env) as proc:
         assert proc.stdin is not None and proc.stdout is not None
         assert read_line_with_timeout(proc.stdout, 15) == b"first\n"
         proc.stdin.write(b"hello\n")
@@ -225,17 +223,17 @@ def test_sigterm_reaches_the_remote_process(client_env: ClientEnv) -> None:
     assert b"Traceback" not in err
 
 
-def test_reader_leaving_ends_the_session_like_sigpipe(client_env: ClientEnv) -> None:
+def test_reader_leaving_ends_the_session_like_sigpipe(embedded_env: ClientEnv) -> None:
     """``remoterepl host 'seq 1 100000000' | head -2``: stops at once, status 141 (as a
     local program killed by SIGPIPE), nothing on stderr."""
     command = (
-        f"{' '.join(remoterepl_command([client_env.user_alias, 'seq 1 100000000']))}"
+        f"{' '.join(remoterepl_command([embedded_env.user_alias, 'seq 1 100000000']))}"
         " | head -2; echo status=${PIPESTATUS[0]}"
     )
     proc = subprocess.run(
         ["bash", "-c", command],
         capture_output=True,
-        env=client_env.env,
+        env=embedded_env.env,
         timeout=30,
         stdin=subprocess.DEVNULL,
     )
@@ -355,7 +353,7 @@ def _write_blocks(total: int, block: bytes) -> Callable[[IO[bytes]], None]:
     return feed
 
 
-def test_stdin_back_pressure_keeps_memory_flat(client_env: ClientEnv) -> None:
+def test_stdin_back_pressure_keeps_memory_flat(embedded_env: ClientEnv) -> None:
     """64 MiB piped into a remote that does not read for 2 s (``sleep 2; wc -c``): every
     byte is counted, and the client does not buffer the input meanwhile: its peak RSS stays
     within 32 MiB of a run that sends 1 KiB (measured: the same; ~65 MiB more when the
@@ -363,11 +361,11 @@ def test_stdin_back_pressure_keeps_memory_flat(client_env: ClientEnv) -> None:
     total = 64 * 1024 * 1024
     block = os.urandom(1024 * 1024)
     baseline = _run_measuring_memory(
-        client_env, [client_env.user_alias, "wc -c"], _write_blocks(1024, block)
+        embedded_env, [embedded_env.user_alias, "wc -c"], _write_blocks(1024, block)
     )
     assert (baseline.status, baseline.stdout, baseline.stderr) == (0, b"1024\n", b"")
     run = _run_measuring_memory(
-        client_env, [client_env.user_alias, "sleep 2; wc -c"], _write_blocks(total, block)
+        embedded_env, [embedded_env.user_alias, "sleep 2; wc -c"], _write_blocks(total, block)
     )
     assert run.status == 0, run.stderr
     assert run.stdout == f"{total}\n".encode()
@@ -379,7 +377,7 @@ def test_stdin_back_pressure_keeps_memory_flat(client_env: ClientEnv) -> None:
 
 @pytest.mark.parametrize("size", [0, 1, 2 * 256 * 1024, 5 * 1024 * 1024 + 12345])
 def test_stdin_from_a_regular_file_is_byte_exact(
-    client_env: ClientEnv, tmp_path: Path, size: int
+    embedded_env: ClientEnv, tmp_path: Path, size: int
 ) -> None:
     """stdin redirected from a regular file (read in a worker thread, as epoll refuses
     regular files) reaches remote ``cat`` byte-exact and is followed by EOF."""
@@ -388,10 +386,10 @@ def test_stdin_from_a_regular_file_is_byte_exact(
     path.write_bytes(data)
     with path.open("rb") as stdin:
         proc = run_remoterepl(
-            [client_env.user_alias, "cat"],
+            [embedded_env.user_alias, "cat"],
             input=None,
             stdin=stdin.fileno(),
-            env=client_env.env,
+            env=embedded_env.env,
             timeout=60,
         )
     assert proc.returncode == 0, proc.stderr
@@ -400,7 +398,7 @@ def test_stdin_from_a_regular_file_is_byte_exact(
     assert proc.stdout == data
 
 
-def test_stdin_pipe_is_widened(client_env: ClientEnv) -> None:
+def test_stdin_pipe_is_widened(embedded_env: ClientEnv) -> None:
     """When stdin is a pipe, the client raises its capacity to pipe.BUFSIZE with
     F_SETPIPE_SZ, visible on the write end we hold, once the client has read from it."""
     probe_read, probe_write = os.pipe()
@@ -412,7 +410,7 @@ def test_stdin_pipe_is_widened(client_env: ClientEnv) -> None:
     if default >= BUFSIZE:
         pytest.skip(f"pipes here hold {default} bytes already: nothing to widen")
     script = "read -r line; echo got:$line; cat >/dev/null; echo done"
-    with start_remoterepl([client_env.user_alias, script], env=client_env.env) as proc:
+    with start_remoterepl([embedded_env.user_alias, script], env=embedded_env.env) as proc:
         assert proc.stdin is not None and proc.stdout is not None
         proc.stdin.write(b"hello\n")
         proc.stdin.flush()
@@ -459,22 +457,22 @@ def _feed_zeros(stdin: IO[bytes], size: int) -> None:
             stdin.write(block[: size - offset])
 
 
-def test_piping_does_not_fault_in_fresh_memory_per_chunk(client_env: ClientEnv) -> None:
+def test_piping_does_not_fault_in_fresh_memory_per_chunk(embedded_env: ClientEnv) -> None:
     """The heap is kept for reuse while streaming (remoterepl.tuning): 64 MiB piped costs
     almost no page faults beyond a 1 KiB run's. With glibc's self-adjusting defaults the
     heap top was returned and refaulted all the time: one fault per ~1 KiB sent."""
     if not (os.confstr("CS_GNU_LIBC_VERSION") or "").startswith("glibc"):
         pytest.skip("the heap tuning is for glibc's malloc")
-    baseline = _minor_faults_piping(client_env, 1024)
-    faults = _minor_faults_piping(client_env, 64 * 1024 * 1024)
+    baseline = _minor_faults_piping(embedded_env, 1024)
+    faults = _minor_faults_piping(embedded_env, 64 * 1024 * 1024)
     assert faults - baseline < 8192, (baseline, faults)  # < one fault per 8 KiB sent
 
 
-def test_output_pipes_keep_their_size(client_env: ClientEnv) -> None:
+def test_output_pipes_keep_their_size(embedded_env: ClientEnv) -> None:
     """Only stdin is widened: widened pipes count against the user's pipe-user-pages-soft
     quota, and the output side gained too little to spend it (see pipe._widen_pipe)."""
     script = "echo out; echo err >&2; read -r line; head -c 3000000 /dev/zero"
-    with start_remoterepl([client_env.user_alias, script], env=client_env.env) as proc:
+    with start_remoterepl([embedded_env.user_alias, script], env=embedded_env.env) as proc:
         assert proc.stdin is not None and proc.stdout is not None and proc.stderr is not None
         before = [fcntl.fcntl(s.fileno(), fcntl.F_GETPIPE_SZ) for s in (proc.stdout, proc.stderr)]
         assert read_line_with_timeout(proc.stdout, 30) == b"out\n"

@@ -1,6 +1,7 @@
-"""Process control end to end (real sshd, installed remoterepl in a pty): signal escapes
-and their fallback for root logins, Ctrl-\\, ~., PTY modes and sizes, full-screen
-programs, --raw, and terminal restoration."""
+"""Process control end to end (installed remoterepl in a pty): signal escapes and their
+routes through a real OpenSSH sshd (root logins: the second-channel fallback), Ctrl-\\,
+~., PTY modes and sizes, full-screen programs, --raw, and terminal restoration (those
+against the embedded server)."""
 
 from __future__ import annotations
 
@@ -15,7 +16,7 @@ from tests.client import (
     spawn_remoterepl,
     with_stty_record,
 )
-from tests.sshd import ClientEnv
+from tests.client_env import ClientEnv, Login
 
 USERS = ["user_alias", "root_alias"]  # OpenSSH ignores signal requests for root logins
 SIGNALS = {"I": "INT", "T": "TERM", "H": "HUP", "Q": "QUIT", "1": "USR1", "2": "USR2"}
@@ -44,11 +45,10 @@ def test_every_signal_escape_reaches_the_remote_process(
         assert term.wait_exit() == 128 + 9
 
 
-@pytest.mark.parametrize("which", USERS)
-def test_ctrl_backslash_sends_quit(client_env: ClientEnv, which: str) -> None:
+def test_ctrl_backslash_sends_quit(login: Login) -> None:
     """Ctrl-\\ is SIGQUIT for the remote foreground job, not for us."""
     command = "bash -c \"trap 'echo got-QUIT' QUIT; echo ready; while :; do sleep 0.1; done\""
-    with spawn_remoterepl([client_env.login(which), command], client_env.env) as term:
+    with spawn_remoterepl([login.alias, command], login.env.env) as term:
         term.wait_for_screen("ready", timeout=15)
         term.sendcontrol("\\")
         term.wait_for_screen("got-QUIT")
@@ -57,9 +57,9 @@ def test_ctrl_backslash_sends_quit(client_env: ClientEnv, which: str) -> None:
         assert term.wait_exit() == 137
 
 
-def test_escape_help_literal_tilde_and_disabled_escapes(client_env: ClientEnv) -> None:
+def test_escape_help_literal_tilde_and_disabled_escapes(embedded_env: ClientEnv) -> None:
     """~? lists the escapes; ~~ sends one tilde; with -e none a line may start with ~."""
-    with spawn_remoterepl([client_env.user_alias, "cat"], client_env.env) as term:
+    with spawn_remoterepl([embedded_env.user_alias, "cat"], embedded_env.env) as term:
         term.wait_for_screen("cat>")
         term.send("~?")
         term.wait_for_screen("~.  disconnect")
@@ -67,7 +67,7 @@ def test_escape_help_literal_tilde_and_disabled_escapes(client_env: ClientEnv) -
         term.wait_for_screen(lambda s: "\n~.x" in s)
         term.sendcontrol("d")
         assert term.wait_exit() == 0
-    with spawn_remoterepl(["-e", "none", client_env.user_alias, "cat"], client_env.env) as term:
+    with spawn_remoterepl(["-e", "none", embedded_env.user_alias, "cat"], embedded_env.env) as term:
         term.wait_for_screen("cat>")
         term.send("~?\r")
         term.wait_for_screen(lambda s: "\n~?" in s)
@@ -78,12 +78,12 @@ def test_escape_help_literal_tilde_and_disabled_escapes(client_env: ClientEnv) -
 
 @pytest.mark.parametrize("raw", [False, True])
 def test_tilde_dot_disconnects_with_255_and_restores_the_terminal(
-    client_env: ClientEnv, tmp_path: Path, raw: bool
+    embedded_env: ClientEnv, tmp_path: Path, raw: bool
 ) -> None:
     """``~.`` leaves at once (also in --raw), says so, exits 255, terminal as before."""
     record = tmp_path / "stty"
-    args = (["--raw"] if raw else []) + [client_env.user_alias]
-    with Terminal(with_stty_record(args, record), env=client_env.env) as term:
+    args = (["--raw"] if raw else []) + [embedded_env.user_alias]
+    with Terminal(with_stty_record(args, record), env=embedded_env.env) as term:
         term.wait_for_screen(shell_prompt_shown, timeout=15)
         term.send("sleep 60\r")
         term.wait_for_screen("sleep 60")
@@ -95,19 +95,19 @@ def test_tilde_dot_disconnects_with_255_and_restores_the_terminal(
     assert_terminal_restored(record)
 
 
-def test_pty_on_and_off(client_env: ClientEnv) -> None:
+def test_pty_on_and_off(embedded_env: ClientEnv) -> None:
     """Interactive: a PTY by default, none with -T; pipe mode: none by default, one with -t."""
-    with spawn_remoterepl([client_env.user_alias, "tty"], client_env.env) as term:
+    with spawn_remoterepl([embedded_env.user_alias, "tty"], embedded_env.env) as term:
         term.wait_for_screen("/dev/pts/")
         assert term.wait_exit() == 0
-    with spawn_remoterepl(["-T", client_env.user_alias, "tty"], client_env.env) as term:
+    with spawn_remoterepl(["-T", embedded_env.user_alias, "tty"], embedded_env.env) as term:
         term.wait_for_screen("not a tty")
         assert term.wait_exit() == 1
 
 
-def test_window_size_at_start_and_after_resize(client_env: ClientEnv) -> None:
+def test_window_size_at_start_and_after_resize(embedded_env: ClientEnv) -> None:
     """``stty size`` remotely matches the local terminal, also after a resize."""
-    with spawn_remoterepl([client_env.user_alias], client_env.env, rows=33, cols=97) as term:
+    with spawn_remoterepl([embedded_env.user_alias], embedded_env.env, rows=33, cols=97) as term:
         term.wait_for_screen(shell_prompt_shown, timeout=15)
         term.send("stty size\r")
         term.wait_for_screen("\n33 97")
@@ -120,9 +120,9 @@ def test_window_size_at_start_and_after_resize(client_env: ClientEnv) -> None:
         assert term.wait_exit() == 0
 
 
-def test_less_is_usable_and_the_editor_comes_back(client_env: ClientEnv) -> None:
+def test_less_is_usable_and_the_editor_comes_back(embedded_env: ClientEnv) -> None:
     """less takes keys directly (G, q); afterwards the line editor works again."""
-    with spawn_remoterepl([client_env.user_alias], client_env.env) as term:
+    with spawn_remoterepl([embedded_env.user_alias], embedded_env.env) as term:
         term.wait_for_screen(shell_prompt_shown, timeout=15)
         term.send("seq 1000 | less\r")
         term.wait_for_screen(lambda s: s.splitlines()[0:1] == ["1"])
@@ -135,9 +135,9 @@ def test_less_is_usable_and_the_editor_comes_back(client_env: ClientEnv) -> None
         assert term.wait_exit() == 0
 
 
-def test_vi_edits_a_file_and_the_session_goes_on(client_env: ClientEnv) -> None:
+def test_vi_edits_a_file_and_the_session_goes_on(embedded_env: ClientEnv) -> None:
     """vi in the remote shell: insert, Escape, :wq; the file has the text."""
-    with spawn_remoterepl([client_env.user_alias], client_env.env) as term:
+    with spawn_remoterepl([embedded_env.user_alias], embedded_env.env) as term:
         term.wait_for_screen(shell_prompt_shown, timeout=15)
         # t_RV= t_u7=: no version or cursor queries; pyte (unlike a terminal) answers them
         # only when the test next reads the screen, possibly after vi has exited
@@ -151,11 +151,11 @@ def test_vi_edits_a_file_and_the_session_goes_on(client_env: ClientEnv) -> None:
         assert term.wait_exit() == 0
 
 
-def test_raw_mode_is_a_plain_terminal_session(client_env: ClientEnv, tmp_path: Path) -> None:
+def test_raw_mode_is_a_plain_terminal_session(embedded_env: ClientEnv, tmp_path: Path) -> None:
     """--raw: the remote PTY echoes and edits; Ctrl-C reaches it; exit status; terminal."""
     record = tmp_path / "stty"
-    args = ["--raw", client_env.user_alias]
-    with Terminal(with_stty_record(args, record), env=client_env.env, rows=30, cols=90) as term:
+    args = ["--raw", embedded_env.user_alias]
+    with Terminal(with_stty_record(args, record), env=embedded_env.env, rows=30, cols=90) as term:
         term.wait_for_screen(shell_prompt_shown, timeout=15)
         term.send("stty size; echo raw-$((1+1))\r")
         term.wait_for_screen("\nraw-2")

@@ -12,16 +12,9 @@ import asyncssh
 import pytest
 
 from tests.client import Terminal
-from tests.sshd import (
-    ClientEnv,
-    ClientEnvFactory,
-    SshdFactory,
-    SshdServer,
-    descendants,
-    private_netns_command,
-    process_exists,
-    require_root,
-)
+from tests.client_env import ClientEnv, ClientEnvFactory
+from tests.sshd import SshdFactory, SshdServer
+from tests.system import descendants, private_netns_command, process_exists, require_root
 
 
 def ssh(client_env: ClientEnv, *args: str, timeout: float = 30) -> subprocess.CompletedProcess[str]:

@@ -39,7 +39,7 @@ class ServerConfig:
 
     users: frozenset[str]
     keys: frozenset[bytes]
-    authorized_file: asyncssh.SSHAuthorizedKeys | None
+    authorized_file: str | None  # an authorized_keys file, read for every connection
     password: str | None
     ignore_signals: bool
     allow_tcp_forwarding: bool

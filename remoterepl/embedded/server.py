@@ -96,7 +96,8 @@ async def start_server(
 ) -> EmbeddedServer:
     """Start an SSH server on host:port (default 127.0.0.1, ephemeral) running as this user.
 
-    authorized_keys: SSHKey objects (private or public) or an authorized_keys file path.
+    authorized_keys: SSHKey objects (private or public) or an authorized_keys file path
+        (read again for every connection, as sshd reads it).
     host_key_dir: keep the ed25519 host key there (reused if present); default in memory.
     password: also accept password authentication with this password.
     ignore_signals: accept "signal" requests but do nothing, as OpenSSH does for root.
@@ -145,6 +146,7 @@ class _Gatekeeper(asyncssh.SSHServer):
         self._state = state
         self._peer_addr = ""
         self._conn: asyncssh.SSHServerConnection | None = None
+        self._authorized: asyncssh.SSHAuthorizedKeys | None = None
 
     def connection_made(self, conn: asyncssh.SSHServerConnection) -> None:
         self._state.connections.add(conn)
@@ -157,6 +159,12 @@ class _Gatekeeper(asyncssh.SSHServer):
             self._state.connections.discard(self._conn)
 
     def begin_auth(self, username: str) -> bool:
+        path = self._config.authorized_file
+        if path is not None:  # read per connection, as sshd does: edits apply at once
+            try:
+                self._authorized = asyncssh.read_authorized_keys(path)
+            except (OSError, ValueError):
+                self._authorized = None
         return True  # always require authentication
 
     def public_key_auth_supported(self) -> bool:
@@ -167,7 +175,7 @@ class _Gatekeeper(asyncssh.SSHServer):
             return False
         if key.public_data in self._config.keys:
             return True
-        listed = self._config.authorized_file
+        listed = self._authorized
         return listed is not None and listed.validate(key, "", self._peer_addr) is not None
 
     def password_auth_supported(self) -> bool:
@@ -198,12 +206,13 @@ def _is_loopback(host: str) -> bool:
         return False
 
 
-def _load_authorized_keys(
-    spec: AuthorizedKeys,
-) -> tuple[frozenset[bytes], asyncssh.SSHAuthorizedKeys | None]:
-    """Key blobs from SSHKey objects, or a parsed authorized_keys file."""
+def _load_authorized_keys(spec: AuthorizedKeys) -> tuple[frozenset[bytes], str | None]:
+    """Key blobs from SSHKey objects, or an authorized_keys file (checked to parse now,
+    read again for each connection)."""
     if isinstance(spec, (str, os.PathLike)):
-        return frozenset(), asyncssh.read_authorized_keys(os.fspath(spec))
+        path = os.fspath(spec)
+        asyncssh.read_authorized_keys(path)
+        return frozenset(), path
     return frozenset(key.public_data for key in spec), None
 
 

@@ -19,7 +19,7 @@ if TYPE_CHECKING:
     import asyncssh
     from asyncssh.config import SSHClientConfig
 
-#: ``module:attribute.path`` of every private name below (a module alone: it must import).
+#: ``module:attribute.path`` of every private name below (a module alone: it must exist).
 PRIVATE_NAMES = (
     "asyncssh.connection:SSHConnection._make_global_request",  # keepalive round trips
     "asyncssh.config:SSHClientConfig._handlers",  # teaching the parser our keywords

@@ -1,0 +1,94 @@
+"""Facts and helpers about the machine the tests run on: privileges, loopback ports,
+processes, and network namespaces that hold nothing but a loopback interface."""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import signal
+import socket
+from collections.abc import Iterable, Sequence
+from pathlib import Path
+
+import pytest
+
+LOOPBACK = "127.0.0.1"
+
+
+def is_root() -> bool:
+    """Return True when the test process runs as root."""
+    return os.geteuid() == 0
+
+
+def require_root(what: str) -> None:
+    """Skip the calling test (or fixture) unless running as root; *what* says why root is needed."""
+    if not is_root():
+        pytest.skip(f"needs root: {what} (run the suite as root, as CI does)")
+
+
+def free_port() -> int:
+    """Return a loopback TCP port that was free a moment ago (callers must tolerate a race)."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+        s.bind((LOOPBACK, 0))
+        return int(s.getsockname()[1])
+
+
+def _ppid_map() -> dict[int, int]:
+    """Map pid -> parent pid for every process visible in /proc."""
+    parents: dict[int, int] = {}
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            stat = (entry / "stat").read_text()
+        except OSError:
+            continue
+        # The command name may contain spaces and parentheses: parse after the last ')'.
+        fields = stat[stat.rindex(")") + 2 :].split()
+        parents[int(entry.name)] = int(fields[1])
+    return parents
+
+
+def descendants(pid: int) -> list[int]:
+    """Return the pids of every live descendant of *pid* (children first, then theirs)."""
+    children: dict[int, list[int]] = {}
+    for child, parent in _ppid_map().items():
+        children.setdefault(parent, []).append(child)
+    found: list[int] = []
+    todo = [pid]
+    while todo:
+        for child in children.get(todo.pop(0), []):
+            found.append(child)
+            todo.append(child)
+    return found
+
+
+def process_exists(pid: int) -> bool:
+    """Return True while *pid* names a process that is not a zombie."""
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return False
+    return stat[stat.rindex(")") + 2 :].split()[0] != "Z"
+
+
+def kill_quietly(pids: Iterable[int], sig: int = signal.SIGKILL) -> None:
+    """Send *sig* to each pid, ignoring processes that are already gone."""
+    for pid in pids:
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(pid, sig)
+
+
+def private_netns_command(argv: Sequence[str]) -> list[str]:
+    """Wrap *argv* to run in a fresh network namespace holding only a loopback interface.
+
+    Nothing run this way can reach any address but its own loopback: a DNS lookup fails
+    locally ("network unreachable") instead of querying the machine's resolver. The wrapper
+    exits 99 if the namespace has any interface other than ``lo``. Needs root (``unshare``).
+    """
+    check = (
+        "if [ \"$(ip -o link show | grep -cv ': lo:')\" != 0 ]; then "
+        'echo "netns has non-loopback interfaces" >&2; exit 99; fi; '
+        'ip link set lo up; exec "$@"'
+    )
+    return ["unshare", "--net", "--", "sh", "-c", check, "sh", *argv]

@@ -1,0 +1,82 @@
+"""The architecture as rules the suite checks: the import contracts in pyproject.toml
+(import-linter: layers point one way, asyncssh only in ssh/, prompt_toolkit/Pygments/
+platformdirs only in editor/, ...), modules of a readable size, and a pipe-mode run that
+loads nothing of the line editor."""
+
+from __future__ import annotations
+
+import re
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from tests.client import remoterepl_command
+from tests.client_env import ClientEnv
+
+ROOT = Path(__file__).resolve().parent.parent
+PACKAGE = ROOT / "remoterepl"
+MAX_LINES = 400
+EDITOR_LIBRARIES = ("prompt_toolkit", "pygments", "platformdirs")
+
+
+def test_import_contracts_hold() -> None:
+    """``lint-imports`` keeps every contract of pyproject.toml (lazy imports count)."""
+    lint_imports = shutil.which("lint-imports", path=str(Path(sys.executable).parent))
+    assert lint_imports is not None, "import-linter is not installed (the test extra has it)"
+    proc = subprocess.run(
+        [lint_imports, "--no-cache"], cwd=ROOT, capture_output=True, text=True, timeout=120
+    )
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    kept = re.search(r"Contracts: (\d+) kept, 0 broken", proc.stdout)
+    assert kept is not None and int(kept[1]) >= 6, proc.stdout
+
+
+def test_no_module_is_a_god_module() -> None:
+    """Every module of the package stays under MAX_LINES lines."""
+    sizes = {
+        str(path.relative_to(ROOT)): len(path.read_text().splitlines())
+        for path in PACKAGE.rglob("*.py")
+    }
+    assert len(sizes) > 40, sizes  # the walk found the package
+    too_long = {name: lines for name, lines in sizes.items() if lines > MAX_LINES}
+    assert not too_long, too_long
+
+
+def _imported_modules(stderr: bytes) -> set[str]:
+    """Top-level names of the modules ``-X importtime`` reports as imported."""
+    found = re.findall(rb"^import time:\s+\d+ \|\s+\d+ \|\s*(\S+)$", stderr, re.MULTILINE)
+    return {name.decode().split(".")[0] for name in found}
+
+
+def test_pipe_mode_loads_no_editor_library(embedded_env: ClientEnv) -> None:
+    """``echo 6*7 | remoterepl HOST bc`` imports asyncssh but none of prompt_toolkit,
+    Pygments or platformdirs (start-up time and memory are the pipe's)."""
+    proc = subprocess.run(
+        remoterepl_command([embedded_env.user_alias, "bc"]),
+        input=b"6*7\n",
+        capture_output=True,
+        env={**embedded_env.env, "PYTHONPROFILEIMPORTTIME": "1"},
+        timeout=60,
+    )
+    assert (proc.returncode, proc.stdout) == (0, b"42\n"), proc.stderr[-2000:]
+    modules = _imported_modules(proc.stderr)
+    assert "asyncssh" in modules, sorted(modules)  # the importtime report was read
+    assert not modules & set(EDITOR_LIBRARIES), sorted(modules & set(EDITOR_LIBRARIES))
+
+
+@pytest.mark.parametrize("flag", ["-V", "--help"])
+def test_version_and_help_load_no_library(flag: str) -> None:
+    """-V and --help answer without importing asyncssh or the editor's libraries."""
+    proc = subprocess.run(
+        remoterepl_command([flag]),
+        capture_output=True,
+        env={"PYTHONPROFILEIMPORTTIME": "1", "PATH": "/usr/bin:/bin"},
+        timeout=60,
+    )
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    modules = _imported_modules(proc.stderr)
+    assert "remoterepl" in modules, sorted(modules)
+    assert not modules & {"asyncssh", *EDITOR_LIBRARIES}, sorted(modules)

@@ -1,0 +1,106 @@
+"""What remoterepl relies on inside its libraries still exists in the installed versions:
+every private asyncssh (and stdlib) name of ``remoterepl.ssh.compat``, and the public
+prompt_toolkit methods the editor overrides or calls beyond the documented API."""
+
+from __future__ import annotations
+
+import asyncio
+import importlib
+import importlib.util
+import inspect
+from pathlib import Path
+
+import asyncssh
+import pytest
+
+from remoterepl.embedded import start_server
+from remoterepl.ssh import compat
+
+
+def _resolve(spec: str) -> object:
+    module_name, _, attributes = spec.partition(":")
+    if not attributes:  # a module that is skipped, not used: it must exist, not import
+        return importlib.util.find_spec(module_name)
+    found: object = importlib.import_module(module_name)
+    for name in filter(None, attributes.split(".")):
+        found = getattr(found, name)
+    return found
+
+
+@pytest.mark.parametrize("spec", compat.PRIVATE_NAMES)
+def test_private_name_exists(spec: str) -> None:
+    """Each name listed in compat.PRIVATE_NAMES resolves."""
+    assert _resolve(spec) is not None
+
+
+def test_keypair_constructor_takes_what_compat_passes() -> None:
+    """SSHKeyPair.__init__ still takes (algorithm, sig_algorithm, sig_algorithms,
+    host_key_algorithms, public_data, comment, cert, filename) in that order."""
+    params = list(inspect.signature(asyncssh.SSHKeyPair.__init__).parameters)
+    assert params[1:9] == [
+        "algorithm",
+        "sig_algorithm",
+        "sig_algorithms",
+        "host_key_algorithms",
+        "public_data",
+        "comment",
+        "cert",
+        "filename",
+    ], params
+
+
+def test_config_parsing_through_compat(tmp_path: Path) -> None:
+    """A config loads without %-expansion, taught keywords are kept, values expand once,
+    and the parsed keywords keep their order (SSHConfig._options)."""
+    compat.teach_config_keywords({"EscapeChar": "string"})
+    path = tmp_path / "config"
+    path.write_text("Host h\n    ProxyCommand nc %h %p\n    EscapeChar ^]\n    Port 2222\n")
+    config = compat.load_client_config([str(path)], "me", (), "h", ())
+    assert config.get("EscapeChar") == "^]"
+    raw = str(config.get("ProxyCommand"))
+    assert "%h" in raw
+    assert compat.expand_config_value(config, raw) == "nc h 2222"
+    assert list(compat.config_keywords_in_order(config))[:2] == ["ProxyCommand", "EscapeChar"]
+
+
+async def test_connection_transport_and_keepalive() -> None:
+    """A live asyncssh connection has the ``_transport`` compat swaps, and answers the
+    keepalive request compat sends (in-process embedded server, no sshd)."""
+    key = asyncssh.generate_private_key("ssh-ed25519")
+    async with await start_server([key]) as server:
+        conn = await asyncssh.connect(
+            server.host, server.port, client_keys=[key], known_hosts=None, config=None
+        )
+        async with conn:
+            transport = compat.get_transport(conn)
+            assert transport is not None and hasattr(transport, "write")
+            assert await asyncio.wait_for(compat.keepalive_request(conn), 10) is True
+
+
+def test_host_patterns_and_key_algorithms() -> None:
+    """HostPatternList matching, default algorithms, and public keys from blobs."""
+    assert compat.host_patterns_match("*.example.com,!bad.example.com", "a.example.com")
+    assert not compat.host_patterns_match("*.example.com,!bad.example.com", "bad.example.com")
+    certificate_algs, public_key_algs = compat.default_host_key_algorithms()
+    assert b"ssh-ed25519" in public_key_algs and certificate_algs
+    key = asyncssh.generate_private_key("ssh-ed25519").convert_to_public()
+    assert compat.public_key_from_blob(key.public_data).public_data == key.public_data
+
+
+def test_ldconfig_probe_exists_on_linux() -> None:
+    """ctypes' ldconfig-only library look-up (Linux) finds libc."""
+    find = compat.ldconfig_only_find_library()
+    assert find is not None
+    assert find("c") is not None
+
+
+def test_prompt_toolkit_what_the_editor_relies_on() -> None:
+    """The output device overrides Vt100_Output.get_rows_below_cursor_position and flush,
+    sets enable_cpr; the painter calls Renderer.erase(leave_alternate_screen=...)."""
+    from prompt_toolkit.output.vt100 import Vt100_Output
+    from prompt_toolkit.renderer import Renderer
+
+    for name in ("get_rows_below_cursor_position", "flush", "write_raw", "from_pty"):
+        assert callable(getattr(Vt100_Output, name)), name
+    assert "enable_cpr" in inspect.signature(Vt100_Output.__init__).parameters
+    assert "leave_alternate_screen" in inspect.signature(Renderer.erase).parameters
