@@ -29,7 +29,7 @@ from tests.client_env import ClientEnv, ClientEnvFactory, Login, TestUsers, make
 from tests.embedded_sshd import EmbeddedFactory, EmbeddedSshd
 from tests.keys import ClientKeys, KeyPair, SshKeys, generate_key, make_key
 from tests.sshd import SERVERS, SshdFactory, SshdServer, ensure_test_users, require_sshd
-from tests.system import require_root
+from tests.system import TestServer, require_root
 
 _log_marks = pytest.StashKey[dict[int, int]]()
 
@@ -82,28 +82,37 @@ def embedded_factory(
         server.cleanup()
 
 
-@pytest.fixture
-def embedded_env_factory(
-    tmp_path: Path, embedded_keys: ClientKeys, embedded_users: TestUsers
-) -> ClientEnvFactory:
-    """Make client HOMEs: ``embedded_env_factory(server, known_hosts_lines=None)``."""
+def _env_factory(base: Path, kind: str, keys: ClientKeys, users: TestUsers) -> ClientEnvFactory:
+    """``make(server, known_hosts_lines=None)``: a client HOME under *base* for *server*.
+
+    ``known_hosts_lines=None`` trusts *server*'s host key; ``[]`` leaves known_hosts empty;
+    any other list is written as is (e.g. a different key for the same ``[host]:port``).
+    """
     count = 0
 
-    def make(server: EmbeddedSshd, known_hosts_lines: Sequence[str] | None = None) -> ClientEnv:
+    def make(server: TestServer, known_hosts_lines: Sequence[str] | None = None) -> ClientEnv:
         nonlocal count
         count += 1
         return make_client_env(
-            tmp_path / f"embedded-client{count}",
-            kind="embedded",
+            base / f"{kind}-client{count}",
+            kind=kind,
             port=server.port,
             host_key_line=server.host_key_line,
-            client_key=embedded_keys.client,
-            bad_key=embedded_keys.bad_client,
-            users=embedded_users,
+            client_key=keys.client,
+            bad_key=keys.bad_client,
+            users=users,
             known_hosts_lines=known_hosts_lines,
         )
 
     return make
+
+
+@pytest.fixture
+def embedded_env_factory(
+    tmp_path: Path, embedded_keys: ClientKeys, embedded_users: TestUsers
+) -> ClientEnvFactory:
+    """Make client HOMEs for embedded servers (see :func:`_env_factory`)."""
+    return _env_factory(tmp_path, "embedded", embedded_keys, embedded_users)
 
 
 @pytest.fixture
@@ -180,28 +189,8 @@ def sshd_factory(test_users: TestUsers, ssh_keys: SshKeys) -> Iterator[SshdFacto
 def client_env_factory(
     tmp_path: Path, test_users: TestUsers, ssh_keys: SshKeys
 ) -> ClientEnvFactory:
-    """Make client HOMEs: ``client_env_factory(server, known_hosts_lines=None)``.
-
-    ``known_hosts_lines=None`` trusts *server*'s host key; ``[]`` leaves known_hosts empty;
-    any other list is written as is (e.g. a different key for the same ``[host]:port``).
-    """
-    count = 0
-
-    def make(server: SshdServer, known_hosts_lines: Sequence[str] | None = None) -> ClientEnv:
-        nonlocal count
-        count += 1
-        return make_client_env(
-            tmp_path / f"client{count}",
-            kind="sshd",
-            port=server.port,
-            host_key_line=server.host_key_line,
-            client_key=ssh_keys.client,
-            bad_key=ssh_keys.bad_client,
-            users=test_users,
-            known_hosts_lines=known_hosts_lines,
-        )
-
-    return make
+    """Make client HOMEs for real sshds (see :func:`_env_factory`)."""
+    return _env_factory(tmp_path, "sshd", ssh_keys, test_users)
 
 
 @pytest.fixture

@@ -18,7 +18,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import os
-import shutil
 import signal
 import subprocess
 import sys
@@ -29,14 +28,14 @@ from pathlib import Path
 from typing import IO
 
 from tests.keys import KeyPair
-from tests.system import LOOPBACK, descendants, kill_quietly
+from tests.system import LOOPBACK, TestServer, descendants, kill_quietly
 
 _READY_TIMEOUT = 20.0
 ROOT = Path(__file__).resolve().parent.parent
 SHELL = "/bin/bash"
 
 
-class EmbeddedSshd:
+class EmbeddedSshd(TestServer):
     """One embedded server process; use as a context manager or start() / cleanup()."""
 
     def __init__(self, client_key: KeyPair, *, password: str | None = None) -> None:
@@ -118,19 +117,6 @@ class EmbeddedSshd:
             if stream is not None:
                 with contextlib.suppress(OSError):
                     stream.close()
-
-    def cleanup(self) -> None:
-        """Stop the server and delete its directory."""
-        self.stop()
-        shutil.rmtree(self.dir, ignore_errors=True)
-
-    def __enter__(self) -> EmbeddedSshd:
-        """Start the server."""
-        return self.start()
-
-    def __exit__(self, *exc: object) -> None:
-        """Stop the server and remove its files."""
-        self.cleanup()
 
 
 def _read_line(stream: IO[bytes], timeout: float) -> bytes:

@@ -25,7 +25,7 @@ import pytest
 
 from tests.client_env import TestUsers
 from tests.keys import KeyPair
-from tests.system import LOOPBACK, descendants, free_port, kill_quietly, require_root
+from tests.system import LOOPBACK, TestServer, descendants, free_port, kill_quietly, require_root
 
 SSHD = Path("/usr/sbin/sshd")
 
@@ -114,7 +114,7 @@ class SshdStartError(RuntimeError):
     """sshd exited or stayed silent before it was listening."""
 
 
-class SshdServer:
+class SshdServer(TestServer):
     """One ``/usr/sbin/sshd -D -e`` process on 127.0.0.1, with its config, keys and log.
 
     Use as a context manager or call :meth:`start` / :meth:`stop`. Every started server is
@@ -324,19 +324,6 @@ class SshdServer:
         except subprocess.TimeoutExpired:
             self.proc.kill()
             self.proc.wait(timeout=10)
-
-    def cleanup(self) -> None:
-        """Stop the server and delete its directory."""
-        self.stop()
-        shutil.rmtree(self.dir, ignore_errors=True)
-
-    def __enter__(self) -> SshdServer:
-        """Start the server."""
-        return self.start()
-
-    def __exit__(self, *exc: object) -> None:
-        """Stop the server and remove its files."""
-        self.cleanup()
 
 
 #: Every server started in this test process, for failure reports (see conftest.py).

@@ -5,14 +5,52 @@ from __future__ import annotations
 
 import contextlib
 import os
+import shutil
 import signal
 import socket
 from collections.abc import Iterable, Sequence
 from pathlib import Path
+from typing import TypeVar
 
 import pytest
 
 LOOPBACK = "127.0.0.1"
+_Server = TypeVar("_Server", bound="TestServer")
+
+
+class TestServer:
+    """A test server run from its own directory: ``start()``, ``stop()``, ``cleanup()``
+    (stop and delete the directory), and a context manager doing both ends."""
+
+    __test__ = False  # not a pytest test class
+    dir: Path
+    port: int
+
+    @property
+    def host_key_line(self) -> str:
+        """The known_hosts line for this server."""
+        raise NotImplementedError
+
+    def start(self: _Server) -> _Server:
+        """Start the server; return it once it is ready."""
+        raise NotImplementedError
+
+    def stop(self) -> None:
+        """Stop the server and what its sessions left running."""
+        raise NotImplementedError
+
+    def cleanup(self) -> None:
+        """Stop the server and delete its directory."""
+        self.stop()
+        shutil.rmtree(self.dir, ignore_errors=True)
+
+    def __enter__(self: _Server) -> _Server:
+        """Start the server."""
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        """Stop the server and remove its files."""
+        self.cleanup()
 
 
 def is_root() -> bool:

@@ -1,4 +1,4 @@
-"""CoalescingTransport (remoterepl/coalesce.py): one write per event-loop turn.
+"""CoalescingTransport (remoterepl/ssh/transport.py): one write per event-loop turn.
 
 Unit tests run a real asyncio loop over a real socket pair: the wrapped transport is an
 asyncio socket transport behind :class:`Recording`, which notes every ``write()`` it is

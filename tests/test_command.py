@@ -53,7 +53,7 @@ def test_every_user_of_the_parser_sees_psql(tmp_path: Path) -> None:
 
 
 def test_a_history_file_named_the_old_way_is_taken_over(tmp_path: Path) -> None:
-    """Versions before 0.2 named the file after the first word (``sudo``): its lines come
+    """remoterepl 0.1 named the file after the first word (``sudo``): its lines come
     back under the new name, and the old name is gone."""
     new = history_path(tmp_path, "u", "h", 22, WRAPPED)
     old = legacy_history_path(tmp_path, "u", "h", 22, WRAPPED)

@@ -1,7 +1,7 @@
 """Failure paths end to end: what a person or a script sees when things go wrong (against
 the embedded server, and a real sshd whose per-connection process is killed).
 
-Contract (DESIGN.md §2): connection, authentication and host-key failures exit 255 with ONE
+Contract (README, "Exit status"): connection, authentication and host-key failures exit 255 with ONE
 clear line on stderr (never a traceback); usage errors exit 2 with a usage message; a remote
 process killed by signal N gives 128+N; and whatever the remote wrote before the end is never
 lost. Messages are checked for stable key words, not exact wording.

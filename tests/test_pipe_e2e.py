@@ -3,7 +3,7 @@ embedded server, and a real OpenSSH sshd for what depends on it (its flow contro
 64 MiB, the order in which it sends the last output and the exit status, signal requests,
 root logins).
 
-Contract (DESIGN.md §1-2): local stdin streams to ONE remote process, its stdout and stderr
+Contract (README, "Pipe mode"): local stdin streams to ONE remote process, its stdout and stderr
 stream to ours byte-exact, nothing of ours is added on stderr when all goes well, and our
 exit status is the remote one (128+N when the remote died of signal N).
 """
@@ -470,7 +470,7 @@ def test_piping_does_not_fault_in_fresh_memory_per_chunk(embedded_env: ClientEnv
 
 def test_output_pipes_keep_their_size(embedded_env: ClientEnv) -> None:
     """Only stdin is widened: widened pipes count against the user's pipe-user-pages-soft
-    quota, and the output side gained too little to spend it (see pipe._widen_pipe)."""
+    quota, and the output side gained too little to spend it (see modes/pipe.py, _widen_pipe)."""
     script = "echo out; echo err >&2; read -r line; head -c 3000000 /dev/zero"
     with start_remoterepl([embedded_env.user_alias, script], env=embedded_env.env) as proc:
         assert proc.stdin is not None and proc.stdout is not None and proc.stderr is not None

@@ -49,7 +49,7 @@ def history_path(
 def legacy_history_path(
     state_dir: Path, user: str, host: str, port: int | None, command: str | None
 ) -> Path | None:
-    """Where versions before 0.2 kept that file, when its name differs: they named it
+    """Where remoterepl 0.1 kept that file, when its name differs: it named the file
     after the command's first word (``sudo``, not ``psql``)."""
     words = (command or "").split()
     first = words[0].rsplit("/", 1)[-1] if words else "shell"

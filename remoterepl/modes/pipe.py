@@ -25,7 +25,7 @@ from remoterepl.modes.redirect import Outputs
 from remoterepl.outcome import GaveUp, Outcome, ReaderGone
 from remoterepl.session.process import RemoteSession
 
-# Larger chunks mean fewer trips through the event loop per megabyte (DESIGN.md §4).
+# Larger chunks mean fewer trips through the event loop per megabyte (benchmarks/README.md).
 BUFSIZE = 512 * 1024
 FORWARDED_SIGNALS = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
 

@@ -1,7 +1,7 @@
 """Which route a signal takes to the remote foreground work, surest first.
 
 - With a PTY, INT/QUIT/TSTP go as the terminal's control characters: the line discipline
-  signals the foreground job, for every login (DESIGN.md §4).
+  signals the foreground job, for every login (measured with OpenSSH, root included).
 - Otherwise a signal request, where the server honours it: OpenSSH since 7.9 does, except
   for root logins (it needs privilege separation), and then it reaches the session's
   shell, not the job in front.
