@@ -10,6 +10,8 @@ from pathlib import Path
 
 import pytest
 
+from remoterepl.cli import build_parser
+from remoterepl.embedded.demo import LONG_VALUE_OPTIONS, split_client_args
 from tests.client_env import client_environment
 
 DEMO = Path(sys.executable).parent / "remoterepl-demo"
@@ -50,3 +52,26 @@ def test_demo_passes_the_exit_status_on(tmp_path: Path) -> None:
     """The demo exits with the client's status (here the remote command's)."""
     proc = run_demo(["exit 7"], client_environment(tmp_path / "home"), b"")
     assert proc.returncode == 7, proc.stderr
+
+
+@pytest.mark.parametrize(
+    ("args", "options", "command"),
+    [
+        (["--raw", "bash", "-l"], ["--raw"], ["bash", "-l"]),
+        (["--config", "c.toml", "bc"], ["--config", "c.toml"], ["bc"]),
+        (["--lexer=sql", "-T", "psql"], ["--lexer=sql", "-T"], ["psql"]),
+        (["-p", "2222", "-tv", "sh"], ["-p", "2222", "-tv"], ["sh"]),
+        (["--", "-x"], [], ["-x"]),
+    ],
+)
+def test_demo_splits_options_from_the_command(
+    args: list[str], options: list[str], command: list[str]
+) -> None:
+    """remoterepl's options (long ones included) before COMMAND, as remoterepl reads them."""
+    assert split_client_args(args) == (options, command)
+
+
+def test_demo_knows_which_long_options_take_a_value() -> None:
+    """The demo's list of long options with a value is remoterepl's own."""
+    parsed = {name for name in build_parser().value_options if name.startswith("--")}
+    assert parsed == LONG_VALUE_OPTIONS

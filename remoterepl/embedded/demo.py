@@ -26,8 +26,12 @@ from remoterepl.embedded.server import start_server
 
 USAGE = "usage: remoterepl-demo [REMOTEREPL OPTIONS...] [COMMAND [ARG...]]"
 
-# Options that take a value, in ssh's getopt string (remoterepl's -p -l -i -F -o -J among them).
+# Options that take a value, in ssh's getopt string (remoterepl's -p -l -i -F -o -J among them),
+# and remoterepl's long ones (tests/test_demo.py keeps these in step with its parser).
 _VALUE_OPTIONS = frozenset("BbcDEeFIiJLlmOoPpQRSWw")
+LONG_VALUE_OPTIONS = frozenset(
+    {"--password-file", "--config", "--record", "--lexer", "--stdin", "--stdout", "--stderr"}
+)
 _CLIENTS = ("remoterepl", "ssh")  # "ssh": hidden, to check the server with OpenSSH's client
 
 
@@ -60,6 +64,9 @@ def split_client_args(args: Sequence[str]) -> tuple[list[str], list[str]]:
         if not arg.startswith("-") or arg == "-":
             break
         index += 1
+        if arg.startswith("--"):  # one long option, "--name VALUE" or "--name=VALUE"
+            index += arg in LONG_VALUE_OPTIONS
+            continue
         for pos, letter in enumerate(arg[1:], start=1):
             if letter in _VALUE_OPTIONS:
                 if pos == len(arg) - 1:  # "-p 2222": the value is the next word
