@@ -64,6 +64,12 @@ def require_root(what: str) -> None:
         pytest.skip(f"needs root: {what} (run the suite as root, as CI does)")
 
 
+def require_program(name: str, package: str) -> None:
+    """Skip unless program *name* is installed (Debian package *package*)."""
+    if shutil.which(name) is None:
+        pytest.skip(f"{name} is not installed (package {package}; scripts/bootstrap installs it)")
+
+
 def free_port() -> int:
     """Return a loopback TCP port that was free a moment ago (callers must tolerate a race)."""
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:

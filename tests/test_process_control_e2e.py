@@ -17,6 +17,7 @@ from tests.client import (
     with_stty_record,
 )
 from tests.client_env import ClientEnv, Login
+from tests.system import require_program
 
 USERS = ["user_alias", "root_alias"]  # OpenSSH ignores signal requests for root logins
 SIGNALS = {"I": "INT", "T": "TERM", "H": "HUP", "Q": "QUIT", "1": "USR1", "2": "USR2"}
@@ -122,6 +123,7 @@ def test_window_size_at_start_and_after_resize(embedded_env: ClientEnv) -> None:
 
 def test_less_is_usable_and_the_editor_comes_back(embedded_env: ClientEnv) -> None:
     """less takes keys directly (G, q); afterwards the line editor works again."""
+    require_program("less", "less")
     with spawn_remoterepl([embedded_env.user_alias], embedded_env.env) as term:
         term.wait_for_screen(shell_prompt_shown, timeout=15)
         term.send("seq 1000 | less\r")
@@ -137,6 +139,7 @@ def test_less_is_usable_and_the_editor_comes_back(embedded_env: ClientEnv) -> No
 
 def test_vi_edits_a_file_and_the_session_goes_on(embedded_env: ClientEnv) -> None:
     """vi in the remote shell: insert, Escape, :wq; the file has the text."""
+    require_program("vi", "vim-tiny")
     with spawn_remoterepl([embedded_env.user_alias], embedded_env.env) as term:
         term.wait_for_screen(shell_prompt_shown, timeout=15)
         # t_RV= t_u7=: no version or cursor queries; pyte (unlike a terminal) answers them
