@@ -66,3 +66,32 @@ def test_a_history_file_named_the_old_way_is_taken_over(tmp_path: Path) -> None:
     history.close()
     assert new.exists() and not old.exists()
     assert new.name in (new.parent / "INDEX").read_text()
+
+
+def test_a_line_stored_before_loading_also_takes_the_old_file_over(tmp_path: Path) -> None:
+    """The first line of a session may be stored before the history was read: the old
+    file is taken over then, not left behind under its old name."""
+    new = history_path(tmp_path, "u", "h", 22, WRAPPED)
+    old = legacy_history_path(tmp_path, "u", "h", 22, WRAPPED)
+    assert old is not None
+    old.parent.mkdir(parents=True)
+    old.write_text("\n# 2026-01-01 00:00:00.000000\n+SELECT 1;\n")
+    history = PersistentHistory(new, limit=10, legacy_path=old)
+    history.store_string("SELECT 2;")
+    history.close()
+    assert not old.exists()
+    assert list(PersistentHistory(new, limit=10).load_history_strings()) == [
+        "SELECT 2;",
+        "SELECT 1;",
+    ]
+
+
+def test_a_trimmed_copy_left_by_a_dead_session_is_removed(tmp_path: Path) -> None:
+    """A session killed while trimming leaves ``.NAME.PID.tmp``: the next load removes it."""
+    path = tmp_path / "history" / "f"
+    path.parent.mkdir()
+    path.write_text("\n# t\n+one\n")
+    stale = path.with_name(f".{path.name}.99999.tmp")
+    stale.write_text("half")
+    assert list(PersistentHistory(path, limit=10).load_history_strings()) == ["one"]
+    assert not stale.exists()

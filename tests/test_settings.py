@@ -105,3 +105,16 @@ def test_usage_errors(argv: list[str]) -> None:
     """Bad command lines raise UsageError (exit status 2), never argparse's SystemExit."""
     with pytest.raises(UsageError):
         parse_args(argv)
+
+
+def test_every_option_with_a_value_is_known_to_the_reordering() -> None:
+    """The options --help shows with a value (``-p PORT``, ``--config FILE``) are exactly
+    the ones the parser skips a word for when options follow DESTINATION."""
+    import re
+
+    from remoterepl.cli import build_parser
+
+    parser = build_parser()
+    shown = set(re.findall(r"^  (-{1,2}[\w-]+) [^\s,]", parser.format_help(), re.MULTILINE))
+    assert {"-p", "-o", "-J", "--config", "--stdout"} <= shown
+    assert shown == parser.value_options

@@ -31,7 +31,7 @@ from remoterepl.editor.recording import Recorder, RecordingStdout
 from remoterepl.editor.remote_text import prompt_text
 from remoterepl.editor.sanitize import EscapeStripper
 from remoterepl.editor.streams import OutputRouter, RemoteStream, pump
-from remoterepl.editor.terminal import TerminalOutput, create_output
+from remoterepl.editor.terminal import TerminalOutput, create_output, text_stream
 from remoterepl.editor.toolbar import SessionStatus, Toolbar
 from remoterepl.environment import Environment
 from remoterepl.modes.control import SessionControl
@@ -75,7 +75,7 @@ class FrontEnd:
         self.toolbar = Toolbar(self.status, visible=config.toolbar)
         words = WordBank() if config.completion else None
         remote = config.completion and config.remote_completion and is_shell(command)
-        self.remote_names = session.remote_names() if remote else None
+        self.remote_names = session.open_remote_names() if remote else None
         self.router = OutputRouter(
             self.painter,
             self,
@@ -90,6 +90,7 @@ class FrontEnd:
             session,
             command,
             config,
+            stdin=text_stream(env.stdin, "r", sys.stdin),
             output=self.output,
             painter=self.painter,
             streams=(self.stdout, self.stderr),
@@ -101,10 +102,11 @@ class FrontEnd:
             remote_names=self.remote_names,
             recorder=self.recorder,
         )
-        self.painter.app = self.line.prompt.app
+        self.painter.attach(self.line.app)
         self.clock = HealthClock(
-            session, self.status, self.toolbar, self.recorder, self.line.prompt.app.invalidate
+            session, self.status, self.toolbar, self.recorder, self.line.app.invalidate
         )
+        self.stdout_fd = env.stdout
         self.remote_done = False
         self._editor_back = asyncio.Event()  # set when the editor may prompt again
         self._editor_back.set()
@@ -113,13 +115,14 @@ class FrontEnd:
     def _open_terminal(
         config: FrontEndConfig, env: Environment, title: str
     ) -> tuple[Recorder | None, TerminalOutput]:
-        """The terminal output device, recording what it shows if --record asks."""
-        output = create_output(sys.stdout, env.term)
+        """The terminal output device on env's stdout, recording what it shows if --record
+        asks."""
+        stdout = text_stream(env.stdout, "w", sys.stdout)
         if not config.record:
-            return None, output
+            return None, create_output(stdout, env.term)
         columns, rows = env.window_size()
         recorder = Recorder.create(config.record, columns, rows, title)
-        return recorder, create_output(RecordingStdout(sys.stdout, recorder), env.term)
+        return recorder, create_output(RecordingStdout(stdout, recorder), env.term)
 
     # -- running -----------------------------------------------------------------------
 
@@ -144,7 +147,7 @@ class FrontEnd:
         clock = asyncio.create_task(self.clock.run())
         # Raw for the whole session, not only while a prompt runs: keys typed between
         # two prompts must neither be echoed by the tty nor turn into signals.
-        with self.line.prompt.app.input.raw_mode(), following_window_size(self.session):
+        with self.line.app.input.raw_mode(), following_window_size(self.session, self.stdout_fd):
             try:
                 await self._edit_until_remote_ends()
                 await asyncio.gather(*readers)
@@ -175,7 +178,7 @@ class FrontEnd:
         await self.painter.run()
         self.remote_done = True
         self._editor_back.set()
-        self.line.interrupt()
+        self.line.stop_editing()
 
     def _show_leftovers(self) -> None:
         tail = "".join(s.splitter.take_partial() for s in (self.stderr, self.stdout))
@@ -189,12 +192,12 @@ class FrontEnd:
 
     def prompt_changed(self) -> None:
         """The remote's partial line changed: redraw the prompt."""
-        self.line.prompt.app.invalidate()
+        self.line.app.invalidate()
 
     def fullscreen_started(self) -> None:
         """A full-screen program took the terminal: the editor steps aside."""
         self._editor_back.clear()
-        self.line.interrupt()
+        self.line.stop_editing()
 
     def fullscreen_ended(self) -> None:
         """It gave the terminal back: the editor returns."""
@@ -215,7 +218,7 @@ class FrontEnd:
         """Ctrl-D on an empty line."""
         self.session.send_eof()
         if not self.session.has_pty:
-            self.line.input_closed = True
+            self.line.close_input()
 
     def escape(self, escape: Escape) -> None:
         """An escape typed at the start of a line."""

@@ -133,6 +133,7 @@ class PersistentHistory(History):
             _private_dir(self.path.parent)
             self._take_over_legacy_file()
             with self._locked(os.O_RDONLY) as fd:
+                self._remove_stale_copies()
                 entries = parse_entries(_read_all(fd))
                 if len(entries) > self.limit:
                     entries = entries[-self.limit :] if self.limit else []
@@ -154,6 +155,13 @@ class PersistentHistory(History):
             if self.index_line:
                 _append_index(self.path.parent / "INDEX", f"{self.path.name}\t{self.index_line}")
 
+    def _remove_stale_copies(self) -> None:
+        """Trimmed copies a session died before renaming (called with the lock held:
+        nobody else can be writing one now)."""
+        for stale in self.path.parent.glob(f".{self.path.name}.*.tmp"):
+            with contextlib.suppress(OSError):
+                stale.unlink()
+
     def _replace(self, entries: list[str]) -> None:
         """Atomically swap in a file holding ``entries`` (called with the lock held)."""
         temp = self.path.with_name(f".{self.path.name}.{os.getpid()}.tmp")
@@ -174,9 +182,10 @@ class PersistentHistory(History):
 
     def _append(self, data: bytes) -> None:
         try:
-            new = not self.path.exists()
-            if new:
+            if not self.path.exists():  # first line: maybe before the file was loaded
                 _private_dir(self.path.parent)
+                self._take_over_legacy_file()
+            new = not self.path.exists()
             with self._locked(os.O_WRONLY | os.O_APPEND | os.O_CREAT) as fd:
                 os.write(fd, data)
             if new and self.index_line:

@@ -18,12 +18,17 @@ class Painter:
 
     def __init__(self, output: TerminalOutput, *, color: bool) -> None:
         self.output = output
-        self.app: Application[str] | None = None  # the prompt's, once it exists
+        self.app: Application[str] | None = None  # the prompt's, once attached
         self.notice_tint = NOTICE_TINT if color else ""
         self.held = False  # $EDITOR owns the terminal: keep output until it is done
         self._pending: list[str] = []
         self._wake = asyncio.Event()
         self._streams_open = 2  # remote stdout and stderr
+
+    def attach(self, app: Application[str]) -> None:
+        """Paint around this prompt application from now on (it is made after us: it
+        needs our notes for its keys)."""
+        self.app = app
 
     def queue(self, text: str) -> None:
         """Paint ``text`` (with its escape sequences) above the prompt, soon."""

@@ -13,12 +13,15 @@ import contextlib
 import re
 import time
 from collections.abc import Callable
+from typing import TextIO
 
 from prompt_toolkit import PromptSession
+from prompt_toolkit.application import Application
 from prompt_toolkit.auto_suggest import ConditionalAutoSuggest
 from prompt_toolkit.buffer import Buffer
 from prompt_toolkit.filters import Condition
 from prompt_toolkit.formatted_text import ANSI
+from prompt_toolkit.input import create_input
 from prompt_toolkit.output import ColorDepth
 from prompt_toolkit.shortcuts import CompleteStyle
 
@@ -74,6 +77,7 @@ class LineInput:
         command: str | None,
         config: FrontEndConfig,
         *,
+        stdin: TextIO,
         output: TerminalOutput,
         painter: Painter,
         streams: tuple[RemoteStream, RemoteStream],  # stdout, stderr
@@ -94,8 +98,9 @@ class LineInput:
         self.remote_names = remote_names
         self.recorder = recorder
         self.output = output
+        self.stdin = stdin
         self.secrets = SecretPrompts(config.secret_prompt)
-        self.input_closed = False  # Ctrl-D without a PTY: lines can no longer be sent
+        self._input_closed = False  # Ctrl-D without a PTY: lines can no longer be sent
         self._line_is_secret = False  # the line being accepted (read by the history)
         self._history_error_shown = False
         self._size = (0, 0)
@@ -135,6 +140,7 @@ class LineInput:
         return PromptSession[str](
             message=self._message,
             history=self.history,
+            input=create_input(self.stdin),
             output=self.output,
             key_bindings=make_key_bindings(actions, config.escape_char),
             vi_mode=config.edit_mode == "vi",
@@ -167,12 +173,21 @@ class LineInput:
     def _prompt_string(self) -> str:
         remote = self.stderr.prompt() + self.stdout.prompt()
         if remote:
-            self.router.remote_prompts = True
+            self.router.prompt_seen()
             return remote
         return self.local_prompt
 
     def _message(self) -> ANSI:
         return ANSI(self._prompt_string())
+
+    @property
+    def app(self) -> Application[str]:
+        """The prompt's application (its input, rendering, invalidation)."""
+        return self.prompt.app
+
+    def close_input(self) -> None:
+        """The remote's input has ended (Ctrl-D without a PTY): lines are no longer sent."""
+        self._input_closed = True
 
     def show_toolbar(self, visible: bool) -> None:
         """Show or hide the bottom toolbar."""
@@ -197,7 +212,7 @@ class LineInput:
         self.stderr.splitter.line_sent()
         if self.remote_names is not None:
             self.remote_names.line_sent()
-        if self.input_closed:
+        if self._input_closed:
             self.painter.notify("(remote input is closed; waiting for the remote process to end)\n")
             return
         self.status.busy_since = time.monotonic()
@@ -209,21 +224,21 @@ class LineInput:
     # -- running -----------------------------------------------------------------------
 
     async def edit(self, stop: Callable[[], bool]) -> None:
-        """Edit and send lines until the prompt is interrupted (:meth:`interrupt`), at
-        once if ``stop()`` is already true when it starts."""
+        """Edit and send lines until :meth:`stop_editing`, at once if ``stop()`` is
+        already true when the prompt starts."""
         with contextlib.suppress(PromptInterrupted):
             await self.prompt.prompt_async(pre_run=lambda: self._before_prompt(stop))
 
     def _before_prompt(self, stop: Callable[[], bool]) -> None:
         self.prompt.app.erase_when_done = False
         if stop():
-            self.interrupt()
+            self.stop_editing()
         history = self.persistent_history
         if history is not None and history.error and not self._history_error_shown:
             self._history_error_shown = True
             self.painter.notify(f"[{history.error}]\n")
 
-    def interrupt(self) -> None:
+    def stop_editing(self) -> None:
         """Take the prompt off the screen and stop editing (remote gone, full screen)."""
         app = self.prompt.app
         if app.is_running and not app.is_done:

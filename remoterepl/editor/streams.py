@@ -88,7 +88,7 @@ class OutputRouter:
         self.stripper = stripper
         self.remote_names = remote_names
         self.fullscreen = False
-        self.remote_prompts = False  # the remote has shown a prompt of its own
+        self._remote_prompts = False  # the remote has shown a prompt of its own
 
     def route(self, stream: RemoteStream, text: str, watch: bool) -> None:
         """Line-split ``text`` for the editor, or pass it raw while a full-screen program
@@ -112,7 +112,7 @@ class OutputRouter:
                 cut = switch.start() if switch else len(text)
                 lines = stream.lines(text[:cut])
                 if self.status.busy_since is not None and (
-                    stream.splitter.partial or (lines and not self.remote_prompts)
+                    stream.splitter.partial or (lines and not self._remote_prompts)
                 ):
                     self.status.busy_since = None  # a prompt again (or output, for bc)
                 if lines:
@@ -123,6 +123,15 @@ class OutputRouter:
                     self.fullscreen = True
                     self.events.fullscreen_started()
             text = text[cut:]
+
+    def stream_ended(self) -> None:
+        """One of the remote's streams has ended (the painter counts them)."""
+        self.painter.stream_ended()
+
+    def prompt_seen(self) -> None:
+        """The remote showed a prompt of its own: from now on, output alone does not mean
+        it is idle again (only its prompt does)."""
+        self._remote_prompts = True
 
     def _note_reports(self, text: str) -> None:
         """Learn from shell-integration marks: OSC 7 (cwd), OSC 133;D (exit status)."""
@@ -149,4 +158,4 @@ async def pump(
         pass  # the --stdout/--stderr file failed: nothing more can be kept
     if stream.sink is None:
         router.route(stream, stream.decode(b"", final=True), watch)
-    router.painter.stream_ended()
+    router.stream_ended()

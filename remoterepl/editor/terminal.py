@@ -76,6 +76,14 @@ def _output_processing_off(fd: int) -> Iterator[None]:
             termios.tcsetattr(fd, termios.TCSANOW, modes)
 
 
+def text_stream(fd: int, mode: str, default: TextIO | None) -> TextIO:
+    """The terminal on ``fd`` as a text stream: ``default`` (sys.stdin, sys.stdout) when
+    it is that fd, else one of its own (left open when dropped)."""
+    if default is not None and default.fileno() == fd:
+        return default
+    return cast(TextIO, open(fd, mode, encoding="utf-8", closefd=False))
+
+
 def create_output(stdout: TextIO | RecordingStdout, term: str | None) -> TerminalOutput:
     """The output device on ``stdout`` (a terminal, maybe recorded) for TERM ``term``."""
     output = cast(TerminalOutput, TerminalOutput.from_pty(cast(TextIO, stdout), term=term))

@@ -78,24 +78,24 @@ async def spawn_child(
 ) -> Child:
     """Start the child; ``tell`` shows sshd's notes (on the session's stderr). Raises
     OSError, ValueError or SubprocessError, with our ends of the pipes closed."""
+    executable, (argv0, *args) = _argv(config, request)
+    home = _home_dir()
+    cwd = home if os.path.isdir(home) else "/"  # as sshd: the session still starts
+    if cwd != home:
+        tell(f"Could not chdir to home directory {home}: No such file or directory\n")
     tty_name: str | None = None
     master: int | None = None
     outputs: dict[int, asyncssh.DataType]
     if request.term_type is not None:
         master, slave = open_pty(request.term_size, request.term_modes)
         child_fds = (slave, slave, slave)
-        tty_name = os.ttyname(slave)
         stdin, outputs = master, {master: None}
     else:
         child_fds, stdin, outputs = _open_pipes()
     ours = {stdin, *outputs}
-    executable, (argv0, *args) = _argv(config, request)
-    home = _home_dir()
-    cwd = home if os.path.isdir(home) else "/"  # as sshd: the session still starts
-    if cwd != home:
-        tell(f"Could not chdir to home directory {home}: No such file or directory\n")
-    env = _child_env(config, channel_env, tty_name, request.term_type)
     try:
+        if master is not None:
+            tty_name = os.ttyname(child_fds[0])
         process = await asyncio.create_subprocess_exec(
             argv0,
             *args,
@@ -103,7 +103,7 @@ async def spawn_child(
             stdin=child_fds[0],
             stdout=child_fds[1],
             stderr=child_fds[2],
-            env=env,
+            env=_child_env(config, channel_env, tty_name, request.term_type),
             cwd=cwd,
             start_new_session=True,  # own session and process group, like sshd
             preexec_fn=_child_setup(controlling_tty=tty_name is not None),

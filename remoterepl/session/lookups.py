@@ -29,7 +29,7 @@ class RemoteNames:
     """File and command names of the remote host, fetched lazily and cached."""
 
     def __init__(self, connection: Connection) -> None:
-        self.connection = connection
+        self._connection = connection
         self.reported_cwd: str | None = None  # from OSC 7, when the shell sends it
         self._sftp: asyncio.Future[RemoteFiles] | None = None
         self._commands: asyncio.Future[list[str]] | None = None
@@ -60,14 +60,15 @@ class RemoteNames:
     async def files(self) -> RemoteFiles:
         """The SFTP session on this connection (opened on first use)."""
         self._sftp, files = await self._shared(
-            self._sftp, lambda: asyncio.ensure_future(self.connection.open_sftp())
+            self._sftp, lambda: asyncio.ensure_future(self._connection.open_sftp())
         )
         return files
 
     async def home(self) -> str:
         """The remote home directory (SFTP's starting directory)."""
         if self._home is None:
-            self._home = await (await self.files()).realpath(".")
+            files = await self.files()
+            self._home = await asyncio.wait_for(files.realpath("."), TIMEOUT)
         return self._home
 
     async def cwd(self) -> str:
@@ -84,7 +85,7 @@ class RemoteNames:
         return await self.home()
 
     async def _probe_cwd(self) -> str | None:
-        result = await self.connection.run(CWD_SCRIPT, timeout=TIMEOUT)
+        result = await self._connection.run(CWD_SCRIPT, timeout=TIMEOUT)
         paths = [line for line in result.stdout.split("\n") if line.startswith("/")]
         return paths[0] if len(paths) == 1 else None
 
@@ -96,7 +97,7 @@ class RemoteNames:
         return names
 
     async def _fetch_commands(self) -> list[str]:
-        result = await self.connection.run(COMMAND_NAMES_SCRIPT, timeout=TIMEOUT * 2)
+        result = await self._connection.run(COMMAND_NAMES_SCRIPT, timeout=TIMEOUT * 2)
         return sorted({n for n in result.stdout.split() if _COMMAND_NAME.fullmatch(n)})
 
     async def listdir(self, path: str) -> list[tuple[str, bool]]:

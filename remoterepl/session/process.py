@@ -179,8 +179,9 @@ class RemoteSession:
             stdout, stderr, bufsize=bufsize, close_at_eof=close_at_eof
         )
 
-    def remote_names(self) -> RemoteNames:
-        """File and command names of the remote host, for completion."""
+    def open_remote_names(self) -> RemoteNames:
+        """Look-ups of the remote host's file and command names, for completion (each call
+        makes a new one, with an SFTP session of its own once used)."""
         return RemoteNames(self._connection)
 
     async def ping(self, timeout: float) -> float | None:

@@ -7,6 +7,7 @@ asyncssh's errors become :class:`~remoterepl.errors.ChannelClosed` (an OSError).
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
@@ -37,9 +38,13 @@ class PtyRequest:
 
 
 @contextlib.contextmanager
-def _channel_errors() -> Iterator[None]:
+def channel_errors() -> Iterator[None]:
+    """asyncssh's errors as ChannelClosed; a timeout (asyncssh's own TimeoutError is one
+    too) stays an asyncio.TimeoutError, for the caller's timeout case."""
     try:
         yield
+    except asyncio.TimeoutError:
+        raise
     except asyncssh.Error as exc:
         raise ChannelClosed(exc.reason or type(exc).__name__) from None
 
@@ -81,13 +86,13 @@ class ProcessChannel:
 
     async def drain(self) -> None:
         """Wait until the channel's window lets queued input out (back-pressure)."""
-        with _channel_errors():
+        with channel_errors():
             await self._process.stdin.drain()
 
     def write_eof(self) -> None:
         """Channel EOF (once; later calls do nothing)."""
         if not self._process.stdin.is_closing():
-            with _channel_errors():
+            with channel_errors():
                 self._process.stdin.write_eof()
 
     def queued_input(self) -> int:
@@ -102,17 +107,17 @@ class ProcessChannel:
 
     def send_signal(self, name: str) -> None:
         """A signal request (``"INT"``); the server may ignore it."""
-        with _channel_errors():
+        with channel_errors():
             self._process.send_signal(name)
 
     def send_break(self, milliseconds: int) -> None:
         """A break request (sshd turns it into SIGINT on a PTY)."""
-        with _channel_errors():
+        with channel_errors():
             self._process.send_break(milliseconds)
 
     def resize(self, columns: int, rows: int) -> None:
         """A window-change request for the remote PTY."""
-        with _channel_errors():
+        with channel_errors():
             self._process.change_terminal_size(columns, rows)
 
     # -- output and end ----------------------------------------------------------------

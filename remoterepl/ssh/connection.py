@@ -7,14 +7,14 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 import asyncssh
 
 from remoterepl.errors import ChannelClosed, ConnectError, SessionLost
 from remoterepl.ssh import compat
-from remoterepl.ssh.channel import ProcessChannel, PtyRequest
+from remoterepl.ssh.channel import ProcessChannel, PtyRequest, channel_errors
 from remoterepl.ssh.client import HopClient
 from remoterepl.ssh.explain import lost_detail
 from remoterepl.ssh.sftp import RemoteFiles
@@ -27,16 +27,6 @@ class HelperResult:
 
     exit_status: int | None
     stdout: str
-
-
-@contextlib.contextmanager
-def _channel_errors() -> Iterator[None]:
-    try:
-        yield
-    except asyncio.TimeoutError:
-        raise  # asyncssh's own TimeoutError is one too: the caller's timeout case
-    except asyncssh.Error as exc:
-        raise ChannelClosed(exc.reason or type(exc).__name__) from None
 
 
 class Connection:
@@ -110,7 +100,7 @@ class Connection:
     async def run(self, command: str, *, timeout: float) -> HelperResult:
         """Run a helper command on a second channel, stdin empty, stderr dropped.
         Raises ChannelClosed, OSError, or asyncio.TimeoutError after ``timeout`` seconds."""
-        with _channel_errors():
+        with channel_errors():
             result = await self._conn.run(
                 command, stdin=asyncssh.DEVNULL, stderr=asyncssh.DEVNULL, timeout=timeout
             )
@@ -118,7 +108,7 @@ class Connection:
 
     async def open_sftp(self) -> RemoteFiles:
         """An SFTP session on this connection (ChannelClosed if the server refuses)."""
-        with _channel_errors():
+        with channel_errors():
             return RemoteFiles(await self._conn.start_sftp_client())
 
     async def ping(self, timeout: float) -> float | None:
@@ -128,7 +118,7 @@ class Connection:
         if self._conn.is_closed():
             raise ChannelClosed("connection closed")
         start = time.monotonic()
-        with _channel_errors():
+        with channel_errors():
             sent = await asyncio.wait_for(compat.keepalive_request(self._conn), timeout)
         return time.monotonic() - start if sent else None
 

@@ -8,18 +8,24 @@ from collections.abc import Iterator
 
 import asyncssh
 
+from remoterepl.errors import ChannelClosed
+
 
 @contextlib.contextmanager
 def _as_os_errors() -> Iterator[None]:
+    """An SFTP status (no such file, permission denied) as an OSError; a lost channel or
+    connection as ChannelClosed."""
     try:
         yield
-    except asyncssh.Error as exc:  # SFTP errors (no such file, ...) and a lost channel
+    except asyncssh.SFTPError as exc:
         raise OSError(exc.reason or type(exc).__name__) from None
+    except asyncssh.Error as exc:
+        raise ChannelClosed(exc.reason or type(exc).__name__) from None
 
 
 class RemoteFiles:
     """An open SFTP client: the home directory and directory listings. Failures raise
-    OSError."""
+    OSError (ChannelClosed, one of them, when the channel is gone)."""
 
     def __init__(self, client: asyncssh.SFTPClient) -> None:
         self._client = client
