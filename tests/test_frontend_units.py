@@ -602,3 +602,18 @@ def test_output_one_write_sends_the_block_as_a_single_write() -> None:
     finally:
         os.close(master)
         os.close(slave)
+
+
+def test_history_is_read_once_and_then_replayed_from_memory(tmp_path: Path) -> None:
+    """prompt_toolkit reloads the history after every accepted line: the file is read
+    only the first time, and lines accepted since are newest."""
+    path = tmp_path / "state" / "history" / "f"
+    path.parent.mkdir(parents=True)
+    path.write_text("\n# t\n+one\n\n# t\n+two\n")
+    history = PersistentHistory(path, limit=10)
+    assert load(history) == ["two", "one"]
+    path.write_text("")  # a second read would lose both
+    history.append_string("three")
+    assert load(history) == ["three", "two", "one"]
+    assert history.get_strings() == ["one", "two", "three"]
+    history.close()

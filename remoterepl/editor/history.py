@@ -18,6 +18,7 @@ for. The format is prompt_toolkit's FileHistory format, so other tools can read 
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import datetime
 import fcntl
@@ -31,7 +32,7 @@ from pathlib import Path
 from prompt_toolkit.auto_suggest import AutoSuggest, Suggestion
 from prompt_toolkit.buffer import Buffer
 from prompt_toolkit.document import Document
-from prompt_toolkit.history import History, InMemoryHistory, ThreadedHistory
+from prompt_toolkit.history import History, InMemoryHistory
 
 from remoterepl.command import program_of
 
@@ -108,7 +109,12 @@ def _chunks(entries: Iterable[str]) -> Iterator[bytes]:
 
 
 class PersistentHistory(History):
-    """prompt_toolkit History backed by one shared, size-limited file."""
+    """prompt_toolkit History backed by one shared, size-limited file.
+
+    It keeps its entries itself (prompt_toolkit's History keeps them in private state):
+    the file is read once, in a thread; every later load (one after each accepted line,
+    as prompt_toolkit's Buffer reloads on reset) replays memory on the event loop, with no
+    thread hop between Enter and the remote's answer."""
 
     def __init__(
         self,
@@ -124,8 +130,40 @@ class PersistentHistory(History):
         self.legacy_path = legacy_path  # an older name of the same file: taken over once
         self.error: str | None = None  # the first write failure, for the user
         self._writer = ThreadPoolExecutor(max_workers=1, thread_name_prefix="history")
+        self._entries: list[str] = []  # newest first: this session's lines, then the file's
+        self._reading: asyncio.Future[list[str]] | None = None
+        self._read = False
 
-    # -- loading (in ThreadedHistory's thread) -------------------------------------------
+    # -- prompt_toolkit's History interface ----------------------------------------------
+
+    async def load(self) -> AsyncGenerator[str, None]:
+        """Newest first; the file is read on the first call, in a thread. The event loop
+        gets a turn every few hundred entries, so output is never held up behind a long
+        history."""
+        if not self._read:
+            if self._reading is None:
+                self._reading = asyncio.ensure_future(
+                    asyncio.to_thread(lambda: list(self.load_history_strings()))
+                )
+            from_file = await asyncio.shield(self._reading)
+            if not self._read:  # lines accepted meanwhile are newer than the file's
+                self._entries.extend(from_file)
+                self._read = True
+        for count, item in enumerate(list(self._entries)):
+            if count and not count % 256:
+                await asyncio.sleep(0)
+            yield item
+
+    def get_strings(self) -> list[str]:
+        """All entries, oldest first."""
+        return self._entries[::-1]
+
+    def append_string(self, string: str) -> None:
+        """Remember ``string`` and append it to the file."""
+        self._entries.insert(0, string)
+        self.store_string(string)
+
+    # -- reading the file ----------------------------------------------------------------
 
     def load_history_strings(self) -> Iterable[str]:
         """Newest first; trims the file first when it holds more than ``limit`` entries."""
@@ -276,11 +314,11 @@ def open_history(
 ) -> tuple[History, PersistentHistory | None]:
     """The editor's history (a file at ``path``, or memory only when None) and the
     persistent part, if any, for closing and error reports. The file is read in a
-    thread (prompt_toolkit's ThreadedHistory): a long history never holds up output."""
+    thread: a long history never holds up output."""
     if path is None:
         return GuardedHistory(InMemoryHistory(), keep), None
     persistent = PersistentHistory(path, limit, index_line, legacy_path)
-    return GuardedHistory(ThreadedHistory(persistent), keep), persistent
+    return GuardedHistory(persistent, keep), persistent
 
 
 class HistorySuggest(AutoSuggest):
