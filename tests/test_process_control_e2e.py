@@ -145,7 +145,7 @@ def test_vi_edits_a_file_and_the_session_goes_on(embedded_env: ClientEnv) -> Non
         # t_RV= t_u7=: no version or cursor queries; pyte (unlike a terminal) answers them
         # only when the test next reads the screen, possibly after vi has exited
         term.send("f=$(mktemp -u); vi -n --cmd 'set t_RV= t_u7=' $f\r")
-        term.wait_for_screen("[New]")  # vi owns the screen now
+        term.wait_for_screen("[New")  # vi owns the screen now ("[New]", vim-tiny: "[New File]")
         term.send("ihello from vi\x1b:wq\r")
         term.wait_for_screen(shell_prompt_shown)
         term.send("cat $f; rm $f\r")
