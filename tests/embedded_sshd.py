@@ -28,7 +28,7 @@ from pathlib import Path
 from typing import IO
 
 from tests.keys import KeyPair
-from tests.system import LOOPBACK, TestServer, descendants, kill_quietly
+from tests.system import LOOPBACK, TestServer, kill_quietly
 
 _READY_TIMEOUT = 20.0
 ROOT = Path(__file__).resolve().parent.parent
@@ -49,12 +49,6 @@ class EmbeddedSshd(TestServer):
             path.write_text(password)
         self.port = 0
         self.proc: subprocess.Popen[bytes] | None = None
-
-    @property
-    def pid(self) -> int:
-        """pid of the server process (every session's child is a child of it)."""
-        assert self.proc is not None, "server not started"
-        return self.proc.pid
 
     @property
     def host_key(self) -> KeyPair:
@@ -95,10 +89,6 @@ class EmbeddedSshd(TestServer):
         """Accept more client keys (``TYPE BASE64`` lines): read at the next login."""
         with (self.dir / "authorized_keys").open("a") as keys:
             keys.writelines(line + "\n" for line in public_lines)
-
-    def session_pids(self) -> list[int]:
-        """pids of every session child (and their children)."""
-        return descendants(self.pid) if self.proc is not None else []
 
     def stop(self) -> None:
         """Stop the server and kill what its sessions left running."""

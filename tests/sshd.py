@@ -25,7 +25,7 @@ import pytest
 
 from tests.client_env import TestUsers
 from tests.keys import KeyPair
-from tests.system import LOOPBACK, TestServer, descendants, free_port, kill_quietly, require_root
+from tests.system import LOOPBACK, TestServer, free_port, kill_quietly, require_root
 
 SSHD = Path("/usr/sbin/sshd")
 
@@ -166,12 +166,6 @@ class SshdServer(TestServer):
         return self.dir / "authorized_keys"
 
     @property
-    def pid(self) -> int:
-        """pid of the listening sshd."""
-        assert self.proc is not None, "sshd not started"
-        return self.proc.pid
-
-    @property
     def host_key_line(self) -> str:
         """The known_hosts line for this server: ``[127.0.0.1]:PORT ssh-ed25519 AAAA...``."""
         return f"[{LOOPBACK}]:{self.port} {self.host_key.public_line}"
@@ -301,10 +295,6 @@ class SshdServer(TestServer):
         """The captured sshd log from line *since* on."""
         with self._log_cond:
             return "\n".join(self.log_lines[since:])
-
-    def session_pids(self) -> list[int]:
-        """pids of every process below the listener (per-connection sshd and user processes)."""
-        return descendants(self.pid) if self.proc is not None else []
 
     def stop(self) -> None:
         """Stop the listener and kill every session it spawned; keep the log."""

@@ -8,6 +8,7 @@ import os
 import shutil
 import signal
 import socket
+import subprocess
 from collections.abc import Iterable, Sequence
 from pathlib import Path
 from typing import TypeVar
@@ -25,6 +26,17 @@ class TestServer:
     __test__ = False  # not a pytest test class
     dir: Path
     port: int
+    proc: subprocess.Popen[bytes] | None
+
+    @property
+    def pid(self) -> int:
+        """pid of the server process (sessions run below it)."""
+        assert self.proc is not None, "server not started"
+        return self.proc.pid
+
+    def session_pids(self) -> list[int]:
+        """pids of every process below the server (its sessions and their children)."""
+        return descendants(self.pid) if self.proc is not None else []
 
     @property
     def host_key_line(self) -> str:
