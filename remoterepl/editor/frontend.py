@@ -106,7 +106,7 @@ class FrontEnd:
         self.clock = HealthClock(
             session, self.status, self.toolbar, self.recorder, self.line.app.invalidate
         )
-        self.stdout_fd = env.stdout
+        self.env = env
         self.remote_done = False
         self._editor_back = asyncio.Event()  # set when the editor may prompt again
         self._editor_back.set()
@@ -147,7 +147,7 @@ class FrontEnd:
         clock = asyncio.create_task(self.clock.run())
         # Raw for the whole session, not only while a prompt runs: keys typed between
         # two prompts must neither be echoed by the tty nor turn into signals.
-        with self.line.app.input.raw_mode(), following_window_size(self.session, self.stdout_fd):
+        with self.line.app.input.raw_mode(), following_window_size(self.session, self.env.stdout):
             try:
                 await self._edit_until_remote_ends()
                 await asyncio.gather(*readers)

@@ -98,7 +98,6 @@ class LineInput:
         self.remote_names = remote_names
         self.recorder = recorder
         self.output = output
-        self.stdin = stdin
         self.secrets = SecretPrompts(config.secret_prompt)
         self._input_closed = False  # Ctrl-D without a PTY: lines can no longer be sent
         self._line_is_secret = False  # the line being accepted (read by the history)
@@ -119,7 +118,7 @@ class LineInput:
                 else None
             ),
         )
-        self.prompt = self._make_prompt_session(command, config, actions, words)
+        self.prompt = self._make_prompt_session(command, config, actions, words, stdin)
         self.prompt.default_buffer.accept_handler = self._accept
         self.prompt.app.before_render += self._sync_window_size
 
@@ -129,6 +128,7 @@ class LineInput:
         config: FrontEndConfig,
         actions: EditorActions,
         words: WordBank | None,
+        stdin: TextIO,
     ) -> PromptSession[str]:
         secret = Condition(self.secret_input)
         lexer = make_lexer(config.lexer or lexer_name_for(command)) if config.highlight else None
@@ -140,7 +140,7 @@ class LineInput:
         return PromptSession[str](
             message=self._message,
             history=self.history,
-            input=create_input(self.stdin),
+            input=create_input(stdin),
             output=self.output,
             key_bindings=make_key_bindings(actions, config.escape_char),
             vi_mode=config.edit_mode == "vi",
