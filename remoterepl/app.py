@@ -61,11 +61,12 @@ async def _run_session(
         frontend = load_frontend_config(settings, env)
     connection = await connect(settings.connect, env.console)
     try:
-        # Under the local editor the remote must not echo: the editor already shows the line.
+        # The remote echoes as a terminal would, also under the editor: the echo shows each
+        # line after its own prompt, and a program's "echo off" marks a secret.
         pty = None
         if want_pty:
             columns, rows = env.window_size()
-            pty = PtyRequest(env.term or "xterm", columns, rows, echo=not editor)
+            pty = PtyRequest(env.term or "xterm", columns, rows)
         session = await RemoteSession.open(connection, options.command, pty)
         if frontend is not None:
             from remoterepl.editor.frontend import run_editor  # prompt_toolkit only now

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from remoterepl.errors import UsageError
-from remoterepl.modes.escapes import ESCAPES, EscapeScanner, help_text, parse_escape_char
+from remoterepl.modes.escapes import ESCAPES, EscapeScanner, help_text, parse_escape_char, printable
 
 
 def test_parse_escape_char() -> None:
@@ -37,4 +37,5 @@ def test_scanner_literal_unknown_and_split_input() -> None:
 def test_help_lists_every_escape() -> None:
     """~? shows each escape with the configured escape character."""
     text = help_text("^")
-    assert all(f"^{key}" in text for key in ESCAPES)
+    assert all(f"^{printable(key)}" in text for key in ESCAPES)
+    assert "^^Z  suspend remoterepl" in text  # ~^Z, as ssh's

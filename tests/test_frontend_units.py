@@ -40,7 +40,6 @@ from remoterepl.editor.history import (
 )
 from remoterepl.editor.prompt import default_prompt
 from remoterepl.editor.recording import Recorder
-from remoterepl.editor.remote_text import OutputSplitter
 from remoterepl.editor.sanitize import EscapeStripper
 from remoterepl.editor.secret_prompts import SecretPrompts
 from remoterepl.editor.terminal import create_output
@@ -512,18 +511,7 @@ async def _collect(completer: FrontEndCompleter, text: str) -> list[str]:
     ]
 
 
-# -- readline and pasted blocks -------------------------------------------------------------
-
-
-def test_readline_accept_newlines_of_a_multi_line_block_are_swallowed() -> None:
-    """Several lines sent at once: readline's newline after each one is dropped, also
-    when it arrives in the next chunk."""
-    splitter = OutputSplitter()
-    splitter.feed("\x1b[?2004h")
-    splitter.line_sent()
-    assert splitter.feed("\x1b[?2004l\r\r\n") == ""
-    assert splitter.feed("\x1b[?2004l\r\r\n44\r\n\x1b[?2004h\x1b[?2004l") == "44\r\n"
-    assert splitter.feed("\r\r\n55\r\n\x1b[?2004h") == "55\r\n"
+# -- prompts ------------------------------------------------------------------------------
 
 
 def test_private_m_sequences_are_not_kept_in_the_prompt() -> None:

@@ -17,22 +17,34 @@ def test_complete_lines_print_and_the_partial_line_is_kept() -> None:
     assert splitter.take_partial() == ""
 
 
-def test_readline_accept_newline_is_swallowed_once() -> None:
-    """After a sent line, readline's own \\r\\n (bash, bc with PTY echo off) is dropped."""
+def test_the_remote_echo_completes_the_prompt_line() -> None:
+    """On a PTY the remote echoes the line sent: prompt and echo print as one line, and
+    readline's bracketed-paste toggles around it are dropped."""
     splitter = OutputSplitter()
-    splitter.feed("\x1b[?2004h\x1b]0;u@h: ~\x07u@h:~$ ")
-    splitter.line_sent()
-    assert splitter.feed("\x1b[?2004l\r") == ""  # may arrive in pieces
-    assert splitter.feed("\r\nhi\r\n") == "hi\r\n"
-    assert splitter.feed("\r\n") == "\r\n"  # a later empty line is real output
+    assert splitter.feed("\x1b[?2004hu@h:~$ ") == ""
+    assert splitter.partial == "u@h:~$ "
+    assert splitter.feed("echo hi\r\n\x1b[?2004l\rhi\r\n") == "u@h:~$ echo hi\r\n\rhi\r\n"
+    assert splitter.feed("\x1b[?2004hu@h:~$ ") == ""
+    assert splitter.partial == "u@h:~$ "
 
 
-def test_no_swallowing_without_readline() -> None:
-    """Programs without readline (python's >>> here) keep a leading empty line."""
+def test_line_sent_forgets_the_prompt_without_a_pty() -> None:
+    """Without a PTY the editor printed prompt and line itself: the partial line goes."""
     splitter = OutputSplitter()
     splitter.feed(">>> ")
     splitter.line_sent()
     assert splitter.feed("\r\nx\r\n") == "\r\nx\r\n"
+
+
+def test_a_screen_clear_in_the_partial_line_is_taken_out_to_paint() -> None:
+    """``clear`` just before the prompt: the clear is painted at once, the prompt stays."""
+    splitter = OutputSplitter()
+    splitter.feed("\x1b[H\x1b[2J\x1b[3J\x1b[?2004h$ ")
+    assert splitter.take_screen_reset() == "\x1b[H\x1b[2J\x1b[3J"
+    assert splitter.partial == "$ "
+    assert splitter.take_screen_reset() == ""
+    splitter.feed("\x1b[1G\x1b[0J> ")  # node's prompt redraw is not a clear
+    assert splitter.take_screen_reset() == ""
 
 
 def test_prompt_text_keeps_colours_and_drops_other_escapes() -> None:

@@ -2,9 +2,9 @@
 
 Remote output is printed above the input line as it arrives; the remote's partial last
 line (its prompt, or output without a newline) becomes the local prompt, so it is visible
-at once and never printed twice. When a full-screen program (less, vi, top) switches to
-the alternate screen, the editor steps aside and keys pass straight through until it
-switches back.
+at once and never printed twice. Whenever the remote program reads keys rather than a line
+(vi, top, less, ``read -n1``: see input_mode.py), the editor steps aside and keys pass
+straight through until a line is read again.
 
 :class:`FrontEnd` wires the parts and carries out what the keys ask for; each part has a
 module of its own: the terminal output device (terminal.py), output routing (streams.py),
@@ -22,9 +22,11 @@ import sys
 from prompt_toolkit.buffer import Buffer
 
 from remoterepl.command import is_shell
+from remoterepl.editor.answers import TerminalAnswers
 from remoterepl.editor.completion import WordBank
 from remoterepl.editor.config import FrontEndConfig
 from remoterepl.editor.health import HealthClock
+from remoterepl.editor.input_mode import InputMode
 from remoterepl.editor.painter import Painter
 from remoterepl.editor.prompt import LineInput
 from remoterepl.editor.recording import Recorder, RecordingStdout
@@ -36,13 +38,15 @@ from remoterepl.editor.toolbar import SessionStatus, Toolbar
 from remoterepl.environment import Environment
 from remoterepl.modes.control import SessionControl
 from remoterepl.modes.escapes import Escape
-from remoterepl.modes.passthrough import KeyForwarder, following_window_size
+from remoterepl.modes.passthrough import KeyForwarder, following_window_size, suspend_client
 from remoterepl.modes.redirect import Outputs
 from remoterepl.outcome import RemoteExited, RemoteKilled
 from remoterepl.session.process import RemoteSession
+from remoterepl.session.signals import PTY_SIGNAL_KEYS
 from remoterepl.settings import Settings
 
 EXIT_WAIT = 5.0  # seconds to wait for the exit status after the remote's output ended
+_STEPPING_ASIDE = "stepping aside"  # the painter's hold while the prompt leaves the screen
 
 
 class FrontEnd:
@@ -76,15 +80,21 @@ class FrontEnd:
         words = WordBank() if config.completion else None
         remote = config.completion and config.remote_completion and is_shell(command)
         self.remote_names = session.open_remote_names() if remote else None
+        self.tty_watch = session.open_tty_watch()
         self.router = OutputRouter(
             self.painter,
             self,
             self.status,
+            mode=InputMode(shell=is_shell(command)),
+            refresh_tty=self.tty_watch.refresh if self.tty_watch else lambda: None,
             words=words,
             stripper=EscapeStripper() if config.strip_escapes else None,
             remote_names=self.remote_names,
         )
-        self.control = SessionControl(session, config.escape_char, self.painter.notify)
+        self.answers = TerminalAnswers(self._answer_remote)
+        self.control = SessionControl(
+            session, config.escape_char, self.painter.notify, self._suspend_client
+        )
         self.forwarder = KeyForwarder(session, self.control, env.stdin)
         self.line = LineInput(
             session,
@@ -98,6 +108,7 @@ class FrontEnd:
             status=self.status,
             toolbar=self.toolbar,
             actions=self,
+            answers=self.answers,
             words=words,
             remote_names=self.remote_names,
             recorder=self.recorder,
@@ -145,6 +156,9 @@ class FrontEnd:
         ]
         painter = asyncio.create_task(self._paint_until_remote_ends())
         clock = asyncio.create_task(self.clock.run())
+        tasks = [readers[0], readers[1], painter, clock]
+        if self.tty_watch is not None:
+            tasks.append(asyncio.create_task(self.tty_watch.run(self.router.tty_changed)))
         # Raw for the whole session, not only while a prompt runs: keys typed between
         # two prompts must neither be echoed by the tty nor turn into signals.
         with self.line.app.input.raw_mode(), following_window_size(self.session, self.env.stdout):
@@ -158,18 +172,22 @@ class FrontEnd:
                     await asyncio.wait_for(asyncio.shield(self.session.wait()), EXIT_WAIT)
             finally:
                 self.forwarder.stop()
-                for task in (*readers, painter, clock):
+                for task in tasks:
                     task.cancel()
         self._show_leftovers()
 
     async def _edit_until_remote_ends(self) -> None:
         def stop() -> bool:
-            return self.remote_done or self.router.fullscreen
+            return self.remote_done or self.router.keys_to_program
 
         while not self.remote_done:
-            if self.router.fullscreen:
+            if self.router.keys_to_program:
                 # Only now: the prompt's own input reader is gone (one reader per fd).
                 self.forwarder.start()
+                typed = self.line.take_typed()  # typed ahead of the switch: keys too
+                if typed:
+                    self.session.send(typed.encode())
+                self.painter.release(_STEPPING_ASIDE)
                 await self._editor_back.wait()
                 continue
             await self.line.edit(stop)
@@ -194,14 +212,44 @@ class FrontEnd:
         """The remote's partial line changed: redraw the prompt."""
         self.line.app.invalidate()
 
-    def fullscreen_started(self) -> None:
-        """A full-screen program took the terminal: the editor steps aside."""
+    def keys_to_program(self) -> None:
+        """The remote program reads keys: the editor steps aside. Its output waits until
+        the prompt is off the screen (else the prompt's erasure would wipe what it drew)."""
         self._editor_back.clear()
+        if self.line.app.is_running:
+            self.painter.hold(_STEPPING_ASIDE)
         self.line.stop_editing()
 
-    def fullscreen_ended(self) -> None:
-        """It gave the terminal back: the editor returns."""
+    def query_sent(self) -> None:
+        """The terminal will answer a remote query on the editor's input."""
+        self.answers.query_sent()
+
+    def _suspend_client(self) -> None:
+        """``~^Z``: stop until ``fg``, the input line off the screen meanwhile."""
+        app = self.line.app
+        if app.is_running and not app.is_done:
+            app.renderer.erase(leave_alternate_screen=False)
+        suspend_client(self.env.stdin)
+        app.invalidate()
+
+    def suspend_job(self) -> None:
+        """Ctrl-Z: stop the remote foreground job (the terminal's suspend key)."""
+        if self.session.has_pty:
+            self.session.send(PTY_SIGNAL_KEYS["TSTP"])
+        else:
+            self.control.send_signal("TSTP")
+
+    def _answer_remote(self, answer: str) -> None:
+        """The terminal's answer goes to the program that asked, if it still runs: once a
+        line editor is back at its prompt the asker is gone, and the answer would only
+        corrupt the next line (as with ssh -t, where readline takes it for typed keys)."""
+        if not self.router.mode.reading_line:
+            self.session.send(answer.encode())
+
+    def keys_to_editor(self) -> None:
+        """It reads a line again: the editor returns."""
         self.forwarder.stop()
+        self.painter.release(_STEPPING_ASIDE)
         self._editor_back.set()
 
     # -- keys (EditorActions) ------------------------------------------------------------
@@ -233,9 +281,9 @@ class FrontEnd:
 
     def edit_externally(self, buffer: Buffer) -> None:
         """Ctrl-X Ctrl-E: edit in $VISUAL/$EDITOR (remote output waits meanwhile)."""
-        self.painter.held = True
+        self.painter.hold("$EDITOR")
         buffer.open_in_editor(validate_and_handle=True).add_done_callback(
-            lambda _task: self.painter.release()
+            lambda _task: self.painter.release("$EDITOR")
         )
 
 

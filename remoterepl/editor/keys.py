@@ -39,6 +39,9 @@ class EditorActions(Protocol):
     def end_input(self) -> None:
         """Ctrl-D on an empty line: EOF for the remote process."""
 
+    def suspend_job(self) -> None:
+        """Ctrl-Z: stop the remote foreground job."""
+
     def escape(self, escape: Escape) -> None:
         """An escape sequence (``~.``, ``~?``, ...) was typed at the start of a line."""
 
@@ -80,6 +83,10 @@ def make_key_bindings(
     def _quit(event: KeyPressEvent) -> None:
         event.current_buffer.reset()
         actions.quit_signal()
+
+    @bindings.add("c-z")
+    def _suspend(event: KeyPressEvent) -> None:
+        actions.suspend_job()  # never typed into the line (nor into the history)
 
     @bindings.add("c-d", filter=line_is_empty)
     def _end_input(event: KeyPressEvent) -> None:

@@ -20,7 +20,7 @@ class Painter:
         self.output = output
         self.app: Application[str] | None = None  # the prompt's, once attached
         self.notice_tint = NOTICE_TINT if color else ""
-        self.held = False  # $EDITOR owns the terminal: keep output until it is done
+        self._holds: set[str] = set()  # why output waits: $EDITOR, the editor stepping aside
         self._pending: list[str] = []
         self._wake = asyncio.Event()
         self._streams_open = 2  # remote stdout and stderr
@@ -40,9 +40,20 @@ class Painter:
         """Show a note of ours (escape help, signal reports) above the prompt."""
         self.queue(f"{self.notice_tint}{text}{RESET}" if self.notice_tint else text)
 
-    def release(self) -> None:
-        """Output may reach the terminal again (after $EDITOR)."""
-        self.held = False
+    @property
+    def held(self) -> bool:
+        """True while output waits (queued, in order) for the terminal to be free."""
+        return bool(self._holds)
+
+    def hold(self, reason: str) -> None:
+        """Keep output back until :meth:`release` with the same reason: $EDITOR owns the
+        terminal, or the prompt is still on the screen while keys go to the program (its
+        next output must not land before the prompt is erased)."""
+        self._holds.add(reason)
+
+    def release(self, reason: str) -> None:
+        """Output may reach the terminal again, once nothing else holds it."""
+        self._holds.discard(reason)
         self._wake.set()
 
     def stream_ended(self) -> None:

@@ -22,10 +22,12 @@ from prompt_toolkit.buffer import Buffer
 from prompt_toolkit.filters import Condition
 from prompt_toolkit.formatted_text import ANSI
 from prompt_toolkit.input import create_input
+from prompt_toolkit.key_binding import merge_key_bindings
 from prompt_toolkit.output import ColorDepth
 from prompt_toolkit.shortcuts import CompleteStyle
 
 from remoterepl.command import program_of
+from remoterepl.editor.answers import TerminalAnswers, answer_bindings
 from remoterepl.editor.completion import FrontEndCompleter, WordBank
 from remoterepl.editor.config import DEFAULT_PROMPT, FrontEndConfig
 from remoterepl.editor.highlight import lexer_name_for, make_lexer, make_style
@@ -85,6 +87,7 @@ class LineInput:
         status: SessionStatus,
         toolbar: Toolbar,
         actions: EditorActions,
+        answers: TerminalAnswers,
         words: WordBank | None,
         remote_names: RemoteNames | None,
         recorder: Recorder | None,
@@ -118,7 +121,7 @@ class LineInput:
                 else None
             ),
         )
-        self.prompt = self._make_prompt_session(command, config, actions, words, stdin)
+        self.prompt = self._make_prompt_session(command, config, actions, answers, words, stdin)
         self.prompt.default_buffer.accept_handler = self._accept
         self.prompt.app.before_render += self._sync_window_size
 
@@ -127,6 +130,7 @@ class LineInput:
         command: str | None,
         config: FrontEndConfig,
         actions: EditorActions,
+        answers: TerminalAnswers,
         words: WordBank | None,
         stdin: TextIO,
     ) -> PromptSession[str]:
@@ -142,7 +146,9 @@ class LineInput:
             history=self.history,
             input=create_input(stdin),
             output=self.output,
-            key_bindings=make_key_bindings(actions, config.escape_char),
+            key_bindings=merge_key_bindings(
+                [make_key_bindings(actions, config.escape_char), answer_bindings(answers)]
+            ),
             vi_mode=config.edit_mode == "vi",
             is_password=secret,
             auto_suggest=(
@@ -167,14 +173,17 @@ class LineInput:
         return prompt_text(self.stderr.splitter.partial) + prompt_text(self.stdout.splitter.partial)
 
     def secret_input(self) -> bool:
-        """True while the remote prompt asks for a password: no echo, no history."""
-        return self.secrets.asks_for_secret(self.remote_prompt())
+        """True while the remote reads a secret (its tty's echo is off for a line, or its
+        prompt asks for a password): no echo, no history."""
+        return self.router.mode.secret or self.secrets.asks_for_secret(self.remote_prompt())
 
     def _prompt_string(self) -> str:
         remote = self.stderr.prompt() + self.stdout.prompt()
         if remote:
             self.router.prompt_seen()
             return remote
+        if self.status.busy_since is not None:
+            return ""  # a command runs: no prompt until the remote shows one (or answers)
         return self.local_prompt
 
     def _message(self) -> ANSI:
@@ -197,29 +206,45 @@ class LineInput:
     # -- a line --------------------------------------------------------------------------
 
     def _accept(self, buffer: Buffer) -> bool:
-        """Enter: print the prompt and line above the input line and send the line at
-        once (returning False keeps prompt_toolkit editing, after it has stored the line
-        in the history and cleared the buffer)."""
+        """Enter: send the line at once (returning False keeps prompt_toolkit editing,
+        after it has stored the line in the history and cleared the buffer). On a PTY the
+        remote's echo shows the line after its own prompt, where and when the remote reads
+        it (type-ahead and pastes included); without one the editor prints it here."""
         self._line_is_secret = self.secret_input()  # read by the history's keep()
-        echo = "" if self._line_is_secret else buffer.text
-        self.painter.queue(f"{self._prompt_string()}{echo}{RESET}\n")
+        if not self.session.has_pty:
+            echo = "" if self._line_is_secret else buffer.text
+            self.painter.queue(f"{self._prompt_string()}{echo}{RESET}\n")
+            self.stdout.splitter.line_sent()
+            self.stderr.splitter.line_sent()
+        elif not self.remote_prompt():
+            # Our local prompt (bc shows none): it goes up first, the echo completes it.
+            self.painter.queue(self._prompt_string())
         self._send_line(buffer.text)
         return False
 
     def _send_line(self, line: str) -> None:
         secret = self.secret_input()
-        self.stdout.splitter.line_sent()
-        self.stderr.splitter.line_sent()
         if self.remote_names is not None:
             self.remote_names.line_sent()
         if self._input_closed:
             self.painter.notify("(remote input is closed; waiting for the remote process to end)\n")
             return
+        if self.session.has_pty and self.status.busy_since is not None:
+            self.router.typed_ahead(line)
         self.status.busy_since = time.monotonic()
         eol = "\r" if self.session.has_pty else "\n"
         if self.recorder is not None and not secret:
             self.recorder.input(line.replace("\n", "\r") + "\r")
         self.session.send((line.replace("\n", eol) + eol).encode())
+
+    def take_typed(self) -> str:
+        """What was typed but not sent when the editor stepped aside (it goes to the program
+        as keys); the buffer is emptied."""
+        buffer = self.prompt.default_buffer
+        typed = buffer.text
+        if typed:
+            buffer.reset()
+        return typed
 
     # -- running -----------------------------------------------------------------------
 

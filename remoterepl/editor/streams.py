@@ -8,15 +8,19 @@ from __future__ import annotations
 import codecs
 import contextlib
 import re
+from collections.abc import Callable
 from typing import IO, Protocol
 from urllib.parse import unquote, urlsplit
 
+from remoterepl.editor.answers import QUERY
 from remoterepl.editor.completion import WordBank
+from remoterepl.editor.input_mode import MODE_MARK, InputMode
 from remoterepl.editor.painter import RESET, Painter
-from remoterepl.editor.remote_text import ALT_SCREEN_OFF, ALT_SCREEN_ON, OutputSplitter, prompt_text
+from remoterepl.editor.remote_text import OutputSplitter, prompt_text
 from remoterepl.editor.sanitize import EscapeStripper
 from remoterepl.editor.toolbar import SessionStatus
 from remoterepl.session.lookups import RemoteNames
+from remoterepl.session.ttywatch import TtyMode
 
 READ_SIZE = 256 * 1024
 # OSC 7 (the shell's working directory) and OSC 133;D (a command's exit status).
@@ -60,16 +64,21 @@ class ScreenEvents(Protocol):
     def prompt_changed(self) -> None:
         """The partial line (the prompt) changed: redraw."""
 
-    def fullscreen_started(self) -> None:
-        """A full-screen program switched to the alternate screen."""
+    def keys_to_program(self) -> None:
+        """The remote program wants keys as they are typed: the editor steps aside."""
 
-    def fullscreen_ended(self) -> None:
-        """It switched back."""
+    def keys_to_editor(self) -> None:
+        """The remote reads a line again: the editor takes the keys back."""
+
+    def query_sent(self) -> None:
+        """Output for the editor's screen asked the terminal something: the answer will
+        come on the editor's input."""
 
 
 class OutputRouter:
-    """Routes decoded output: to the painter as lines, or raw while a full-screen
-    program runs; notes what the output reports on the way."""
+    """Routes decoded output: to the painter as lines with a partial line for the prompt,
+    or as it is while the remote program reads keys itself; notes on the way what the
+    output reports (who reads keys, the shell's cwd and exit status, a prompt)."""
 
     def __init__(
         self,
@@ -77,6 +86,8 @@ class OutputRouter:
         events: ScreenEvents,
         status: SessionStatus,
         *,
+        mode: InputMode,
+        refresh_tty: Callable[[], None] = lambda: None,
         words: WordBank | None,
         stripper: EscapeStripper | None,
         remote_names: RemoteNames | None,
@@ -84,45 +95,133 @@ class OutputRouter:
         self.painter = painter
         self.events = events
         self.status = status
+        self.mode = mode
+        self.refresh_tty = refresh_tty  # asks the tty watcher for a fresh report
         self.words = words
         self.stripper = stripper
         self.remote_names = remote_names
-        self.fullscreen = False
+        self.raw = False  # output goes to the screen as it is (keys go to the program)
+        self._raw_tail = ""  # what raw output left on the cursor's line
+        self._tty_stream: RemoteStream | None = None  # the PTY's output (first watched)
         self._remote_prompts = False  # the remote has shown a prompt of its own
+        self._echo_to_drop = ""  # the tty's own echo of type-ahead, still to come
+
+    @property
+    def keys_to_program(self) -> bool:
+        """True while keys go straight to the remote program."""
+        return self.raw
 
     def route(self, stream: RemoteStream, text: str, watch: bool) -> None:
-        """Line-split ``text`` for the editor, or pass it raw while a full-screen program
-        runs; ``watch`` it for full-screen switches (PTY output)."""
+        """Paint ``text``: line-split for the editor, or as it is while the program reads
+        keys itself; ``watch`` it (PTY output) for what changes who reads keys."""
         if "\x1b]" in text:
             self._note_reports(text)
         if self.stripper is not None:
             text = self.stripper.feed(text)
         if self.words is not None and text:
             self.words.feed(text)
-        while text:
-            if self.fullscreen:
-                switch = ALT_SCREEN_OFF.search(text)
-                cut = switch.end() if switch else len(text)
-                self.painter.queue(text[:cut])
-                if switch:
-                    self.fullscreen = False
-                    self.events.fullscreen_ended()
-            else:
-                switch = ALT_SCREEN_ON.search(text) if watch else None
-                cut = switch.start() if switch else len(text)
-                lines = stream.lines(text[:cut])
-                if self.status.busy_since is not None and (
-                    stream.splitter.partial or (lines and not self._remote_prompts)
-                ):
-                    self.status.busy_since = None  # a prompt again (or output, for bc)
-                if lines:
-                    self.painter.queue(lines)
-                else:
-                    self.events.prompt_changed()
-                if switch:
-                    self.fullscreen = True
-                    self.events.fullscreen_started()
-            text = text[cut:]
+        if not watch:
+            self._paint(stream, text)
+            return
+        self._tty_stream = stream
+        if self._echo_to_drop:
+            text = self._drop_echo(stream, text)
+        done = 0
+        for mark in MODE_MARK.finditer(text):
+            self._paint(stream, text[done : mark.start()])
+            was_raw = self.raw
+            self.mode.note_mark(mark)
+            self._leave_dead_screen()
+            if self.mode.tty_stale:
+                self.refresh_tty()
+            self._follow_mode(stream)
+            if was_raw or self.raw:
+                self._paint_raw(mark.group(0))
+            done = mark.end()
+        self._paint(stream, text[done:])
+
+    def typed_ahead(self, line: str) -> None:
+        """A line goes out while the remote is busy. A tty in line mode with echo on
+        echoes it at once, and the program echoes it again when it reads it, after its
+        prompt, which is where it belongs: the tty's copy (the same text, arriving before
+        any prompt) is dropped. The watcher's report may lag the mode, so this goes by
+        what arrives."""
+        tty = self.mode.tty
+        if tty is None or tty.echo or not tty.canonical:
+            self._echo_to_drop += line.replace("\n", "\r\n") + "\r\n"
+
+    def _drop_echo(self, stream: RemoteStream, text: str) -> str:
+        expected = self._echo_to_drop
+        if prompt_text(stream.splitter.partial):
+            self._echo_to_drop = ""  # a prompt came first: the echo now is the program's
+            return text
+        same = 0
+        for mine, theirs in zip(expected, text, strict=False):
+            if mine != theirs:
+                self._echo_to_drop = ""  # not the tty's echo after all: show everything
+                return text
+            same += 1
+        self._echo_to_drop = expected[same:]
+        return text[same:]
+
+    def tty_changed(self, tty: TtyMode | None) -> None:
+        """The watcher's report on the remote terminal's modes."""
+        self.mode.note_tty(tty)
+        self._leave_dead_screen()
+        if self._tty_stream is not None:
+            self._follow_mode(self._tty_stream)
+
+    def _leave_dead_screen(self) -> None:
+        """The shell reads a line at its prompt while a full-screen or keypad program's
+        modes are still on: that program is gone (killed, or a stray escape). Leave its
+        modes on the local terminal too, and the editor comes back."""
+        if self.mode.shell_at_prompt and (self.mode.fullscreen or self.mode.keypad):
+            self._paint_raw("\x1b[?1049l\x1b[?1l\x1b>" if self.mode.fullscreen else "\x1b[?1l\x1b>")
+            self.mode.fullscreen = self.mode.keypad = False
+
+    def _follow_mode(self, stream: RemoteStream) -> None:
+        """Switch painting (and tell the front end) when who reads keys changed."""
+        raw = self.mode.keys_to_program
+        if raw == self.raw:
+            return
+        self.raw = raw
+        if raw:
+            # The prompt on the screen was the partial line: it goes back as output.
+            self._raw_tail = stream.splitter.take_partial()
+            self.painter.queue(self._raw_tail)
+            self.events.keys_to_program()
+        else:
+            # The line raw output left unfinished becomes the prompt.
+            tail, self._raw_tail = self._raw_tail, ""
+            if prompt_text(tail):
+                self.painter.queue("\r\x1b[K")
+                stream.splitter.partial = tail
+            self.events.keys_to_editor()
+
+    def _paint_raw(self, text: str) -> None:
+        if text:
+            self.painter.queue(text)
+            _, newline, tail = text.rpartition("\n")
+            self._raw_tail = tail if newline else self._raw_tail + tail
+
+    def _paint(self, stream: RemoteStream, text: str) -> None:
+        if not text:
+            return
+        if self.raw:
+            self._paint_raw(text)
+            return
+        if "\x1b" in text and QUERY.search(text):
+            self.events.query_sent()
+        lines = stream.lines(text)
+        reset = stream.splitter.take_screen_reset()
+        if self.status.busy_since is not None and (
+            prompt_text(stream.splitter.partial) or (lines and not self._remote_prompts)
+        ):
+            self.status.busy_since = None  # a prompt again (or output, for bc)
+        if lines or reset:
+            self.painter.queue(lines + reset)
+        else:
+            self.events.prompt_changed()
 
     def stream_ended(self) -> None:
         """One of the remote's streams has ended (the painter counts them)."""

@@ -14,11 +14,16 @@ class SessionControl:
     through ``notify`` with one short line of text."""
 
     def __init__(
-        self, session: RemoteSession, escape_char: str | None, notify: Callable[[str], None]
+        self,
+        session: RemoteSession,
+        escape_char: str | None,
+        notify: Callable[[str], None],
+        suspend: Callable[[], None] = lambda: None,
     ) -> None:
         self.session = session
         self.escape_char = escape_char
         self.notify = notify
+        self.suspend = suspend  # stops this client until `fg` (the front end's terminal)
         self._tasks: set[asyncio.Task[None]] = set()
 
     def perform(self, escape: Escape) -> None:
@@ -30,6 +35,8 @@ class SessionControl:
         elif escape.action is Action.BREAK:
             self.session.send_break()
             self.notify("[sent BREAK]\n")
+        elif escape.action is Action.SUSPEND:
+            self.suspend()
         elif escape.action is Action.SIGNAL and escape.signal:
             self.send_signal(escape.signal)
 

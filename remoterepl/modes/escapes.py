@@ -19,6 +19,7 @@ class Action(enum.Enum):
     BREAK = "break"
     SIGNAL = "signal"
     LITERAL = "literal"  # the escape character twice: send it once
+    SUSPEND = "suspend"  # stop remoterepl itself (ssh's ~^Z)
 
 
 @dataclass(frozen=True)
@@ -37,6 +38,7 @@ ESCAPES: dict[str, Escape] = {
         Escape(".", Action.DISCONNECT, "disconnect (exit status 255)"),
         Escape("?", Action.HELP, "this help"),
         Escape("B", Action.BREAK, "send a BREAK to the remote"),
+        Escape("\x1a", Action.SUSPEND, "suspend remoterepl (fg resumes it)"),
         Escape("I", Action.SIGNAL, "send SIGINT", "INT"),
         Escape("Q", Action.SIGNAL, "send SIGQUIT", "QUIT"),
         Escape("T", Action.SIGNAL, "send SIGTERM", "TERM"),
@@ -76,7 +78,7 @@ def help_text(escape_char: str) -> str:
     """The ``~?`` help, one escape per line."""
     shown = printable(escape_char)
     lines = [f"Escapes (typed at the start of a line, after {shown}):"]
-    lines += [f"  {shown}{e.key}  {e.description}" for e in ESCAPES.values()]
+    lines += [f"  {shown}{printable(e.key)}  {e.description}" for e in ESCAPES.values()]
     lines.append(f"  {shown}{shown}  send a literal {shown}")
     return "\n".join(lines) + "\n"
 

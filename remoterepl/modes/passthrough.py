@@ -77,6 +77,27 @@ def following_window_size(session: RemoteSession, fd: int = STDOUT) -> Iterator[
         loop.remove_signal_handler(signal.SIGWINCH)
 
 
+def suspend_client(fd: int = STDIN) -> None:
+    """Stop remoterepl as ssh's ``~^Z`` does: the terminal back to line mode, SIGTSTP to
+    our process group, and on ``fg`` the modes we had (the session goes on meanwhile)."""
+    try:
+        modes = termios.tcgetattr(fd)
+    except termios.error:
+        modes = None
+    if modes is not None:
+        cooked = list(modes)
+        cooked[0] |= termios.ICRNL | termios.IXON
+        cooked[1] |= termios.OPOST | termios.ONLCR
+        cooked[3] |= termios.ICANON | termios.ECHO | termios.ISIG | termios.IEXTEN
+        termios.tcsetattr(fd, termios.TCSADRAIN, cooked)
+    try:
+        os.kill(0, signal.SIGTSTP)  # returns once continued
+    finally:
+        if modes is not None:
+            with contextlib.suppress(termios.error):
+                termios.tcsetattr(fd, termios.TCSADRAIN, modes)
+
+
 @contextlib.contextmanager
 def raw_terminal(fd: int = STDIN) -> Iterator[None]:
     """Put the terminal in raw mode; restore it exactly, whatever happens."""
@@ -94,7 +115,7 @@ async def run_raw(session: RemoteSession, env: Environment, escape_char: str | N
     def notify(text: str) -> None:
         os.write(env.stdout, ("\r\n" + text.replace("\n", "\r\n")).encode())
 
-    control = SessionControl(session, escape_char, notify)
+    control = SessionControl(session, escape_char, notify, lambda: suspend_client(env.stdin))
     forwarder = KeyForwarder(session, control, env.stdin)
     await session.redirect_output(
         os.fdopen(os.dup(env.stdout), "wb", 0), os.fdopen(os.dup(env.stderr), "wb", 0)

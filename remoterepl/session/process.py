@@ -17,6 +17,7 @@ from remoterepl.session.signals import (
     PTY_SIGNAL_KEYS,
     signal_requests_honoured,
 )
+from remoterepl.session.ttywatch import TtyWatch
 from remoterepl.ssh.channel import OutputStream, ProcessChannel, PtyRequest
 from remoterepl.ssh.connection import Connection
 
@@ -183,6 +184,11 @@ class RemoteSession:
         """Look-ups of the remote host's file and command names, for completion (each call
         makes a new one, with an SFTP session of its own once used)."""
         return RemoteNames(self._connection)
+
+    def open_tty_watch(self) -> TtyWatch | None:
+        """A watcher of the remote terminal's reading mode (see :mod:`.ttywatch`); None
+        without a PTY."""
+        return TtyWatch(self._connection) if self._pty is not None else None
 
     async def ping(self, timeout: float) -> float | None:
         """The link's round trip in seconds (see :meth:`Connection.ping`)."""

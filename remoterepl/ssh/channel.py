@@ -26,7 +26,7 @@ class PtyRequest:
     term_type: str
     columns: int
     rows: int
-    echo: bool = False
+    echo: bool = True
 
     def process_options(self) -> dict[str, object]:
         """asyncssh's create_process() arguments for this terminal."""
