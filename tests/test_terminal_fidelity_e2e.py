@@ -180,7 +180,7 @@ def test_ipython_is_usable_without_flags(login: Login) -> None:
     """IPython draws its own input (it asks for the cursor position): keys pass through,
     its CPR question gets the terminal's answer (no warning), lines show once."""
     if shutil.which("ipython3", path="/usr/bin") is None:
-        pytest.skip("needs /usr/bin/ipython3 (python3-ipython; scripts/bootstrap installs it)")
+        pytest.skip("needs /usr/bin/ipython3 (Debian ipython3: scripts/bootstrap installs it)")
     with login_shell(login) as term:
         term.sendline("/usr/bin/ipython3 --no-banner --no-confirm-exit --colors=NoColor")
         term.wait_for_screen("In [1]:", timeout=30)
@@ -296,3 +296,49 @@ def test_ssh_t_parity(client_env: ClientEnv, tmp_path: Path) -> None:
             results[name] = [row for row in term.screen_lines() if row.strip()]
             term.sendline("exit")
     assert results["remoterepl"] == results["ssh -t"]
+
+
+def test_reset_keeps_lines_shown_once(login: Login) -> None:
+    """`reset` turns echo on for good (as stty sane does): still one copy of each line."""
+    with login_shell(login) as term:
+        term.sendline("reset; echo reset-done")
+        term.wait_for_screen(
+            lambda s: "reset-done" in s.replace("echo reset-done", "") and at_prompt(s), 15
+        )
+        screen = run(term, "echo after-$((2*3))")
+        assert screen.count("echo after-$((2*3))") == 1 and screen.count("after-6") == 1
+
+
+def test_a_line_typed_before_the_first_prompt_shows_once(login: Login) -> None:
+    """Typed as soon as the editor is up, before python's first ``>>>``: one copy, after
+    the prompt. (Keys typed while connecting are echoed by the local terminal, still in
+    line mode then, as with ssh.)"""
+    argv = remoterepl_command([login.alias, "python3 -q"])
+    with Terminal(argv, env=dict(login.env.env), cols=90) as term:
+        term.wait_for_output("\x1b[?2004h")  # the editor's first frame: bracketed paste on
+        term.sendline("6*7")
+        screen = term.wait_for_screen(lambda s: "\n42" in s and s.rstrip().endswith(">>>"), 20)
+        assert screen.count("6*7") == 1, screen
+        term.sendcontrol("d")
+        assert term.wait_exit() == 0
+
+
+def test_escape_ctrl_z_suspends_remoterepl_and_fg_resumes_it(login: Login) -> None:
+    """``~^Z`` stops remoterepl itself (its shell says Stopped); ``fg`` brings the same
+    session back."""
+    local = dict(login.env.env, PS1="local$ ")
+    command = " ".join(remoterepl_command([login.alias, SHELL]))
+    with Terminal(["bash", "--norc", "--noprofile", "-i"], env=local, cols=90) as term:
+        term.wait_for_screen("local$")
+        term.sendline(command)
+        term.wait_for_screen(at_prompt, timeout=20)
+        run(term, "marker=$((40+2))")
+        term.send("~\x1a")
+        term.wait_for_screen(lambda s: "Stopped" in s and s.rstrip().endswith("local$"))
+        term.sendline("fg")
+        term.sendline("echo marker=$marker")
+        term.wait_for_screen("\nmarker=42", timeout=10)
+        term.sendline("exit")
+        term.wait_for_screen(lambda s: s.rstrip().endswith("local$"), timeout=10)
+        term.sendline("exit")
+        assert term.wait_exit() == 0

@@ -18,6 +18,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import sys
+import time
 
 from prompt_toolkit.buffer import Buffer
 
@@ -42,7 +43,6 @@ from remoterepl.modes.passthrough import KeyForwarder, following_window_size, su
 from remoterepl.modes.redirect import Outputs
 from remoterepl.outcome import RemoteExited, RemoteKilled
 from remoterepl.session.process import RemoteSession
-from remoterepl.session.signals import PTY_SIGNAL_KEYS
 from remoterepl.settings import Settings
 
 EXIT_WAIT = 5.0  # seconds to wait for the exit status after the remote's output ended
@@ -76,6 +76,11 @@ class FrontEnd:
         self.status = SessionStatus(
             str(where), command or "login shell", session.has_pty, list(where.jumps)
         )
+        if session.has_pty:
+            # Starting up: no prompt until the remote shows one (or its line editor reads,
+            # or it prints), and a line typed meanwhile is type-ahead.
+            self.status.busy_since = time.monotonic()
+            self.status.starting = True
         self.toolbar = Toolbar(self.status, visible=config.toolbar)
         words = WordBank() if config.completion else None
         remote = config.completion and config.remote_completion and is_shell(command)
@@ -233,11 +238,8 @@ class FrontEnd:
         app.invalidate()
 
     def suspend_job(self) -> None:
-        """Ctrl-Z: stop the remote foreground job (the terminal's suspend key)."""
-        if self.session.has_pty:
-            self.session.send(PTY_SIGNAL_KEYS["TSTP"])
-        else:
-            self.control.send_signal("TSTP")
+        """Ctrl-Z: stop the remote foreground job."""
+        self.session.suspend_job()
 
     def _answer_remote(self, answer: str) -> None:
         """The terminal's answer goes to the program that asked, if it still runs: once a

@@ -18,7 +18,7 @@ from remoterepl.editor.input_mode import MODE_MARK, InputMode
 from remoterepl.editor.painter import RESET, Painter
 from remoterepl.editor.remote_text import OutputSplitter, prompt_text
 from remoterepl.editor.sanitize import EscapeStripper
-from remoterepl.editor.toolbar import SessionStatus
+from remoterepl.editor.toolbar import SessionStatus, remote_ready
 from remoterepl.session.lookups import RemoteNames
 from remoterepl.session.ttywatch import TtyMode
 
@@ -131,6 +131,8 @@ class OutputRouter:
             self._paint(stream, text[done : mark.start()])
             was_raw = self.raw
             self.mode.note_mark(mark)
+            if self.mode.reading_line:
+                remote_ready(self.status)  # a line editor waits for a line
             self._leave_dead_screen()
             if self.mode.tty_stale:
                 self.refresh_tty()
@@ -217,7 +219,7 @@ class OutputRouter:
         if self.status.busy_since is not None and (
             prompt_text(stream.splitter.partial) or (lines and not self._remote_prompts)
         ):
-            self.status.busy_since = None  # a prompt again (or output, for bc)
+            remote_ready(self.status)  # a prompt again (or output, for bc)
         if lines or reset:
             self.painter.queue(lines + reset)
         else:

@@ -23,10 +23,17 @@ class SessionStatus:
     command: str
     pty: bool
     jumps: list[str] = field(default_factory=list)
-    busy_since: float | None = None  # monotonic time the last line was sent
+    busy_since: float | None = None  # monotonic time the last line was sent (or the start)
+    starting: bool = False  # no prompt or output from the remote yet
     last_exit: int | None = None  # from OSC 133;D, or the remote process at the end
     rtt: float | None = None  # seconds, last keepalive round trip
     health: str = "connected"  # "connected" | "no answer" | "closed"
+
+
+def remote_ready(status: SessionStatus) -> None:
+    """The remote prompts (or answers) again: no longer busy or starting."""
+    status.busy_since = None
+    status.starting = False
 
 
 def format_duration(seconds: float) -> str:
@@ -65,6 +72,8 @@ class Toolbar:
         parts += [sep, ("", status.command), sep, ("", "pty" if status.pty else "no pty"), sep]
         if status.busy_since is None:
             parts.append(("class:toolbar.idle", "idle"))
+        elif status.starting:
+            parts.append(("class:toolbar.dim", "starting"))
         else:
             parts.append(
                 ("class:toolbar.busy", f"running {format_duration(now - status.busy_since)}")

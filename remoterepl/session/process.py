@@ -107,6 +107,13 @@ class RemoteSession:
         else:
             self.signal("INT")
 
+    def suspend_job(self) -> None:
+        """Stop the remote foreground job, as Ctrl-Z does in a local terminal."""
+        if self._pty is not None:
+            self.send(PTY_SIGNAL_KEYS["TSTP"])
+        else:
+            self.signal("TSTP")
+
     def signal(self, name: str) -> None:
         """Send a signal request (OpenSSH ignores these for root logins)."""
         with contextlib.suppress(OSError):  # closing: the exit status tells
