@@ -339,7 +339,9 @@ def test_bracketed_paste_sends_a_block_in_order(embedded_env: ClientEnv) -> None
         term.wait_for_screen("3+300")
         assert "101" not in term.screen_text().replace("1+100", "")
         term.sendline()
-        screen = term.wait_for_screen(lambda s: re.search(r"\n101\n202\n303\b", s) is not None)
+        # Each line as the remote echoes it, right before its own result.
+        pattern = r"bc> 1\+100\n101\n2\+200\n202\n3\+300\n303\b"
+        screen = term.wait_for_screen(lambda s: re.search(pattern, s) is not None)
         assert screen.count("2+200") == 1
         quit_bc(term)
 
@@ -353,7 +355,7 @@ def test_meta_enter_inserts_a_newline(embedded_env: ClientEnv) -> None:
         term.send("50+5")
         term.wait_for_screen("50+5")
         term.sendline()
-        term.wait_for_screen(lambda s: re.search(r"\n44\n55\b", s) is not None)
+        term.wait_for_screen(lambda s: re.search(r"40\+4\n44\n50\+5\n55\b", s) is not None)
         quit_bc(term)
 
 

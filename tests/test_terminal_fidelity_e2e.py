@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import re
 import shutil
+import subprocess
 import time
 from collections.abc import Iterator, Sequence
 from contextlib import AbstractContextManager, contextmanager
@@ -342,3 +343,18 @@ def test_escape_ctrl_z_suspends_remoterepl_and_fg_resumes_it(login: Login) -> No
         term.wait_for_screen(lambda s: s.rstrip().endswith("local$"), timeout=10)
         term.sendline("exit")
         assert term.wait_exit() == 0
+
+
+def test_man_with_a_pager_outside_the_alternate_screen(login: Login) -> None:
+    """``MANPAGER='less -X' man bash``: Space pages, q quits, no Enter needed."""
+    require_program("man", "man-db")
+    if subprocess.run(["man", "-w", "bash"], capture_output=True).returncode != 0:
+        pytest.skip("no bash man page installed here")
+    with login_shell(login) as term:
+        term.sendline("MANPAGER='less -X' MANWIDTH=80 man bash")
+        term.wait_for_screen("GNU Bourne-Again SHell", timeout=20)
+        term.send(" ")
+        term.wait_for_screen(lambda s: "GNU Bourne-Again SHell" not in s, timeout=10)
+        term.send("q")
+        screen = run(term, "echo after-man")
+        assert "\nafter-man" in screen and "command not found" not in screen

@@ -46,6 +46,7 @@ from remoterepl.session.process import RemoteSession
 from remoterepl.settings import Settings
 
 EXIT_WAIT = 5.0  # seconds to wait for the exit status after the remote's output ended
+STARTUP_QUIET = 1.0  # seconds without output before a silent program gets its local prompt
 _STEPPING_ASIDE = "stepping aside"  # the painter's hold while the prompt leaves the screen
 
 
@@ -78,9 +79,10 @@ class FrontEnd:
         )
         if session.has_pty:
             # Starting up: no prompt until the remote shows one (or its line editor reads,
-            # or it prints), and a line typed meanwhile is type-ahead.
+            # or it prints, or STARTUP_QUIET passes), and a line typed meanwhile is
+            # type-ahead, shown by the remote's echo after its first prompt.
             self.status.busy_since = time.monotonic()
-            self.status.starting = True
+            self.status.remote_spoke = False
         self.toolbar = Toolbar(self.status, visible=config.toolbar)
         words = WordBank() if config.completion else None
         remote = config.completion and config.remote_completion and is_shell(command)
@@ -162,6 +164,7 @@ class FrontEnd:
         painter = asyncio.create_task(self._paint_until_remote_ends())
         clock = asyncio.create_task(self.clock.run())
         tasks = [readers[0], readers[1], painter, clock]
+        tasks.append(asyncio.create_task(self._local_prompt_if_quiet()))
         if self.tty_watch is not None:
             tasks.append(asyncio.create_task(self.tty_watch.run(self.router.tty_changed)))
         # Raw for the whole session, not only while a prompt runs: keys typed between
@@ -196,6 +199,15 @@ class FrontEnd:
                 await self._editor_back.wait()
                 continue
             await self.line.edit(stop)
+
+    async def _local_prompt_if_quiet(self) -> None:
+        """A program that prints nothing at first (cat) gets its local prompt after a
+        moment; one with a prompt of its own has shown it by then."""
+        start = self.status.busy_since
+        await asyncio.sleep(STARTUP_QUIET)
+        if start is not None and self.status.busy_since == start:
+            self.status.busy_since = None
+            self.line.app.invalidate()
 
     async def _paint_until_remote_ends(self) -> None:
         await self.painter.run()

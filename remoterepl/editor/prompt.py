@@ -232,7 +232,6 @@ class LineInput:
         if self.session.has_pty and self.status.busy_since is not None:
             self.router.typed_ahead(line)
         self.status.busy_since = time.monotonic()
-        self.status.starting = False
         eol = "\r" if self.session.has_pty else "\n"
         if self.recorder is not None and not secret:
             self.recorder.input(line.replace("\n", "\r") + "\r")

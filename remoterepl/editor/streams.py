@@ -114,6 +114,8 @@ class OutputRouter:
     def route(self, stream: RemoteStream, text: str, watch: bool) -> None:
         """Paint ``text``: line-split for the editor, or as it is while the program reads
         keys itself; ``watch`` it (PTY output) for what changes who reads keys."""
+        if text:
+            self.status.remote_spoke = True
         if "\x1b]" in text:
             self._note_reports(text)
         if self.stripper is not None:

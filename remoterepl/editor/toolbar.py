@@ -24,16 +24,15 @@ class SessionStatus:
     pty: bool
     jumps: list[str] = field(default_factory=list)
     busy_since: float | None = None  # monotonic time the last line was sent (or the start)
-    starting: bool = False  # no prompt or output from the remote yet
+    remote_spoke: bool = True  # the remote has output something (a PTY session starts False)
     last_exit: int | None = None  # from OSC 133;D, or the remote process at the end
     rtt: float | None = None  # seconds, last keepalive round trip
     health: str = "connected"  # "connected" | "no answer" | "closed"
 
 
 def remote_ready(status: SessionStatus) -> None:
-    """The remote prompts (or answers) again: no longer busy or starting."""
+    """The remote prompts (or answers) again: no longer busy."""
     status.busy_since = None
-    status.starting = False
 
 
 def format_duration(seconds: float) -> str:
@@ -72,7 +71,7 @@ class Toolbar:
         parts += [sep, ("", status.command), sep, ("", "pty" if status.pty else "no pty"), sep]
         if status.busy_since is None:
             parts.append(("class:toolbar.idle", "idle"))
-        elif status.starting:
+        elif not status.remote_spoke:
             parts.append(("class:toolbar.dim", "starting"))
         else:
             parts.append(

@@ -4,7 +4,9 @@ A PTY's modes and foreground job are not in the SSH protocol, so a small watcher
 second channel of the session's own connection: it finds the session's terminal (the
 session leader whose environment has the watcher's own SSH_CONNECTION: same connection,
 whatever the server's process tree), then polls the terminal's ICANON/ECHO flags and
-foreground process group every 20 ms and prints one line whenever they change. It needs
+foreground process group and prints one line whenever they change: every 20 ms for 5 s
+after a change or a request from the client (when a line editor hands the terminal over),
+every 250 ms when nothing happens. It needs
 python3 and /proc on the remote (any Linux host); without them there are no reports and
 the front end judges from the output alone.
 """
@@ -52,6 +54,7 @@ else:
 leader, tty = found
 fd = os.open(tty, os.O_RDONLY | os.O_NOCTTY | os.O_NONBLOCK)
 last = None
+busy_until = 0
 while True:
     try:
         lflag = termios.tcgetattr(fd)[3]
@@ -65,11 +68,13 @@ while True:
         program = ""
     state = "%d %d %d %s" % (
         bool(lflag & termios.ICANON), bool(lflag & termios.ECHO), front == leader, program)
+    now = time.time()
     if state != last:
         sys.stdout.write(state + "\n")
         sys.stdout.flush()
         last = state
-    if select.select([0], [], [], 0.02)[0]:
+        busy_until = now + 5
+    if select.select([0], [], [], 0.02 if now < busy_until else 0.25)[0]:
         if not os.read(0, 512):
             break
         last = None  # asked to report: the next state goes out even if unchanged
@@ -127,7 +132,8 @@ class TtyWatch:
             report(None)
 
     def refresh(self) -> None:
-        """Ask for the current mode, changed or not (a report follows within a poll)."""
+        """Ask for the current mode, changed or not (a report follows within a poll), and
+        watch closely for a while: a line went out or a line editor handed over."""
         if self._channel is not None:
             with contextlib.suppress(OSError):
                 self._channel.write(b"\n")
