@@ -93,7 +93,6 @@ class FrontEnd:
             self,
             self.status,
             mode=InputMode(shell=is_shell(command)),
-            refresh_tty=self.tty_watch.refresh if self.tty_watch else lambda: None,
             words=words,
             stripper=EscapeStripper() if config.strip_escapes else None,
             remote_names=self.remote_names,
@@ -163,8 +162,8 @@ class FrontEnd:
         ]
         painter = asyncio.create_task(self._paint_until_remote_ends())
         clock = asyncio.create_task(self.clock.run())
-        tasks = [readers[0], readers[1], painter, clock]
-        tasks.append(asyncio.create_task(self._local_prompt_if_quiet()))
+        quiet = asyncio.create_task(self._local_prompt_if_quiet())
+        tasks = [*readers, painter, clock, quiet]
         if self.tty_watch is not None:
             tasks.append(asyncio.create_task(self.tty_watch.run(self.router.tty_changed)))
         # Raw for the whole session, not only while a prompt runs: keys typed between
@@ -241,18 +240,6 @@ class FrontEnd:
         """The terminal will answer a remote query on the editor's input."""
         self.answers.query_sent()
 
-    def _suspend_client(self) -> None:
-        """``~^Z``: stop until ``fg``, the input line off the screen meanwhile."""
-        app = self.line.app
-        if app.is_running and not app.is_done:
-            app.renderer.erase(leave_alternate_screen=False)
-        suspend_client(self.env.stdin)
-        app.invalidate()
-
-    def suspend_job(self) -> None:
-        """Ctrl-Z: stop the remote foreground job."""
-        self.session.suspend_job()
-
     def _answer_remote(self, answer: str) -> None:
         """The terminal's answer goes to the program that asked, if it still runs: once a
         line editor is back at its prompt the asker is gone, and the answer would only
@@ -271,6 +258,18 @@ class FrontEnd:
     def interrupt(self) -> None:
         """Ctrl-C."""
         self.session.interrupt()
+
+    def _suspend_client(self) -> None:
+        """``~^Z``: stop until ``fg``, the input line off the screen meanwhile."""
+        app = self.line.app
+        if app.is_running and not app.is_done:
+            app.renderer.erase(leave_alternate_screen=False)
+        suspend_client(self.env.stdin)
+        app.invalidate()
+
+    def suspend_job(self) -> None:
+        """Ctrl-Z: stop the remote foreground job."""
+        self.session.suspend_job()
 
     def quit_signal(self) -> None:
         """Ctrl-\\."""

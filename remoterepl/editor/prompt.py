@@ -211,15 +211,18 @@ class LineInput:
         remote's echo shows the line after its own prompt, where and when the remote reads
         it (type-ahead and pastes included); without one the editor prints it here."""
         self._line_is_secret = self.secret_input()  # read by the history's keep()
+        shown = ""
         if not self.session.has_pty:
             echo = "" if self._line_is_secret else buffer.text
-            self.painter.queue(f"{self._prompt_string()}{echo}{RESET}\n")
+            shown = f"{self._prompt_string()}{echo}{RESET}\n"
             self.stdout.splitter.line_sent()
             self.stderr.splitter.line_sent()
         elif not self.remote_prompt():
-            # Our local prompt (bc shows none): it goes up first, the echo completes it.
-            self.painter.queue(self._prompt_string())
-        self._send_line(buffer.text)
+            # Our local prompt (bc has none) goes up with the remote's echo of the line.
+            self.router.before_next_line(self._prompt_string())
+        self._send_line(buffer.text)  # first: painting before it would delay it
+        if shown:
+            self.painter.queue(shown)
         return False
 
     def _send_line(self, line: str) -> None:

@@ -5,10 +5,10 @@ directory and exit status, a prompt being back)."""
 
 from __future__ import annotations
 
+import asyncio
 import codecs
 import contextlib
 import re
-from collections.abc import Callable
 from typing import IO, Protocol
 from urllib.parse import unquote, urlsplit
 
@@ -20,9 +20,13 @@ from remoterepl.editor.remote_text import OutputSplitter, prompt_text
 from remoterepl.editor.sanitize import EscapeStripper
 from remoterepl.editor.toolbar import SessionStatus, remote_ready
 from remoterepl.session.lookups import RemoteNames
-from remoterepl.session.ttywatch import TtyMode
+from remoterepl.session.ttywatch import POLL, TtyMode
 
 READ_SIZE = 256 * 1024
+# After a line editor hands the terminal over, the watcher's last report is its mode, not
+# the next reader's; a new one comes within a poll and a link round trip if anything
+# changed. Past this (plus twice the round trip), the last report holds after all.
+STALE_FOR = POLL * 3
 # OSC 7 (the shell's working directory) and OSC 133;D (a command's exit status).
 _OSC_REPORT = re.compile(r"\x1b\](7|133);([^\x07\x1b]*)(?:\x07|\x1b\\)")
 
@@ -87,7 +91,6 @@ class OutputRouter:
         status: SessionStatus,
         *,
         mode: InputMode,
-        refresh_tty: Callable[[], None] = lambda: None,
         words: WordBank | None,
         stripper: EscapeStripper | None,
         remote_names: RemoteNames | None,
@@ -96,7 +99,6 @@ class OutputRouter:
         self.events = events
         self.status = status
         self.mode = mode
-        self.refresh_tty = refresh_tty  # asks the tty watcher for a fresh report
         self.words = words
         self.stripper = stripper
         self.remote_names = remote_names
@@ -105,6 +107,8 @@ class OutputRouter:
         self._tty_stream: RemoteStream | None = None  # the PTY's output (first watched)
         self._remote_prompts = False  # the remote has shown a prompt of its own
         self._echo_to_drop = ""  # the tty's own echo of type-ahead, still to come
+        self._stale_timer: asyncio.TimerHandle | None = None
+        self._line_prefix = ""  # our local prompt, for the echo of the line sent at it
 
     @property
     def keys_to_program(self) -> bool:
@@ -137,12 +141,17 @@ class OutputRouter:
                 remote_ready(self.status)  # a line editor waits for a line
             self._leave_dead_screen()
             if self.mode.tty_stale:
-                self.refresh_tty()
+                self._trust_tty_later()
             self._follow_mode(stream)
             if was_raw or self.raw:
                 self._paint_raw(mark.group(0))
             done = mark.end()
         self._paint(stream, text[done:])
+
+    def before_next_line(self, text: str) -> None:
+        """Paint ``text`` (the local prompt a line was typed at) before the next complete
+        line of output, the remote's echo of that line: both in one paint."""
+        self._line_prefix = text
 
     def typed_ahead(self, line: str) -> None:
         """A line goes out while the remote is busy. A tty in line mode with echo on
@@ -168,8 +177,26 @@ class OutputRouter:
         self._echo_to_drop = expected[same:]
         return text[same:]
 
+    def _trust_tty_later(self) -> None:
+        if self._stale_timer is not None:
+            self._stale_timer.cancel()
+        rtt = self.status.rtt if self.status.rtt is not None else 0.1
+        self._stale_timer = asyncio.get_running_loop().call_later(
+            STALE_FOR + 2 * rtt, self._trust_tty
+        )
+
+    def _trust_tty(self) -> None:
+        """No report since the hand-over: the terminal's mode did not change."""
+        self._stale_timer = None
+        if self.mode.tty_stale and self._tty_stream is not None:
+            self.mode.tty_stale = False
+            self._follow_mode(self._tty_stream)
+
     def tty_changed(self, tty: TtyMode | None) -> None:
         """The watcher's report on the remote terminal's modes."""
+        if self._stale_timer is not None:
+            self._stale_timer.cancel()
+            self._stale_timer = None
         self.mode.note_tty(tty)
         self._leave_dead_screen()
         if self._tty_stream is not None:
@@ -222,6 +249,8 @@ class OutputRouter:
             prompt_text(stream.splitter.partial) or (lines and not self._remote_prompts)
         ):
             remote_ready(self.status)  # a prompt again (or output, for bc)
+        if lines and self._line_prefix:
+            lines, self._line_prefix = self._line_prefix + lines, ""
         if lines or reset:
             self.painter.queue(lines + reset)
         else:

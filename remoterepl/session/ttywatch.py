@@ -4,9 +4,8 @@ A PTY's modes and foreground job are not in the SSH protocol, so a small watcher
 second channel of the session's own connection: it finds the session's terminal (the
 session leader whose environment has the watcher's own SSH_CONNECTION: same connection,
 whatever the server's process tree), then polls the terminal's ICANON/ECHO flags and
-foreground process group and prints one line whenever they change: every 20 ms for 5 s
-after a change or a request from the client (when a line editor hands the terminal over),
-every 250 ms when nothing happens. It needs
+foreground process group every 20 ms (:data:`POLL`) and prints one line whenever they
+change: nothing crosses the link while nothing changes. It needs
 python3 and /proc on the remote (any Linux host); without them there are no reports and
 the front end judges from the output alone.
 """
@@ -54,7 +53,6 @@ else:
 leader, tty = found
 fd = os.open(tty, os.O_RDONLY | os.O_NOCTTY | os.O_NONBLOCK)
 last = None
-busy_until = 0
 while True:
     try:
         lflag = termios.tcgetattr(fd)[3]
@@ -68,19 +66,17 @@ while True:
         program = ""
     state = "%d %d %d %s" % (
         bool(lflag & termios.ICANON), bool(lflag & termios.ECHO), front == leader, program)
-    now = time.time()
     if state != last:
         sys.stdout.write(state + "\n")
         sys.stdout.flush()
         last = state
-        busy_until = now + 5
-    if select.select([0], [], [], 0.02 if now < busy_until else 0.25)[0]:
-        if not os.read(0, 512):
-            break
-        last = None  # asked to report: the next state goes out even if unchanged
+    if select.select([0], [], [], POLL)[0] and not os.read(0, 512):
+        break  # the client is gone
 """
+POLL = 0.02  # seconds between two looks at the terminal (a few syscalls each)
 WATCH_COMMAND = side_command(
-    f"command -v python3 >/dev/null 2>&1 || exit 127; exec python3 -c {shlex.quote(_WATCHER)}"
+    "command -v python3 >/dev/null 2>&1 || exit 127; "
+    f"exec python3 -c {shlex.quote(_WATCHER.replace('POLL', repr(POLL)))}"
 )
 
 
@@ -104,8 +100,7 @@ class TtyMode:
 
 
 class TtyWatch:
-    """The watcher on its channel: :meth:`run` reports, :meth:`refresh` asks for a report
-    now (the last one may be stale: a line editor has just handed the terminal over)."""
+    """The watcher on its channel: :meth:`run` reports."""
 
     def __init__(self, connection: Connection) -> None:
         self._connection = connection
@@ -130,13 +125,6 @@ class TtyWatch:
         finally:
             self.close()
             report(None)
-
-    def refresh(self) -> None:
-        """Ask for the current mode, changed or not (a report follows within a poll), and
-        watch closely for a while: a line went out or a line editor handed over."""
-        if self._channel is not None:
-            with contextlib.suppress(OSError):
-                self._channel.write(b"\n")
 
     def close(self) -> None:
         """Stop watching."""
