@@ -60,6 +60,68 @@ def start_shell(env: ClientEnv, *args: str) -> Terminal:
     return term
 
 
+def test_a_line_starting_with_a_space_stays_out_of_the_history(embedded_env: ClientEnv) -> None:
+    """bash's ignorespace, by default: the line runs, Up does not bring it back, the file
+    does not have it."""
+    with start_shell(embedded_env) as term:
+        term.sendline("echo kept-$((6*7))")
+        term.wait_for_screen("\nkept-42")
+        term.sendline(" echo spaced-$((6*7))")
+        term.wait_for_screen("\nspaced-42")
+        term.send("\x1b[A")  # Up
+        term.wait_for_screen(lambda s: last_line(s).endswith("echo kept-$((6*7))"))
+        term.sendcontrol("u")
+        term.sendline("exit")
+        assert term.wait_exit() == 0
+    history = history_text(embedded_env)
+    assert "echo kept-" in history and "spaced" not in history
+
+
+def test_history_ignore_space_false_keeps_such_lines(embedded_env: ClientEnv) -> None:
+    """``history_ignore_space = false`` in the config: the line is stored and recalled."""
+    write_config(embedded_env, "history_ignore_space = false\n")
+    with spawn_remoterepl([embedded_env.user_alias, "bc"], embedded_env.env) as term:
+        term.wait_for_screen("bc>")
+        term.sendline(" 20+1")
+        term.wait_for_screen("\n21")
+        term.send("\x1b[A")
+        term.wait_for_screen(lambda s: last_line(s) == "bc>  20+1")
+        term.sendcontrol("u")
+        term.sendcontrol("d")
+        assert term.wait_exit() == 0
+    assert "+ 20+1" in history_text(embedded_env)
+
+
+# -- 2. control characters never enter the history ----------------------------------------------
+
+
+def test_a_line_with_control_characters_is_sent_but_never_stored(embedded_env: ClientEnv) -> None:
+    """``^A`` and ``^[`` typed literally (Ctrl-Q quotes the next key): the line reaches the
+    remote, but neither Up nor the history file brings it back."""
+    with spawn_remoterepl([embedded_env.user_alias, "cat"], embedded_env.env) as term:
+        term.wait_for_screen("cat>")
+        term.sendline("plain-line")
+        term.wait_for_screen("\nplain-line")
+        term.send("ctl-a")
+        term.sendcontrol("q")
+        term.sendcontrol("a")
+        term.send("-esc")
+        term.sendcontrol("q")
+        term.send("\x1b")
+        term.wait_for_screen(lambda s: last_line(s) == "cat> ctl-a^A-esc^[")
+        term.sendline()
+        # The line printed above the prompt shows the characters as the input line did
+        # (raw, the ESC would have eaten what follows it); cat writes them back raw.
+        term.wait_for_screen(lambda s: "cat> ctl-a^A-esc^[\nctl-a" in s)
+        term.send("\x1b[A")  # Up: the line before it
+        term.wait_for_screen(lambda s: last_line(s).endswith("cat> plain-line"))
+        term.sendcontrol("u")
+        term.sendcontrol("d")
+        assert term.wait_exit() == 0
+    history = history_text(embedded_env)
+    assert "+plain-line" in history and "ctl-a" not in history
+
+
 # -- 15. usage text -----------------------------------------------------------------------------
 
 

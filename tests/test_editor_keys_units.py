@@ -5,15 +5,72 @@ key as the escape character, vi's Escape), the disconnect message and the usage 
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 import pytest
+from prompt_toolkit.buffer import Buffer
+from prompt_toolkit.document import Document
+from prompt_toolkit.history import InMemoryHistory
 
 from remoterepl.cli import error_status, parse_args
+from remoterepl.editor.completion import FrontEndCompleter, WordBank
+from remoterepl.editor.config import ConfigFile
+from remoterepl.editor.history import GuardedHistory, HistorySuggest, history_filter
 from remoterepl.errors import UsageError
 from remoterepl.outcome import ExitStatus
 from remoterepl.settings import ConnectSettings, Target
 from remoterepl.ssh.config import load_host_config, write_config_files
+
+# -- history: what is never stored -----------------------------------------------------------
+
+
+def test_history_filter_refuses_secrets_control_characters_and_leading_spaces() -> None:
+    """Secrets, lines with control characters (a literal ^Z, ^[, DEL, a C1 byte) and lines
+    starting with a space are not stored; Tab and newlines (a pasted block) are."""
+    secret = {"on": False}
+    keep = history_filter(None, True, lambda: secret["on"])
+    assert keep("echo ok")
+    assert keep("if x:\n\treturn 1")
+    for line in ("sleep 9\x1a", "echo \x1b[A", "a\x7fb", "a\x9bb", "\x03", "a\rb"):
+        assert not keep(line), repr(line)
+    assert not keep(" echo private")
+    secret["on"] = True
+    assert not keep("echo ok")
+
+
+def test_history_filter_ignore_space_off_and_the_ignore_pattern() -> None:
+    """``history_ignore_space = false`` stores a line starting with a space; the
+    ``history_ignore`` regex still applies."""
+    keep = history_filter("^ls$", False, lambda: False)
+    assert keep(" echo spaced")
+    assert not keep("ls")
+
+
+def test_history_ignore_space_config_key() -> None:
+    """The key is a boolean, on by default."""
+    config = ConfigFile.parse(Path("c.toml"), "history_ignore_space = false\n")
+    assert config.values_for(["h"], None) == {"history_ignore_space": False}
+    with pytest.raises(UsageError, match="history_ignore_space: must be true or false"):
+        ConfigFile.parse(Path("c.toml"), 'history_ignore_space = "no"\n')
+
+
+def test_a_secret_line_never_reaches_the_suggestion_or_the_completer() -> None:
+    """A line accepted at a secret prompt is in no list HistorySuggest or the completer
+    reads (the history is all they read of typed lines)."""
+    secret = {"on": False}
+    history = GuardedHistory(InMemoryHistory(), history_filter(None, True, lambda: secret["on"]))
+    history.append_string("zq-visible")
+    secret["on"] = True
+    history.append_string("zq-s3cret")
+    secret["on"] = False
+    buffer = Buffer(history=history)
+    suggestion = HistorySuggest().get_suggestion(buffer, Document("zq-"))
+    assert suggestion is not None and suggestion.text == "visible"
+    assert HistorySuggest().get_suggestion(buffer, Document("zq-s")) is None
+    completer = FrontEndCompleter(WordBank(), history.get_strings, None, lambda: True)
+    assert all("s3cret" not in line for line in completer.history())
+
 
 # -- usage errors ------------------------------------------------------------------------------
 

@@ -135,10 +135,10 @@ def test_no_history_writes_nothing(embedded_env: ClientEnv) -> None:
 
 def test_history_ignore_pattern_from_config(embedded_env: ClientEnv) -> None:
     """Lines matching the configured ``history_ignore`` regex are not stored."""
-    write_config(embedded_env, 'history_ignore = "^ "\n')
+    write_config(embedded_env, 'history_ignore = "^7[+]"\n')  # (a leading space is default)
     with spawn_remoterepl([embedded_env.user_alias, "bc"], embedded_env.env) as term:
         term.wait_for_screen("bc>")
-        term.sendline(" 7+7")
+        term.sendline("7+7")
         term.wait_for_screen(lambda s: "\n14" in s)
         term.sendline("8+8")
         term.wait_for_screen(lambda s: "\n16" in s)

@@ -10,7 +10,6 @@ and the recording.
 from __future__ import annotations
 
 import contextlib
-import re
 import time
 from collections.abc import Callable
 from typing import TextIO
@@ -32,6 +31,7 @@ from remoterepl.editor.highlight import lexer_name_for, make_lexer, make_style
 from remoterepl.editor.history import (
     HistorySuggest,
     default_state_dir,
+    history_filter,
     history_path,
     legacy_history_path,
     open_history,
@@ -40,6 +40,7 @@ from remoterepl.editor.keys import EditorActions, make_key_bindings
 from remoterepl.editor.painter import RESET, Painter
 from remoterepl.editor.recording import Recorder
 from remoterepl.editor.remote_text import prompt_text
+from remoterepl.editor.sanitize import caret_notation
 from remoterepl.editor.secret_prompts import SecretPrompts
 from remoterepl.editor.streams import OutputRouter, RemoteStream
 from remoterepl.editor.terminal import TerminalOutput
@@ -105,12 +106,13 @@ class LineInput:
         self._size = (0, 0)
         where = session.destination
         self.local_prompt = default_prompt(command, config.prompt, where)
-        ignore = re.compile(config.history_ignore) if config.history_ignore else None
         state = default_state_dir() if config.history else None
         self.history, self.persistent_history = open_history(
             history_path(state, where.user, where.host, where.port, command) if state else None,
             config.history_size,
-            keep=lambda line: not self._line_is_secret and not (ignore and ignore.search(line)),
+            keep=history_filter(
+                config.history_ignore, config.history_ignore_space, lambda: self._line_is_secret
+            ),
             index_line=f"{where.user}@{where.host}:{where.port}\t{command or '(login shell)'}",
             legacy_path=(
                 legacy_history_path(state, where.user, where.host, where.port, command)
@@ -201,7 +203,7 @@ class LineInput:
         once (returning False keeps prompt_toolkit editing, after it has stored the line
         in the history and cleared the buffer)."""
         self._line_is_secret = self.secret_input()  # read by the history's keep()
-        echo = "" if self._line_is_secret else buffer.text
+        echo = "" if self._line_is_secret else caret_notation(buffer.text)
         self.painter.queue(f"{self._prompt_string()}{echo}{RESET}\n")
         self._send_line(buffer.text)
         return False
