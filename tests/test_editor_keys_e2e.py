@@ -60,6 +60,51 @@ def start_shell(env: ClientEnv, *args: str) -> Terminal:
     return term
 
 
+# -- 12. secrets beyond English; ignorespace -----------------------------------------------------
+
+
+def test_secret_prompts_in_other_languages_are_hidden_and_never_stored_or_suggested(
+    embedded_env: ClientEnv,
+) -> None:
+    """Each prompt (``read -s -p``) gets stars, the remote gets the secret, the history
+    gets none of it, and the auto-suggestion never offers it; ``Reset your password?
+    [y/N]:`` is a question, answered visibly."""
+    secrets = [f"zq{n}s3cret{n}x" for n in range(len(SECRET_PROMPTS))]
+    with start_shell(embedded_env) as term:
+        term.sendline("echo zq-visible-line")
+        term.wait_for_screen("\nzq-visible-line")
+        for n, (prompt, secret) in enumerate(zip(SECRET_PROMPTS, secrets, strict=True)):
+            term.sendline(f'read -rs -p {bash_bytes(prompt)} pw; echo; echo "got{n}=${{#pw}}"')
+            term.wait_for_screen(last_line_is(prompt))
+            term.send(secret)
+            term.wait_for_screen(last_line_is(prompt + "*" * len(secret)))
+            term.sendline()
+            term.wait_for_screen(f"\ngot{n}={len(secret)}\n")
+            term.wait_for_screen(shell_prompt_shown)
+        term.sendline(f"read -r -p {bash_bytes('Reset your password? [y/N]: ')} a; echo ans=$a")
+        term.wait_for_screen(lambda s: last_line(s) == "Reset your password? [y/N]:")
+        term.send("y")
+        term.wait_for_screen(lambda s: last_line(s) == "Reset your password? [y/N]: y")
+        term.sendline()
+        term.wait_for_screen("\nans=y")
+        # The suggestion: "zq" + Right would take the newest history line starting with
+        # it, a secret if one had been stored; it is the visible line.
+        term.send("echo zq")
+        term.wait_for_screen(lambda s: last_line(s).endswith("echo zq-visible-line"))
+        term.sendcontrol("c")
+        term.send("zq")
+        term.send("\x1b[C")  # Right: take a suggestion, if any
+        term.sendline()
+        screen = term.wait_for_screen(lambda s: "zq: command not found" in s)
+        term.sendline("exit 0")
+        assert term.wait_exit() == 0
+        transcript = term.transcript_text()
+    history = history_text(embedded_env)
+    assert "read -rs -p" in history and "echo zq-visible-line" in history
+    for secret in secrets:
+        assert secret not in history and secret not in transcript and secret not in screen
+
+
 def test_a_line_starting_with_a_space_stays_out_of_the_history(embedded_env: ClientEnv) -> None:
     """bash's ignorespace, by default: the line runs, Up does not bring it back, the file
     does not have it."""

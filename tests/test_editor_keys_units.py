@@ -17,6 +17,7 @@ from remoterepl.cli import error_status, parse_args
 from remoterepl.editor.completion import FrontEndCompleter, WordBank
 from remoterepl.editor.config import ConfigFile
 from remoterepl.editor.history import GuardedHistory, HistorySuggest, history_filter
+from remoterepl.editor.secret_prompts import SecretPrompts
 from remoterepl.errors import UsageError
 from remoterepl.outcome import ExitStatus
 from remoterepl.settings import ConnectSettings, Target
@@ -70,6 +71,51 @@ def test_a_secret_line_never_reaches_the_suggestion_or_the_completer() -> None:
     assert HistorySuggest().get_suggestion(buffer, Document("zq-s")) is None
     completer = FrontEndCompleter(WordBank(), history.get_strings, None, lambda: True)
     assert all("s3cret" not in line for line in completer.history())
+
+
+# -- secret prompts beyond English ------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "prompt",
+    [
+        "[sudo] Passwort für x: ",
+        "Mot de passe : ",
+        "Contraseña: ",
+        "Senha: ",
+        "Пароль: ",
+        "パスワード: ",
+        "[sudo] alice のパスワード:",
+        "密码：",
+        "[sudo] alice 的密码：",
+        "Token: ",
+        "Enter API token: ",
+        "Kennwort: ",
+        "Wachtwoord: ",
+        "Hasło: ",
+        "[sudo] parola di alice: ",
+        "Client secret: ",
+    ],
+)
+def test_secret_prompts_in_other_languages(prompt: str) -> None:
+    """sudo, passwd and PAM prompts as translated, tokens and API keys."""
+    assert SecretPrompts().asks_for_secret(prompt)
+
+
+@pytest.mark.parametrize(
+    "prompt",
+    [
+        "Reset your password? [y/N]: ",
+        "Change the password (yes/no)? ",
+        "Passwort ändern? [J/n]: ",
+        "Changer le mot de passe ? (o/n) : ",
+        "Delete the token y/n? ",
+        "Token count is 3.",
+    ],
+)
+def test_questions_with_a_choice_are_not_secret(prompt: str) -> None:
+    """A yes/no question about a password wants a visible answer."""
+    assert not SecretPrompts().asks_for_secret(prompt)
 
 
 # -- usage errors ------------------------------------------------------------------------------
