@@ -167,6 +167,18 @@ def test_a_line_with_control_characters_is_sent_but_never_stored(embedded_env: C
     assert "+plain-line" in history and "ctl-a" not in history
 
 
+def test_disconnect_message_names_the_escape_character_in_raw_mode(
+    embedded_env: ClientEnv,
+) -> None:
+    """``--raw -e %``: ``%.`` leaves, and the message says ``%.``."""
+    with spawn_remoterepl(["--raw", "-e", "%", embedded_env.user_alias], embedded_env.env) as term:
+        term.wait_for_screen(shell_prompt_shown, timeout=15)
+        term.send("\r%.")
+        screen = term.wait_for_screen("closed (")
+        assert term.wait_exit() == 255
+        assert "closed (%.)" in screen
+
+
 # -- 15. usage text -----------------------------------------------------------------------------
 
 

@@ -6,7 +6,8 @@ key as the escape character, vi's Escape), the disconnect message and the usage 
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
+from types import SimpleNamespace
+from typing import Any, cast
 
 import pytest
 from prompt_toolkit.buffer import Buffer
@@ -18,8 +19,11 @@ from remoterepl.editor.completion import FrontEndCompleter, WordBank
 from remoterepl.editor.config import ConfigFile
 from remoterepl.editor.history import GuardedHistory, HistorySuggest, history_filter
 from remoterepl.editor.secret_prompts import SecretPrompts
-from remoterepl.errors import UsageError
+from remoterepl.errors import Disconnected, UsageError
+from remoterepl.modes.control import SessionControl
+from remoterepl.modes.escapes import ESCAPES, Action, Escape
 from remoterepl.outcome import ExitStatus
+from remoterepl.session.process import RemoteSession
 from remoterepl.settings import ConnectSettings, Target
 from remoterepl.ssh.config import load_host_config, write_config_files
 
@@ -116,6 +120,25 @@ def test_secret_prompts_in_other_languages(prompt: str) -> None:
 def test_questions_with_a_choice_are_not_secret(prompt: str) -> None:
     """A yes/no question about a password wants a visible answer."""
     assert not SecretPrompts().asks_for_secret(prompt)
+
+
+# -- the disconnect message ------------------------------------------------------------------
+
+
+def test_disconnect_message_names_the_escape_character() -> None:
+    """``^].`` is reported as such, not as ``~.``."""
+    connection = SimpleNamespace(
+        username="u", host="h", port=22, hop_labels=[], label="u@h", close=lambda: None
+    )
+    session = RemoteSession(cast(Any, connection), cast(Any, SimpleNamespace()), None)
+    control = SessionControl(session, "\x1d", lambda text: None)
+    control.perform(ESCAPES["."])
+    with pytest.raises(Disconnected, match=r"connection to u@h closed \(\^\]\.\)"):
+        session.outcome()
+    other = RemoteSession(cast(Any, connection), cast(Any, SimpleNamespace()), None)
+    SessionControl(other, "~", lambda text: None).perform(Escape(".", Action.DISCONNECT, ""))
+    with pytest.raises(Disconnected, match=r"closed \(~\.\)"):
+        other.outcome()
 
 
 # -- usage errors ------------------------------------------------------------------------------
