@@ -167,6 +167,27 @@ def test_a_line_with_control_characters_is_sent_but_never_stored(embedded_env: C
     assert "+plain-line" in history and "ctl-a" not in history
 
 
+# -- 13. keys -----------------------------------------------------------------------------------
+
+
+def test_ctrl_r_then_enter_runs_the_line_found(embedded_env: ClientEnv) -> None:
+    """One Enter after a Ctrl-R search sends the line found (readline's habit)."""
+    with spawn_remoterepl([embedded_env.user_alias, "bc"], embedded_env.env) as term:
+        term.wait_for_screen("bc>")
+        term.sendline("1234+1")
+        term.wait_for_screen("\n1235")
+        term.sendline("7*6")
+        term.wait_for_screen("\n42")
+        term.sendcontrol("r")
+        term.send("1234")
+        term.wait_for_screen(lambda s: "search" in last_line(s) and "1234+1" in last_line(s))
+        term.sendline()
+        screen = term.wait_for_screen(lambda s: s.count("\n1235") == 2)
+        assert "bc> 1234+1\n1235\nbc> 7*6\n42\nbc> 1234+1\n1235" in screen, screen
+        term.sendcontrol("d")
+        assert term.wait_exit() == 0
+
+
 def test_disconnect_message_names_the_escape_character_in_raw_mode(
     embedded_env: ClientEnv,
 ) -> None:

@@ -5,19 +5,31 @@ key as the escape character, vi's Escape), the disconnect message and the usage 
 
 from __future__ import annotations
 
+import asyncio
+import time
+from collections.abc import AsyncIterator, Callable
+from contextlib import asynccontextmanager
+from dataclasses import dataclass, field
 from pathlib import Path
 from types import SimpleNamespace
 from typing import Any, cast
 
 import pytest
+from prompt_toolkit import PromptSession
 from prompt_toolkit.buffer import Buffer
 from prompt_toolkit.document import Document
 from prompt_toolkit.history import InMemoryHistory
+from prompt_toolkit.input import PipeInput, create_pipe_input
+from prompt_toolkit.key_binding.vi_state import InputMode
+from prompt_toolkit.output import DummyOutput
 
 from remoterepl.cli import error_status, parse_args
 from remoterepl.editor.completion import FrontEndCompleter, WordBank
 from remoterepl.editor.config import ConfigFile
 from remoterepl.editor.history import GuardedHistory, HistorySuggest, history_filter
+from remoterepl.editor.keys import (
+    make_key_bindings,
+)
 from remoterepl.editor.secret_prompts import SecretPrompts
 from remoterepl.errors import Disconnected, UsageError
 from remoterepl.modes.control import SessionControl
@@ -120,6 +132,106 @@ def test_secret_prompts_in_other_languages(prompt: str) -> None:
 def test_questions_with_a_choice_are_not_secret(prompt: str) -> None:
     """A yes/no question about a password wants a visible answer."""
     assert not SecretPrompts().asks_for_secret(prompt)
+
+
+# -- the keys, in-process ---------------------------------------------------------------------
+
+
+@dataclass
+class FakeActions:
+    """EditorActions that record what the keys asked for."""
+
+    calls: list[str] = field(default_factory=list)
+
+    def interrupt(self) -> None:
+        self.calls.append("interrupt")
+
+    def quit_signal(self) -> None:
+        self.calls.append("quit")
+
+    def end_input(self) -> None:
+        self.calls.append("eof")
+
+    def escape(self, escape: Escape) -> None:
+        self.calls.append(f"escape {escape.action.value}")
+
+    def toggle_toolbar(self) -> None:
+        self.calls.append("toolbar")
+
+    def edit_externally(self, buffer: Buffer) -> None:
+        self.calls.append("edit")
+
+
+@dataclass
+class Editor:
+    """A PromptSession with remoterepl's bindings, fed through a pipe."""
+
+    pipe: PipeInput
+    session: PromptSession[str]
+    actions: FakeActions
+    kept: list[str]
+    accepted: list[str]
+
+    @property
+    def text(self) -> str:
+        return self.session.default_buffer.text
+
+    async def type(self, keys: str, until: Callable[[], bool], timeout: float = 3.0) -> float:
+        """Send ``keys``; return the seconds until ``until()`` held (fails after timeout)."""
+        start = time.monotonic()
+        self.pipe.send_text(keys)
+        while not until():
+            assert time.monotonic() - start < timeout, (keys, self.text, self.actions.calls)
+            await asyncio.sleep(0.005)
+        return time.monotonic() - start
+
+
+@asynccontextmanager
+async def editor(
+    escape_char: str | None = "~", *, vi: bool = False, history: list[str] | None = None
+) -> AsyncIterator[Editor]:
+    """Run a prompt with the bindings until the block ends."""
+    actions = FakeActions()
+    kept: list[str] = []
+    accepted: list[str] = []
+    with create_pipe_input() as pipe:
+        session: PromptSession[str] = PromptSession(
+            input=pipe,
+            output=DummyOutput(),
+            key_bindings=make_key_bindings(actions, escape_char),
+            vi_mode=vi,
+            history=InMemoryHistory(history or []),
+        )
+
+        def accept(buffer: Buffer) -> bool:
+            accepted.append(buffer.text)
+            return False  # keep editing, as the front end does
+
+        session.default_buffer.accept_handler = accept
+        task = asyncio.create_task(session.prompt_async())
+        try:
+            while not session.app.is_running:
+                await asyncio.sleep(0.005)
+            yield Editor(pipe, session, actions, kept, accepted)
+        finally:
+            session.app.exit(result="")
+            await task
+
+
+async def test_ctrl_r_then_enter_runs_the_line_found() -> None:
+    """readline's habit: Ctrl-R, a few letters, Enter sends the line found."""
+    async with editor(history=["echo first", "echo second"]) as ed:
+        await ed.type("\x12fir", lambda: ed.session.search_buffer.text == "fir")
+        await ed.type("\r", lambda: ed.accepted == ["echo first"])
+        assert ed.text == ""
+
+
+async def test_ctrl_r_then_enter_in_vi_insert_mode_runs_the_line() -> None:
+    """In vi mode too, from insert mode; the next line starts in insert mode."""
+    async with editor(vi=True, history=["echo first"]) as ed:
+        await ed.type("\x12fir", lambda: ed.session.search_buffer.text == "fir")
+        await ed.type("\r", lambda: ed.accepted == ["echo first"])
+        assert ed.session.app.vi_state.input_mode == InputMode.INSERT
 
 
 # -- the disconnect message ------------------------------------------------------------------

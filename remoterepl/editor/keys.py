@@ -2,9 +2,10 @@
 
 On top of prompt_toolkit's emacs/vi bindings (history, Ctrl-R search, Right/Ctrl-E taking
 an auto-suggestion, Tab completion, bracketed paste): Ctrl-C / Ctrl-\\ signal the remote
-work, Ctrl-D on an empty line ends its input, ssh-style escapes at line start, Meta-Enter
-(Esc Enter) inserts a newline, Ctrl-X Ctrl-E (vi: ``v``) edits the line in $EDITOR, F2
-shows or hides the toolbar.
+work, Ctrl-D on an empty line ends its input, ssh-style escapes at line start, Enter in a
+Ctrl-R search runs the line found (readline's habit), Meta-Enter (Esc Enter) inserts a
+newline, Ctrl-X Ctrl-E (vi: ``v``) edits the line in $EDITOR, F2 shows or hides the
+toolbar.
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ from typing import Protocol
 
 from prompt_toolkit.application import get_app
 from prompt_toolkit.buffer import Buffer
+from prompt_toolkit.enums import EditingMode
 from prompt_toolkit.filters import (
     Condition,
     emacs_insert_mode,
@@ -21,8 +23,9 @@ from prompt_toolkit.filters import (
     vi_navigation_mode,
 )
 from prompt_toolkit.key_binding import KeyBindings, KeyPressEvent
+from prompt_toolkit.key_binding.vi_state import InputMode
 from prompt_toolkit.keys import Keys
-from prompt_toolkit.search import stop_search
+from prompt_toolkit.search import accept_search, stop_search
 
 from remoterepl.modes.escapes import ESCAPES, Action, Escape, lookup
 
@@ -61,13 +64,25 @@ def make_key_bindings(
     actions: EditorActions, escape_char: str | None, toolbar_key: str = TOOLBAR_KEY
 ) -> KeyBindings:
     """Ctrl-C/Ctrl-\\ signal the remote work (not us); Ctrl-D on an empty line ends its
-    input; the escape character at the start of a line begins an ssh-style escape;
-    Meta-Enter inserts a newline; Ctrl-X Ctrl-E edits in $EDITOR; F2 toggles the toolbar."""
+    input; the escape character at the start of a line begins an ssh-style escape; Enter
+    in a Ctrl-R search runs the line found; Meta-Enter inserts a newline; Ctrl-X Ctrl-E
+    edits in $EDITOR; F2 toggles the toolbar."""
     bindings = KeyBindings()
 
     @Condition
     def line_is_empty() -> bool:
         return not get_app().current_buffer.text
+
+    @Condition
+    def readline_search() -> bool:
+        # Ctrl-R/Ctrl-S (emacs, or vi insert mode); not vi's "/" and "?" from
+        # navigation mode, where Enter only finds the line, as in readline's vi mode.
+        app = get_app()
+        return app.editing_mode == EditingMode.EMACS or app.vi_state.input_mode == InputMode.INSERT
+
+    def new_line_mode(event: KeyPressEvent) -> None:
+        if event.app.editing_mode == EditingMode.VI:
+            event.app.vi_state.input_mode = InputMode.INSERT  # leaving a search left it
 
     @bindings.add("c-c")
     def _interrupt(event: KeyPressEvent) -> None:
@@ -75,6 +90,12 @@ def make_key_bindings(
             stop_search()  # leave Ctrl-R search too
         event.app.current_buffer.reset()  # like a terminal: the half-typed line is discarded
         actions.interrupt()
+
+    @bindings.add("enter", filter=is_searching & readline_search)
+    def _run_found(event: KeyPressEvent) -> None:
+        accept_search()
+        new_line_mode(event)
+        event.app.current_buffer.validate_and_handle()
 
     @bindings.add("c-\\")
     def _quit(event: KeyPressEvent) -> None:
