@@ -8,7 +8,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 from tests.client import Terminal, remoterepl_command, shell_prompt_shown, spawn_remoterepl
-from tests.client_env import ClientEnv
+from tests.client_env import ClientEnv, Login
 
 SECRET_PROMPTS = [
     "[sudo] Passwort für x:",
@@ -105,6 +105,22 @@ def test_secret_prompts_in_other_languages_are_hidden_and_never_stored_or_sugges
         assert secret not in history and secret not in transcript and secret not in screen
 
 
+def test_ctrl_c_at_a_secret_prompt_shows_nothing_of_the_secret(embedded_env: ClientEnv) -> None:
+    """Ctrl-C keeps a half-typed line on the screen, but never a half-typed password."""
+    with start_shell(embedded_env) as term:
+        term.sendline(f"read -rs -p {bash_bytes('Mot de passe : ')} pw; echo done")
+        term.wait_for_screen(lambda s: last_line(s) == "Mot de passe :")
+        term.send("hunter2half")
+        term.wait_for_screen(lambda s: last_line(s).endswith("*" * 11))
+        term.sendcontrol("c")
+        term.wait_for_screen(lambda s: shell_prompt_shown(s) and "Mot de passe" in s)
+        term.sendline("echo after")
+        term.wait_for_screen("\nafter")
+        assert "hunter2half" not in term.transcript_text()
+        term.sendline("exit")
+        assert term.wait_exit() == 0
+
+
 def test_a_line_starting_with_a_space_stays_out_of_the_history(embedded_env: ClientEnv) -> None:
     """bash's ignorespace, by default: the line runs, Up does not bring it back, the file
     does not have it."""
@@ -184,6 +200,51 @@ def test_ctrl_r_then_enter_runs_the_line_found(embedded_env: ClientEnv) -> None:
         term.sendline()
         screen = term.wait_for_screen(lambda s: s.count("\n1235") == 2)
         assert "bc> 1234+1\n1235\nbc> 7*6\n42\nbc> 1234+1\n1235" in screen, screen
+        term.sendcontrol("d")
+        assert term.wait_exit() == 0
+
+
+def test_ctrl_c_leaves_the_half_typed_line_visible_with_ctrl_c_mark(login: Login) -> None:
+    """bash: ``$ echo half typed^C`` stays on the screen, a fresh prompt follows, the
+    line is not run; the next line runs alone."""
+    with spawn_remoterepl([login.alias], login.env.env, rows=40) as term:
+        term.wait_for_screen(shell_prompt_shown, timeout=15)
+        term.send("echo half typed")
+        term.wait_for_screen(lambda s: last_line(s).endswith("echo half typed"))
+        prompt = last_line(term.screen_text())[: -len("echo half typed")]
+        term.sendcontrol("c")
+        term.wait_for_screen(lambda s: f"{prompt}echo half typed^C\n" in s)
+        term.sendline("echo next-$((6*7))")
+        screen = term.wait_for_screen("\nnext-42")
+        lines = screen.splitlines()
+        index = lines.index(f"{prompt}echo half typed^C")
+        assert lines[index + 1] == f"{prompt}echo next-$((6*7))", screen
+        assert "\nhalf typed" not in screen
+        term.sendline("exit")
+        assert term.wait_exit() == 0
+
+
+def test_ctrl_c_keeps_the_line_in_python_and_bc(embedded_env: ClientEnv) -> None:
+    """python3: ``>>> 6*`` stays, then its KeyboardInterrupt; bc (a local prompt): the line
+    stays above the remote's answer."""
+    with spawn_remoterepl([embedded_env.user_alias, "python3", "-q"], embedded_env.env) as term:
+        term.wait_for_screen(lambda s: last_line(s) == ">>>", timeout=15)
+        term.send("6*")
+        term.wait_for_screen(lambda s: last_line(s) == ">>> 6*")
+        term.sendcontrol("c")
+        term.wait_for_screen(lambda s: ">>> 6*\nKeyboardInterrupt\n>>>" in s)
+        term.sendcontrol("d")
+        assert term.wait_exit() == 0
+    with spawn_remoterepl([embedded_env.user_alias, "bc"], embedded_env.env) as term:
+        term.wait_for_screen("bc>")
+        term.send("12345")
+        term.wait_for_screen(lambda s: last_line(s) == "bc> 12345")
+        term.sendcontrol("c")
+        screen = term.wait_for_screen("(interrupt)")
+        assert "bc> 12345\n" in screen
+        term.sendline("1+1")
+        screen = term.wait_for_screen("\n2")
+        assert "123451+1" not in screen
         term.sendcontrol("d")
         assert term.wait_exit() == 0
 

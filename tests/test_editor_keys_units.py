@@ -198,7 +198,7 @@ async def editor(
         session: PromptSession[str] = PromptSession(
             input=pipe,
             output=DummyOutput(),
-            key_bindings=make_key_bindings(actions, escape_char),
+            key_bindings=make_key_bindings(actions, escape_char, keep_line=kept.append),
             vi_mode=vi,
             history=InMemoryHistory(history or []),
         )
@@ -232,6 +232,18 @@ async def test_ctrl_r_then_enter_in_vi_insert_mode_runs_the_line() -> None:
         await ed.type("\x12fir", lambda: ed.session.search_buffer.text == "fir")
         await ed.type("\r", lambda: ed.accepted == ["echo first"])
         assert ed.session.app.vi_state.input_mode == InputMode.INSERT
+
+
+async def test_ctrl_c_hands_the_half_typed_line_over_and_interrupts() -> None:
+    """Ctrl-C: the line goes to keep_line (to stay on the screen), the buffer is
+    emptied, the remote is interrupted; on an empty line nothing is kept."""
+    async with editor() as ed:
+        await ed.type("half typed", lambda: ed.text == "half typed")
+        await ed.type("\x03", lambda: ed.actions.calls == ["interrupt"])
+        assert ed.kept == ["half typed"] and ed.text == ""
+        await ed.type("\x03", lambda: ed.actions.calls == ["interrupt"] * 2)
+        assert ed.kept == ["half typed"]
+        assert ed.accepted == []
 
 
 # -- the disconnect message ------------------------------------------------------------------

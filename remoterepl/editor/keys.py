@@ -2,14 +2,15 @@
 
 On top of prompt_toolkit's emacs/vi bindings (history, Ctrl-R search, Right/Ctrl-E taking
 an auto-suggestion, Tab completion, bracketed paste): Ctrl-C / Ctrl-\\ signal the remote
-work, Ctrl-D on an empty line ends its input, ssh-style escapes at line start, Enter in a
-Ctrl-R search runs the line found (readline's habit), Meta-Enter (Esc Enter) inserts a
-newline, Ctrl-X Ctrl-E (vi: ``v``) edits the line in $EDITOR, F2 shows or hides the
-toolbar.
+work (Ctrl-C leaves a half-typed line on the screen, as a terminal does), Ctrl-D on an
+empty line ends its input, ssh-style escapes at line start, Enter in a Ctrl-R search runs
+the line found (readline's habit), Meta-Enter (Esc Enter) inserts a newline, Ctrl-X
+Ctrl-E (vi: ``v``) edits the line in $EDITOR, F2 shows or hides the toolbar.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Protocol
 
 from prompt_toolkit.application import get_app
@@ -61,12 +62,16 @@ def key_name(char: str) -> str:
 
 
 def make_key_bindings(
-    actions: EditorActions, escape_char: str | None, toolbar_key: str = TOOLBAR_KEY
+    actions: EditorActions,
+    escape_char: str | None,
+    toolbar_key: str = TOOLBAR_KEY,
+    keep_line: Callable[[str], None] | None = None,
 ) -> KeyBindings:
-    """Ctrl-C/Ctrl-\\ signal the remote work (not us); Ctrl-D on an empty line ends its
-    input; the escape character at the start of a line begins an ssh-style escape; Enter
-    in a Ctrl-R search runs the line found; Meta-Enter inserts a newline; Ctrl-X Ctrl-E
-    edits in $EDITOR; F2 toggles the toolbar."""
+    """Ctrl-C/Ctrl-\\ signal the remote work (not us), Ctrl-C handing a half-typed line
+    to ``keep_line`` to stay on the screen; Ctrl-D on an empty line ends its input; the
+    escape character at the start of a line begins an ssh-style escape; Enter in a Ctrl-R
+    search runs the line found; Meta-Enter inserts a newline; Ctrl-X Ctrl-E edits in
+    $EDITOR; F2 toggles the toolbar."""
     bindings = KeyBindings()
 
     @Condition
@@ -88,7 +93,11 @@ def make_key_bindings(
     def _interrupt(event: KeyPressEvent) -> None:
         if is_searching():
             stop_search()  # leave Ctrl-R search too
-        event.app.current_buffer.reset()  # like a terminal: the half-typed line is discarded
+        buffer = event.app.current_buffer
+        if buffer.text and keep_line is not None:
+            keep_line(buffer.text)  # like a terminal: the line stays visible, ...
+        buffer.reset()  # ... but it is not sent
+        new_line_mode(event)
         actions.interrupt()
 
     @bindings.add("enter", filter=is_searching & readline_search)

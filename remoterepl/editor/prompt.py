@@ -144,7 +144,9 @@ class LineInput:
             history=self.history,
             input=create_input(stdin),
             output=self.output,
-            key_bindings=make_key_bindings(actions, config.escape_char),
+            key_bindings=make_key_bindings(
+                actions, config.escape_char, keep_line=self.keep_interrupted_line
+            ),
             vi_mode=config.edit_mode == "vi",
             is_password=secret,
             auto_suggest=(
@@ -207,6 +209,23 @@ class LineInput:
         self.painter.queue(f"{self._prompt_string()}{echo}{RESET}\n")
         self._send_line(buffer.text)
         return False
+
+    def keep_interrupted_line(self, text: str) -> None:
+        """Ctrl-C on a half-typed line: it stays on the screen, as in a terminal. After a
+        remote prompt it continues that line, which the remote's answer to the interrupt
+        ends (bash: ``prompt text^C``); otherwise it is printed above. A secret is not."""
+        if self.secret_input():
+            return
+        stream = self.stdout if self.stdout.prompt() else self.stderr
+        *above, last = text.split("\n")
+        if not stream.prompt():
+            self.painter.queue(f"{self._prompt_string()}{text}{RESET}\n")
+        elif above:  # several lines (Meta-Enter): the last one waits for the answer
+            head = "\n".join(above)
+            self.painter.queue(f"{self._prompt_string()}{head}{RESET}\n")
+            stream.splitter.partial = last
+        else:
+            stream.splitter.partial += text
 
     def _send_line(self, line: str) -> None:
         secret = self.secret_input()
