@@ -4,8 +4,11 @@ the screen (pyte) shows and on the history file it writes."""
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable
 from pathlib import Path
+
+import pytest
 
 from tests.client import Terminal, remoterepl_command, shell_prompt_shown, spawn_remoterepl
 from tests.client_env import ClientEnv, Login
@@ -247,6 +250,30 @@ def test_ctrl_c_keeps_the_line_in_python_and_bc(embedded_env: ClientEnv) -> None
         assert "123451+1" not in screen
         term.sendcontrol("d")
         assert term.wait_exit() == 0
+
+
+@pytest.mark.parametrize(
+    ("option", "key", "shown"),
+    [(["-e", "^X"], "\x18", "^X"), (["-o", "EscapeChar=^]"], "\x1d", "^]")],
+)
+def test_a_control_key_escape_character_works_in_editor_mode(
+    embedded_env: ClientEnv, option: list[str], key: str, shown: str
+) -> None:
+    """``-e ^X`` / ``-o EscapeChar=^]`` in the line editor: the key then ``?`` lists the
+    escapes under that name, then ``.`` disconnects, naming the escape (255)."""
+    with spawn_remoterepl([*option, embedded_env.user_alias, "cat"], embedded_env.env) as term:
+        term.wait_for_screen("cat>")
+        term.send(key)
+        term.wait_for_screen(lambda s: last_line(s) == f"cat> {shown}")
+        term.send("?")
+        term.wait_for_screen(f"{shown}.  disconnect")
+        term.sendline("still-editing")
+        term.wait_for_screen("\nstill-editing")
+        term.send(key + ".")
+        screen = term.wait_for_screen("closed (")
+        assert term.wait_exit() == 255
+        assert re.search(rf"connection to .+ closed \({re.escape(shown)}\.\)", screen), screen
+        assert "~." not in screen
 
 
 def test_disconnect_message_names_the_escape_character_in_raw_mode(

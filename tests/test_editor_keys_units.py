@@ -28,12 +28,13 @@ from remoterepl.editor.completion import FrontEndCompleter, WordBank
 from remoterepl.editor.config import ConfigFile
 from remoterepl.editor.history import GuardedHistory, HistorySuggest, history_filter
 from remoterepl.editor.keys import (
+    key_name,
     make_key_bindings,
 )
 from remoterepl.editor.secret_prompts import SecretPrompts
 from remoterepl.errors import Disconnected, UsageError
 from remoterepl.modes.control import SessionControl
-from remoterepl.modes.escapes import ESCAPES, Action, Escape
+from remoterepl.modes.escapes import ESCAPES, Action, Escape, parse_escape_char
 from remoterepl.outcome import ExitStatus
 from remoterepl.session.process import RemoteSession
 from remoterepl.settings import ConnectSettings, Target
@@ -244,6 +245,41 @@ async def test_ctrl_c_hands_the_half_typed_line_over_and_interrupts() -> None:
         await ed.type("\x03", lambda: ed.actions.calls == ["interrupt"] * 2)
         assert ed.kept == ["half typed"]
         assert ed.accepted == []
+
+
+@pytest.mark.parametrize(("spelling", "typed"), [("^X", "\x18"), ("^]", "\x1d")])
+async def test_a_control_key_escape_character_works_in_the_editor(
+    spelling: str, typed: str
+) -> None:
+    """``-e ^X`` / ``EscapeChar=^]``: the key at the start of a line begins an escape
+    (shown as ^X until the next key), ``^X.`` disconnects, ``^X^X`` is one literal ^X."""
+    escape_char = parse_escape_char(spelling)
+    assert escape_char == typed
+    async with editor(escape_char) as ed:
+        await ed.type(typed, lambda: ed.text == typed)
+        await ed.type(".", lambda: ed.actions.calls == ["escape disconnect"])
+        assert ed.text == ""
+        await ed.type(typed + typed, lambda: ed.text == typed)
+        await ed.type(".", lambda: ed.text == typed + ".")
+        assert ed.actions.calls == ["escape disconnect"]
+
+
+async def test_the_escape_character_in_a_search_is_text() -> None:
+    """Ctrl-R then ``~.`` searches for "~." (it disconnected before)."""
+    async with editor("~", history=["echo ~.x"]) as ed:
+        await ed.type("\x12~.", lambda: ed.session.search_buffer.text == "~.")
+        await ed.type("\r", lambda: ed.accepted == ["echo ~.x"])
+        assert ed.actions.calls == []
+
+
+def test_key_names_of_control_characters() -> None:
+    """Every ^X escape character has a key prompt_toolkit can bind (ESC is "escape")."""
+    assert key_name("\x18") == "c-x"
+    assert key_name("\x1d") == "c-]"
+    assert key_name("\x1b") == "escape"
+    assert key_name("~") == "~"
+    for code in range(0x20):
+        make_key_bindings(FakeActions(), chr(code))  # raises on a name it does not know
 
 
 # -- the disconnect message ------------------------------------------------------------------

@@ -3,9 +3,10 @@
 On top of prompt_toolkit's emacs/vi bindings (history, Ctrl-R search, Right/Ctrl-E taking
 an auto-suggestion, Tab completion, bracketed paste): Ctrl-C / Ctrl-\\ signal the remote
 work (Ctrl-C leaves a half-typed line on the screen, as a terminal does), Ctrl-D on an
-empty line ends its input, ssh-style escapes at line start, Enter in a Ctrl-R search runs
-the line found (readline's habit), Meta-Enter (Esc Enter) inserts a newline, Ctrl-X
-Ctrl-E (vi: ``v``) edits the line in $EDITOR, F2 shows or hides the toolbar.
+empty line ends its input, ssh-style escapes at line start (also with a control key as the
+escape character), Enter in a Ctrl-R search runs the line found (readline's habit),
+Meta-Enter (Esc Enter) inserts a newline, Ctrl-X Ctrl-E (vi: ``v``) edits the line in
+$EDITOR, F2 shows or hides the toolbar.
 """
 
 from __future__ import annotations
@@ -58,6 +59,8 @@ TOOLBAR_KEY = "f2"
 
 def key_name(char: str) -> str:
     """prompt_toolkit's name for a typed character (control characters as ``c-x``)."""
+    if char == "\x1b":
+        return "escape"
     return f"c-{chr(ord(char) | 0x40).lower()}" if ord(char) < 0x20 else char
 
 
@@ -143,6 +146,16 @@ def make_key_bindings(
 def _add_escape_bindings(bindings: KeyBindings, actions: EditorActions, escape_char: str) -> None:
     literal = False  # after "~~" the line's leading "~" is plain text
 
+    if ord(escape_char) < 0x20:  # -e ^X: a control key types nothing by itself
+
+        @bindings.add(
+            key_name(escape_char),
+            filter=Condition(lambda: not get_app().current_buffer.text) & ~is_searching,
+            eager=True,  # before prompt_toolkit's bindings that start with this key
+        )
+        def _begin(event: KeyPressEvent) -> None:
+            event.current_buffer.insert_text(escape_char)  # shown as ^X, like "~"
+
     @Condition
     def escape_pending() -> bool:
         nonlocal literal
@@ -162,5 +175,5 @@ def _add_escape_bindings(bindings: KeyBindings, actions: EditorActions, escape_c
         event.current_buffer.reset()
         actions.escape(escape)
 
-    for key in {*ESCAPES, escape_char}:
-        bindings.add(key_name(key), filter=escape_pending)(complete)
+    for key in {*ESCAPES, escape_char}:  # eager: ^]^] is not the start of Ctrl-] x
+        bindings.add(key_name(key), filter=escape_pending & ~is_searching, eager=True)(complete)
