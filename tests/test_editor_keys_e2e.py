@@ -5,6 +5,7 @@ the screen (pyte) shows and on the history file it writes."""
 from __future__ import annotations
 
 import re
+import time
 from collections.abc import Callable
 from pathlib import Path
 
@@ -286,6 +287,34 @@ def test_disconnect_message_names_the_escape_character_in_raw_mode(
         screen = term.wait_for_screen("closed (")
         assert term.wait_exit() == 255
         assert "closed (%.)" in screen
+
+
+def test_escape_in_vi_mode_takes_effect_at_once(embedded_env: ClientEnv) -> None:
+    """vi mode: Escape moves to normal mode (the cursor steps back) at once, not after
+    prompt_toolkit's 0.5 s + 1 s; Alt-Enter still inserts a newline."""
+    write_config(embedded_env, 'edit_mode = "vi"\n')
+    with spawn_remoterepl([embedded_env.user_alias, "bc"], embedded_env.env) as term:
+        term.wait_for_screen("bc>")
+        delays = []
+        for _ in range(3):
+            term.send("3+4")
+            term.wait_for_screen(lambda s: last_line(s) == "bc> 3+4")
+            normal_mode_column = term.cursor[1] - 1
+            start = time.monotonic()
+            term.send("\x1b")
+            term.wait_for_screen(lambda s: term.cursor[1] == normal_mode_column)  # noqa: B023
+            delays.append(time.monotonic() - start)
+            term.send("x")
+            term.wait_for_screen(lambda s: last_line(s) == "bc> 3+")
+            term.send("S")  # substitute the line: empty, insert mode
+            term.wait_for_screen(lambda s: last_line(s) == "bc>")
+        assert min(delays) < 0.4, delays
+        term.send("1+1\x1b\r2+2")
+        term.wait_for_screen(lambda s: "bc> 1+1\n" in s and last_line(s) == "2+2")
+        term.sendline()
+        term.wait_for_screen(lambda s: "\n2\n4" in s)
+        term.sendcontrol("d")
+        assert term.wait_exit() == 0
 
 
 # -- 15. usage text -----------------------------------------------------------------------------

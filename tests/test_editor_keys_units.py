@@ -28,8 +28,10 @@ from remoterepl.editor.completion import FrontEndCompleter, WordBank
 from remoterepl.editor.config import ConfigFile
 from remoterepl.editor.history import GuardedHistory, HistorySuggest, history_filter
 from remoterepl.editor.keys import (
+    ESCAPE_SEQUENCE_WAIT,
     key_name,
     make_key_bindings,
+    tune_key_timeouts,
 )
 from remoterepl.editor.secret_prompts import SecretPrompts
 from remoterepl.errors import Disconnected, UsageError
@@ -209,6 +211,7 @@ async def editor(
             return False  # keep editing, as the front end does
 
         session.default_buffer.accept_handler = accept
+        tune_key_timeouts(session.app)
         task = asyncio.create_task(session.prompt_async())
         try:
             while not session.app.is_running:
@@ -280,6 +283,28 @@ def test_key_names_of_control_characters() -> None:
     assert key_name("~") == "~"
     for code in range(0x20):
         make_key_bindings(FakeActions(), chr(code))  # raises on a name it does not know
+
+
+async def test_escape_in_vi_mode_takes_effect_at_once() -> None:
+    """A lone Escape leaves vi insert mode within a few tens of milliseconds (it waited
+    0.5 s + 1 s with prompt_toolkit's defaults); Meta-Enter still inserts a newline."""
+    async with editor(vi=True) as ed:
+        await ed.type("abc", lambda: ed.text == "abc")
+        mode = ed.session.app.vi_state
+        took = await ed.type("\x1b", lambda: mode.input_mode == InputMode.NAVIGATION)
+        assert took < ESCAPE_SEQUENCE_WAIT + 0.2, took
+        await ed.type("a", lambda: mode.input_mode == InputMode.INSERT)
+        await ed.type("\x1b\r", lambda: ed.text == "abc\n")
+        assert ed.accepted == []
+
+
+def test_key_timeouts_are_short() -> None:
+    """The Application attributes are set (public API)."""
+    with create_pipe_input() as pipe:
+        session: PromptSession[str] = PromptSession(input=pipe, output=DummyOutput())
+        tune_key_timeouts(session.app)
+        assert session.app.ttimeoutlen == ESCAPE_SEQUENCE_WAIT
+        assert session.app.timeoutlen == 0.5
 
 
 # -- the disconnect message ------------------------------------------------------------------

@@ -6,15 +6,16 @@ work (Ctrl-C leaves a half-typed line on the screen, as a terminal does), Ctrl-D
 empty line ends its input, ssh-style escapes at line start (also with a control key as the
 escape character), Enter in a Ctrl-R search runs the line found (readline's habit),
 Meta-Enter (Esc Enter) inserts a newline, Ctrl-X Ctrl-E (vi: ``v``) edits the line in
-$EDITOR, F2 shows or hides the toolbar.
+$EDITOR, F2 shows or hides the toolbar. :func:`tune_key_timeouts` makes a lone Escape take
+effect at once in vi mode.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Protocol
+from typing import Any, Protocol
 
-from prompt_toolkit.application import get_app
+from prompt_toolkit.application import Application, get_app
 from prompt_toolkit.buffer import Buffer
 from prompt_toolkit.enums import EditingMode
 from prompt_toolkit.filters import (
@@ -25,6 +26,7 @@ from prompt_toolkit.filters import (
     vi_navigation_mode,
 )
 from prompt_toolkit.key_binding import KeyBindings, KeyPressEvent
+from prompt_toolkit.key_binding.key_processor import KeyProcessor
 from prompt_toolkit.key_binding.vi_state import InputMode
 from prompt_toolkit.keys import Keys
 from prompt_toolkit.search import accept_search, stop_search
@@ -55,6 +57,12 @@ class EditorActions(Protocol):
 
 
 TOOLBAR_KEY = "f2"
+# prompt_toolkit waits ttimeoutlen after an Escape byte for the rest of a key's sequence
+# (a local terminal sends those in one write), then timeoutlen for the next key of a
+# binding such as Ctrl-X Ctrl-E (typed by a person). Its defaults, 0.5 s and 1 s, made
+# vi mode's Escape take up to 1.5 s.
+ESCAPE_SEQUENCE_WAIT = 0.05
+NEXT_KEY_WAIT = 0.5
 
 
 def key_name(char: str) -> str:
@@ -62,6 +70,22 @@ def key_name(char: str) -> str:
     if char == "\x1b":
         return "escape"
     return f"c-{chr(ord(char) | 0x40).lower()}" if ord(char) < 0x20 else char
+
+
+def tune_key_timeouts(app: Application[Any]) -> None:
+    """Short key timeouts; in vi mode a lone Escape (nothing followed it within
+    ``ESCAPE_SEQUENCE_WAIT``: a key of its own, not Alt-something) acts at once instead of
+    waiting for a second key of Meta-Enter."""
+    app.ttimeoutlen = ESCAPE_SEQUENCE_WAIT
+    app.timeoutlen = NEXT_KEY_WAIT
+
+    def after_key(processor: KeyProcessor) -> None:
+        pending = processor.key_buffer
+        lone_escape = len(pending) == 1 and pending[0].key == Keys.Escape
+        vi_escape = lone_escape and app.editing_mode == EditingMode.VI
+        app.timeoutlen = 0.0 if vi_escape else NEXT_KEY_WAIT
+
+    app.key_processor.after_key_press += after_key
 
 
 def make_key_bindings(

@@ -36,7 +36,7 @@ from remoterepl.editor.history import (
     legacy_history_path,
     open_history,
 )
-from remoterepl.editor.keys import EditorActions, make_key_bindings
+from remoterepl.editor.keys import EditorActions, make_key_bindings, tune_key_timeouts
 from remoterepl.editor.painter import RESET, Painter
 from remoterepl.editor.recording import Recorder
 from remoterepl.editor.remote_text import prompt_text
@@ -123,6 +123,7 @@ class LineInput:
         self.prompt = self._make_prompt_session(command, config, actions, words, stdin)
         self.prompt.default_buffer.accept_handler = self._accept
         self.prompt.app.before_render += self._sync_window_size
+        tune_key_timeouts(self.prompt.app)
 
     def _make_prompt_session(
         self,
