@@ -208,13 +208,14 @@ def build_parser() -> _ArgumentParser:
         help="[user@]host[:port], [user@][v6addr]:port, ssh://[user@]host[:port] "
         "or a Host alias from ssh_config",
     )
-    add(
+    command = add(
         "command",
         metavar="COMMAND",
         nargs=argparse.REMAINDER,
         help="remote command (default: the login shell); several words are joined "
         "with spaces, as ssh does",
     )
+    command.required = False  # argparse counts a REMAINDER as required in its error text
     return parser
 
 

@@ -56,6 +56,7 @@ class FrontEndConfig:
     history: bool = True  # persistent history (False: this session only)
     history_size: int = 10000  # entries kept in the history file
     history_ignore: str | None = None  # regex: matching lines are not stored
+    history_ignore_space: bool = True  # a line starting with a space is not stored
     secret_prompt: str | None = None  # regex: more prompts whose answer is a secret
     auto_suggest: bool = True  # fish-style grey suggestion from history
     completion: bool = True  # Tab completion (words, and remote names in shells)
@@ -153,6 +154,7 @@ _KEYS: dict[str, Callable[[object], Any]] = {
     "history": _bool,
     "history_size": _size,
     "history_ignore": _regex,
+    "history_ignore_space": _bool,
     "secret_prompt": _regex,
     "auto_suggest": _bool,
     "completion": _bool,

@@ -11,7 +11,8 @@ for. The format is prompt_toolkit's FileHistory format, so other tools can read 
 * On load, a file holding more than ``limit`` entries is trimmed to the newest ``limit``
   by writing a temporary file and renaming it over the original, under the same lock;
   a writer that finds the file replaced under it re-opens it, so no line is lost.
-* :class:`GuardedHistory` decides what is stored at all (secrets, the ignore pattern).
+* :class:`GuardedHistory` decides what is stored at all (:func:`history_filter`: secrets,
+  lines starting with a space, lines holding control characters, the ignore pattern).
 * Files are named after the program the command runs (``sudo psql``: ``psql``); a file an
   older version named after the first word is renamed to that name when first loaded.
 """
@@ -35,9 +36,31 @@ from prompt_toolkit.document import Document
 from prompt_toolkit.history import History, InMemoryHistory
 
 from remoterepl.command import program_of
+from remoterepl.editor.sanitize import CONTROL_CHARACTER
 
 APP_NAME = "remoterepl"
 _UNSAFE = re.compile(r"[^A-Za-z0-9@._-]+")
+
+
+def history_filter(
+    ignore: str | None, ignore_space: bool, secret: Callable[[], bool]
+) -> Callable[[str], bool]:
+    """Whether an accepted line is stored (see :class:`GuardedHistory`): never when
+    ``secret()`` says it answered a password prompt, nor when it holds a control character
+    (a literal ``^Z`` or ``^[`` is a slip, and stored it would come back with Up); nor,
+    with ``ignore_space``, when it starts with a space (bash's ignorespace); nor when the
+    ``ignore`` regex matches it."""
+    pattern = re.compile(ignore) if ignore else None
+
+    def keep(line: str) -> bool:
+        return not (
+            secret()
+            or CONTROL_CHARACTER.search(line)  # Tab and newlines (a pasted block) are fine
+            or (ignore_space and line.startswith(" "))
+            or (pattern is not None and pattern.search(line))
+        )
+
+    return keep
 
 
 def history_path(

@@ -10,7 +10,6 @@ and the recording.
 from __future__ import annotations
 
 import contextlib
-import re
 import time
 from collections.abc import Callable
 from typing import TextIO
@@ -34,14 +33,16 @@ from remoterepl.editor.highlight import lexer_name_for, make_lexer, make_style
 from remoterepl.editor.history import (
     HistorySuggest,
     default_state_dir,
+    history_filter,
     history_path,
     legacy_history_path,
     open_history,
 )
-from remoterepl.editor.keys import EditorActions, make_key_bindings
+from remoterepl.editor.keys import EditorActions, make_key_bindings, tune_key_timeouts
 from remoterepl.editor.painter import RESET, Painter
 from remoterepl.editor.recording import Recorder
 from remoterepl.editor.remote_text import prompt_text
+from remoterepl.editor.sanitize import caret_notation
 from remoterepl.editor.secret_prompts import SecretPrompts
 from remoterepl.editor.streams import OutputRouter, RemoteStream
 from remoterepl.editor.terminal import TerminalOutput
@@ -108,12 +109,13 @@ class LineInput:
         self._size = (0, 0)
         where = session.destination
         self.local_prompt = default_prompt(command, config.prompt, where)
-        ignore = re.compile(config.history_ignore) if config.history_ignore else None
         state = default_state_dir() if config.history else None
         self.history, self.persistent_history = open_history(
             history_path(state, where.user, where.host, where.port, command) if state else None,
             config.history_size,
-            keep=lambda line: not self._line_is_secret and not (ignore and ignore.search(line)),
+            keep=history_filter(
+                config.history_ignore, config.history_ignore_space, lambda: self._line_is_secret
+            ),
             index_line=f"{where.user}@{where.host}:{where.port}\t{command or '(login shell)'}",
             legacy_path=(
                 legacy_history_path(state, where.user, where.host, where.port, command)
@@ -124,6 +126,7 @@ class LineInput:
         self.prompt = self._make_prompt_session(command, config, actions, answers, words, stdin)
         self.prompt.default_buffer.accept_handler = self._accept
         self.prompt.app.before_render += self._sync_window_size
+        tune_key_timeouts(self.prompt.app)
 
     def _make_prompt_session(
         self,
@@ -147,7 +150,12 @@ class LineInput:
             input=create_input(stdin),
             output=self.output,
             key_bindings=merge_key_bindings(
-                [make_key_bindings(actions, config.escape_char), answer_bindings(answers)]
+                [
+                    make_key_bindings(
+                        actions, config.escape_char, keep_line=self.keep_interrupted_line
+                    ),
+                    answer_bindings(answers),
+                ]
             ),
             vi_mode=config.edit_mode == "vi",
             is_password=secret,
@@ -213,7 +221,7 @@ class LineInput:
         self._line_is_secret = self.secret_input()  # read by the history's keep()
         shown = ""
         if not self.session.has_pty:
-            echo = "" if self._line_is_secret else buffer.text
+            echo = "" if self._line_is_secret else caret_notation(buffer.text)
             shown = f"{self._prompt_string()}{echo}{RESET}\n"
             self.stdout.splitter.line_sent()
             self.stderr.splitter.line_sent()
@@ -224,6 +232,23 @@ class LineInput:
         if shown:
             self.painter.queue(shown)
         return False
+
+    def keep_interrupted_line(self, text: str) -> None:
+        """Ctrl-C on a half-typed line: it stays on the screen, as in a terminal. After a
+        remote prompt it continues that line, which the remote's answer to the interrupt
+        ends (bash: ``prompt text^C``); otherwise it is printed above. A secret is not."""
+        if self.secret_input():
+            return
+        stream = self.stdout if self.stdout.prompt() else self.stderr
+        *above, last = text.split("\n")
+        if not stream.prompt():
+            self.painter.queue(f"{self._prompt_string()}{text}{RESET}\n")
+        elif above:  # several lines (Meta-Enter): the last one waits for the answer
+            head = "\n".join(above)
+            self.painter.queue(f"{self._prompt_string()}{head}{RESET}\n")
+            stream.splitter.partial = last
+        else:
+            stream.splitter.partial += text
 
     def _send_line(self, line: str) -> None:
         secret = self.secret_input()

@@ -23,6 +23,21 @@ _DANGEROUS = re.compile(
     r"|\x1b\[[0-?]*\$p"
     r"|[\x80-\x9f]"
 )
+# What the user typed literally (Ctrl-Q ^[): C0 controls but Tab and newline, DEL, C1.
+CONTROL_CHARACTER = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f]")
+
+
+def caret_notation(text: str) -> str:
+    """Control characters as the input line shows them (``^[``, ``^?``, ``<9b>``): a
+    typed line printed above the prompt never drives the terminal."""
+
+    def caret(found: re.Match[str]) -> str:
+        code = ord(found.group())
+        return f"<{code:02x}>" if code > 0x7F else f"^{chr(code ^ 0x40)}"
+
+    return CONTROL_CHARACTER.sub(caret, text)
+
+
 # A dangerous sequence that has started but not ended in this chunk.
 _UNFINISHED = re.compile(r"\x1b(?:[\]PX^_][^\x07\x1b]*\x1b?|\[[0-?]*[ -/$]*)?$")
 MAX_PENDING = 64 * 1024  # a string never terminated is dropped, not held forever

@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Callable
 
-from remoterepl.modes.escapes import Action, Escape, help_text
+from remoterepl.modes.escapes import Action, Escape, help_text, printable
 from remoterepl.session.process import RemoteSession
 
 
@@ -29,7 +29,7 @@ class SessionControl:
     def perform(self, escape: Escape) -> None:
         """Act on a completed escape (LITERAL is the caller's business: it is input)."""
         if escape.action is Action.DISCONNECT:
-            self.session.disconnect()
+            self.session.disconnect(f"{printable(self.escape_char or '~')}{escape.key}")
         elif escape.action is Action.HELP:
             self.notify(help_text(self.escape_char or "~"))
         elif escape.action is Action.BREAK:

@@ -50,7 +50,7 @@ class RemoteSession:
         self._connection = connection
         self._channel = channel
         self._pty = pty
-        self._disconnected = False
+        self._disconnected: str | None = None  # the escape the user left with (``~.``)
         self.destination = Destination(
             connection.username, connection.host, connection.port, tuple(connection.hop_labels)
         )
@@ -214,8 +214,10 @@ class RemoteSession:
 
     def outcome(self) -> RemoteExited | RemoteKilled:
         """How the session ended; raises Disconnected (``~.``) or SessionLost."""
-        if self._disconnected:
-            raise Disconnected(f"connection to {self._connection.label} closed (~.)")
+        if self._disconnected is not None:
+            raise Disconnected(
+                f"connection to {self._connection.label} closed ({self._disconnected})"
+            )
         end = self._channel.end
         if end is None:
             raise self._connection.lost_error()
@@ -225,7 +227,8 @@ class RemoteSession:
         """Close the channel (the remote sees a hang-up)."""
         self._channel.close()
 
-    def disconnect(self) -> None:
-        """The user asked to leave (``~.``): drop the connection, as ssh does."""
-        self._disconnected = True
+    def disconnect(self, escape: str = "~.") -> None:
+        """The user asked to leave with ``escape`` (``~.``): drop the connection, as ssh
+        does."""
+        self._disconnected = escape
         self._connection.close()

@@ -92,6 +92,18 @@ class ConfigFiles:
     user: tuple[str, ...]
     defaults: str
     directory: str
+    origins: tuple[str, ...] = ()  # the option each line of ``overrides`` came from
+
+    def explain(self, problem: str) -> str:
+        """asyncssh's complaint about a file, in the user's terms: a line of the generated
+        ``overrides`` file is named as the option it came from (``-o Key=value``)."""
+        prefix = f"{self.overrides} line "
+        number, _, reason = problem.removeprefix(prefix).partition(": ")
+        if problem.startswith(prefix) and number.isdigit():
+            index = int(number) - 1
+            if 0 <= index < len(self.origins):
+                return f"bad option {self.origins[index]}: {reason[:1].lower()}{reason[1:]}"
+        return f"bad ssh config: {problem}"
 
     def for_destination(self) -> list[str]:
         """Files for the destination host."""
@@ -122,13 +134,22 @@ def user_config_files(config_file: str | None) -> tuple[str, ...]:
 
 def override_lines(settings: ConnectSettings) -> list[str]:
     """ssh_config lines for the command line: -J and -A first (they win), then -o, then -i."""
-    lines: list[str] = []
+    return [line for line, _origin in _overrides(settings)]
+
+
+def _overrides(settings: ConnectSettings) -> list[tuple[str, str]]:
+    """Each line of :func:`override_lines` with the option it came from (``-o Key=value``)."""
+    lines: list[tuple[str, str]] = []
     if settings.jump_hosts is not None:
-        lines.append(_config_line("ProxyJump", settings.jump_hosts))
+        jump = settings.jump_hosts
+        lines.append((_config_line("ProxyJump", jump), f"-J {shlex.quote(jump)}"))
     if settings.forward_agent is not None:
-        lines.append(_config_line("ForwardAgent", "yes" if settings.forward_agent else "no"))
-    lines.extend(_config_line(k, v) for k, v in settings.options)
-    lines.extend(_config_line("IdentityFile", f) for f in settings.identity_files)
+        agent, flag = ("yes", "-A") if settings.forward_agent else ("no", "-a")
+        lines.append((_config_line("ForwardAgent", agent), flag))
+    lines.extend((_config_line(k, v), f"-o {shlex.quote(f'{k}={v}')}") for k, v in settings.options)
+    lines.extend(
+        (_config_line("IdentityFile", f), f"-i {shlex.quote(f)}") for f in settings.identity_files
+    )
     return lines
 
 
@@ -137,12 +158,13 @@ def write_config_files(settings: ConnectSettings) -> ConfigFiles:
     user = user_config_files(settings.config_file)
     directory = tempfile.mkdtemp(prefix="remoterepl-")
     overrides = os.path.join(directory, "overrides")
+    lines = _overrides(settings)
     with open(overrides, "w") as file:
-        file.writelines(override_lines(settings))
+        file.writelines(line for line, _origin in lines)
     defaults = os.path.join(directory, "defaults")
     with open(defaults, "w") as file:
         file.writelines(_config_line(k, v) for k, v in default_options().items())
-    return ConfigFiles(overrides, user, defaults, directory)
+    return ConfigFiles(overrides, user, defaults, directory, tuple(o for _l, o in lines))
 
 
 def _env_value(value: str) -> str | None:
@@ -324,8 +346,11 @@ class HostConfig:
         return None, None
 
 
-def load_host_config(target: Target, paths: Sequence[str]) -> HostConfig:
-    """Resolve ``target`` against the config files (blocking)."""
+def load_host_config(
+    target: Target, paths: Sequence[str], files: ConfigFiles | None = None
+) -> HostConfig:
+    """Resolve ``target`` against the config files (blocking); ``files``, when they are
+    among ``paths``, name a bad command-line option as the user typed it."""
     try:
         local_user = getpass.getuser()
     except (KeyError, OSError):
@@ -337,5 +362,6 @@ def load_host_config(target: Target, paths: Sequence[str]) -> HostConfig:
     except OSError as exc:
         raise UsageError(f"can't read ssh config: {exc}") from None
     except ValueError as exc:  # asyncssh.ConfigParseError and bad values
-        raise UsageError(f"bad ssh config: {exc}") from None
+        problem = files.explain(str(exc)) if files is not None else f"bad ssh config: {exc}"
+        raise UsageError(problem) from None
     return HostConfig(target, config, tuple(paths))

@@ -68,7 +68,7 @@ def _plan(
     *,
     hop: bool,
 ) -> Route:
-    host = load_host_config(target, paths)
+    host = load_host_config(target, paths, files)
     name = _describe(target)
     # The same host reached the same way again can only recurse forever.
     step = (name, jump_override, hop)
