@@ -312,7 +312,7 @@ def test_escape_in_vi_mode_takes_effect_at_once(embedded_env: ClientEnv) -> None
         term.send("1+1\x1b\r2+2")
         term.wait_for_screen(lambda s: "bc> 1+1\n" in s and last_line(s) == "2+2")
         term.sendline()
-        term.wait_for_screen(lambda s: "\n2\n4" in s)
+        term.wait_for_screen(lambda s: "1+1\n2\n2+2\n4" in s)  # each echoed by bc
         term.sendcontrol("d")
         assert term.wait_exit() == 0
 
