@@ -263,7 +263,9 @@ class LineInput:
         eol = "\r" if self.session.has_pty else "\n"
         if self.recorder is not None and not secret:
             self.recorder.input(line.replace("\n", "\r") + "\r")
-        self.session.send((line.replace("\n", eol) + eol).encode())
+        # A line can race the end of the session (~. then Enter): then it goes nowhere,
+        # and the end is reported as it comes.
+        self.session.try_send((line.replace("\n", eol) + eol).encode())
 
     def take_typed(self) -> str:
         """What was typed but not sent when the editor stepped aside (it goes to the program

@@ -72,8 +72,19 @@ class RemoteSession:
     # -- input -------------------------------------------------------------------------
 
     def send(self, data: bytes) -> None:
-        """Queue bytes for the remote stdin (sent at once, in as few writes as can be)."""
+        """Queue bytes for the remote stdin (sent at once, in as few writes as can be);
+        OSError once the channel takes no more input (pipe mode stops pumping on it)."""
         self._channel.write(data)
+
+    def try_send(self, data: bytes) -> bool:
+        """Send what the user typed: False, never an exception, once the channel takes no
+        more input. A key can always race the end of the session (``~.``, the remote
+        exiting, the connection lost): how it ended is reported by the front end."""
+        try:
+            self._channel.write(data)
+        except OSError:
+            return False
+        return True
 
     async def drain(self) -> None:
         """Wait until the remote can take more input (back-pressure)."""
@@ -86,11 +97,13 @@ class RemoteSession:
 
     def send_eof(self) -> None:
         """End the remote input: VEOF on a PTY (channel EOF alone does not end a PTY
-        program), channel EOF otherwise."""
+        program), channel EOF otherwise. Nothing happens (no exception) once the channel
+        takes no more input."""
         if self._pty is not None:
-            self.send(PTY_EOF)
+            self.try_send(PTY_EOF)
         else:
-            self._channel.write_eof()
+            with contextlib.suppress(OSError):
+                self._channel.write_eof()
 
     def resize(self, columns: int, rows: int) -> None:
         """Tell the remote PTY about a new window size."""
@@ -103,14 +116,15 @@ class RemoteSession:
     def interrupt(self) -> None:
         """Interrupt the remote foreground work, as Ctrl-C does in a local terminal."""
         if self._pty is not None:
-            self.send(PTY_INTERRUPT)
+            self.try_send(PTY_INTERRUPT)
         else:
             self.signal("INT")
 
     def suspend_job(self) -> None:
-        """Stop the remote foreground job, as Ctrl-Z does in a local terminal."""
+        """Stop the remote foreground job, as Ctrl-Z does in a local terminal (never
+        raises)."""
         if self._pty is not None:
-            self.send(PTY_SIGNAL_KEYS["TSTP"])
+            self.try_send(PTY_SIGNAL_KEYS["TSTP"])
         else:
             self.signal("TSTP")
 
@@ -126,7 +140,7 @@ class RemoteSession:
 
     async def deliver_signal(self, name: str) -> str:
         """Make signal ``name`` take effect by the surest route; return what happened,
-        in words for the user (never silently nothing).
+        in words for the user (never silently nothing). Never raises.
 
         On a PTY the target is the terminal's foreground job, as with a local terminal's
         signal keys: its control character where there is one, otherwise a second channel
@@ -134,8 +148,9 @@ class RemoteSession:
         Without a PTY it is the session's process group, by signal request where the
         server honours those."""
         if self._pty is not None and name in PTY_SIGNAL_KEYS:
-            self.send(PTY_SIGNAL_KEYS[name])
-            return f"sent SIG{name} through the terminal"
+            if self.try_send(PTY_SIGNAL_KEYS[name]):
+                return f"sent SIG{name} through the terminal"
+            return f"could not send SIG{name}: the session has ended"
         connection = self._connection
         honoured = signal_requests_honoured(connection.server_version, connection.username)
         # Only OpenSSH is known to run one server process per connection, which is what
