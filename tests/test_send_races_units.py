@@ -14,7 +14,7 @@ from remoterepl.environment import Console
 from remoterepl.modes.control import SessionControl
 from remoterepl.modes.escapes import ESCAPES, lookup
 from remoterepl.modes.passthrough import KeyForwarder
-from remoterepl.session.process import RemoteSession
+from remoterepl.session.process import RemoteSession, SignalReport
 from remoterepl.settings import ConnectSettings, Target
 from remoterepl.ssh.channel import PtyRequest
 from remoterepl.ssh.connect import connect
@@ -65,13 +65,15 @@ async def test_an_ended_session_takes_keys_without_raising(ended: RemoteSession)
     with pytest.raises(OSError):
         ended.send(b"piped data")
     ended.send_eof()
-    ended.interrupt()
+    assert ended.interrupt() is True  # done with at once: no second channel is opened
     ended.resize(100, 30)
     ended.send_break()
     ended.signal("TERM")
     report = await ended.deliver_signal("INT")
+    assert isinstance(report, SignalReport)
     if ended.has_pty:
-        assert "ended" in report
+        assert not report.delivered
+        assert "ended" in str(report)
 
 
 async def test_escapes_and_signal_keys_on_an_ended_session(ended: RemoteSession) -> None:
@@ -86,6 +88,7 @@ async def test_escapes_and_signal_keys_on_an_ended_session(ended: RemoteSession)
         escape = lookup("~", key)
         assert escape is not None
         control.perform(escape)
+    control.interrupt()
     control.send_signal("QUIT")
     await asyncio.sleep(0.5)  # the background deliveries end
     assert errors == []

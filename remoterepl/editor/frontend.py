@@ -257,7 +257,7 @@ class FrontEnd:
 
     def interrupt(self) -> None:
         """Ctrl-C."""
-        self.session.interrupt()
+        self.control.interrupt()
 
     def _suspend_client(self) -> None:
         """``~^Z``: stop until ``fg``, the input line off the screen meanwhile."""

@@ -41,6 +41,18 @@ class Destination:
         return f"{self.user}@{self.host}" + (f":{self.port}" if self.port != 22 else "")
 
 
+@dataclass(frozen=True)
+class SignalReport:
+    """How a signal was delivered, in words for the user; ``delivered`` False if it was not."""
+
+    text: str
+    delivered: bool = True
+
+    def __str__(self) -> str:
+        """The words."""
+        return self.text
+
+
 class RemoteSession:
     """Send input, interrupts and EOF to the remote process; report how it ended."""
 
@@ -113,12 +125,21 @@ class RemoteSession:
 
     # -- signals -----------------------------------------------------------------------
 
-    def interrupt(self) -> None:
-        """Interrupt the remote foreground work, as Ctrl-C does in a local terminal."""
+    def interrupt(self) -> bool:
+        """Interrupt the remote foreground work, as Ctrl-C does in a local terminal, by a
+        route that acts at once, in order with the input sent before: the PTY's control
+        character, or a signal request. False when neither would reach it (OpenSSH
+        ignores signal requests for root logins): then only :meth:`deliver_signal`'s
+        second channel can, which takes a round trip or two. Never raises."""
         if self._pty is not None:
             self.try_send(PTY_INTERRUPT)
-        else:
-            self.signal("INT")
+            return True
+        connection = self._connection
+        if signal_requests_honoured(connection.server_version, connection.username) is False:
+            # Ended or left (~.): nothing to reach, no second channel to open.
+            return self._channel.end is not None or self._disconnected is not None
+        self.signal("INT")
+        return True
 
     def suspend_job(self) -> None:
         """Stop the remote foreground job, as Ctrl-Z does in a local terminal (never
@@ -138,7 +159,7 @@ class RemoteSession:
         with contextlib.suppress(OSError):
             self._channel.send_break(milliseconds)
 
-    async def deliver_signal(self, name: str) -> str:
+    async def deliver_signal(self, name: str) -> SignalReport:
         """Make signal ``name`` take effect by the surest route; return what happened,
         in words for the user (never silently nothing). Never raises.
 
@@ -149,8 +170,8 @@ class RemoteSession:
         server honours those."""
         if self._pty is not None and name in PTY_SIGNAL_KEYS:
             if self.try_send(PTY_SIGNAL_KEYS[name]):
-                return f"sent SIG{name} through the terminal"
-            return f"could not send SIG{name}: the session has ended"
+                return SignalReport(f"sent SIG{name} through the terminal")
+            return SignalReport(f"could not send SIG{name}: the session has ended", False)
         connection = self._connection
         honoured = signal_requests_honoured(connection.server_version, connection.username)
         # Only OpenSSH is known to run one server process per connection, which is what
@@ -158,16 +179,17 @@ class RemoteSession:
         if honoured is not None and (self._pty is not None or not honoured):
             failure = await self._signal_through_side_channel(name)
             if failure is None:
-                return f"sent SIG{name} (through a second channel)"
+                return SignalReport(f"sent SIG{name} (through a second channel)")
             if honoured is False:
-                return (
+                return SignalReport(
                     f"could not deliver SIG{name}: the server ignores signal requests "
-                    f"for this login, and the fallback failed ({failure})"
+                    f"for this login, and the fallback failed ({failure})",
+                    False,
                 )
         self.signal(name)
         if honoured:
-            return f"sent SIG{name}"
-        return f"sent SIG{name} as a signal request (this server may ignore it)"
+            return SignalReport(f"sent SIG{name}")
+        return SignalReport(f"sent SIG{name} as a signal request (this server may ignore it)")
 
     async def _signal_through_side_channel(self, name: str) -> str | None:
         """Signal from a second channel; None on success, else what went wrong."""
