@@ -116,3 +116,33 @@ async def test_keys_forwarded_raw_to_an_ended_session(ended: RemoteSession) -> N
         if write_end >= 0:
             os.close(write_end)
     assert errors == []
+
+
+@pytest.mark.parametrize("how", ["exited", "~."])
+async def test_the_second_channel_route_on_an_ended_session(
+    client_env: ClientEnv, monkeypatch: pytest.MonkeyPatch, how: str
+) -> None:
+    """Root on OpenSSH without a PTY: Ctrl-C and the signal escapes need a second channel,
+    which an ended session cannot open (~.) or finds nothing to signal through (exited):
+    a report saying so, never an exception."""
+    for name in list(client_env.env):
+        monkeypatch.setenv(name, client_env.env[name])
+    monkeypatch.delenv("SSH_AUTH_SOCK", raising=False)
+    settings = ConnectSettings(
+        target=Target(client_env.root_alias), config_file=str(client_env.config_path), quiet=True
+    )
+    connection = await connect(settings, Console(None))
+    session = await RemoteSession.open(connection, "cat", None)
+    try:
+        if how == "exited":
+            session.send_eof()
+        else:
+            session.disconnect()
+        await asyncio.wait_for(session.wait(), 30)
+        assert session.interrupt() is True  # nothing left to interrupt
+        for name in ("INT", "TERM"):
+            report = await session.deliver_signal(name)
+            assert not report.delivered, report
+            assert f"could not deliver SIG{name}" in str(report)
+    finally:
+        session.disconnect()
