@@ -152,6 +152,9 @@ class FakeActions:
     def quit_signal(self) -> None:
         self.calls.append("quit")
 
+    def suspend_job(self) -> None:
+        self.calls.append("suspend")
+
     def end_input(self) -> None:
         self.calls.append("eof")
 

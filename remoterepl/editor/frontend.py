@@ -193,7 +193,7 @@ class FrontEnd:
                 self.forwarder.start()
                 typed = self.line.take_typed()  # typed ahead of the switch: keys too
                 if typed:
-                    self.session.send(typed.encode())
+                    self.session.try_send(typed.encode())
                 self.painter.release(_STEPPING_ASIDE)
                 await self._editor_back.wait()
                 continue
@@ -245,7 +245,7 @@ class FrontEnd:
         line editor is back at its prompt the asker is gone, and the answer would only
         corrupt the next line (as with ssh -t, where readline takes it for typed keys)."""
         if not self.router.mode.reading_line:
-            self.session.send(answer.encode())
+            self.session.try_send(answer.encode())
 
     def keys_to_editor(self) -> None:
         """It reads a line again: the editor returns."""
@@ -257,7 +257,7 @@ class FrontEnd:
 
     def interrupt(self) -> None:
         """Ctrl-C."""
-        self.session.interrupt()
+        self.control.interrupt()
 
     def _suspend_client(self) -> None:
         """``~^Z``: stop until ``fg``, the input line off the screen meanwhile."""

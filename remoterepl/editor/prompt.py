@@ -38,6 +38,7 @@ from remoterepl.editor.history import (
     legacy_history_path,
     open_history,
 )
+from remoterepl.editor.indent import python_indent, with_indent_keys
 from remoterepl.editor.keys import EditorActions, make_key_bindings, tune_key_timeouts
 from remoterepl.editor.painter import RESET, Painter
 from remoterepl.editor.recording import Recorder
@@ -123,8 +124,13 @@ class LineInput:
                 else None
             ),
         )
+        self.indent = python_indent(
+            command, self.remote_prompt, lambda: status.busy_since is not None, config.escape_char
+        )
         self.prompt = self._make_prompt_session(command, config, actions, answers, words, stdin)
         self.prompt.default_buffer.accept_handler = self._accept
+        if self.indent is not None:
+            self.indent.attach(self.prompt.app, self.prompt.default_buffer)
         self.prompt.app.before_render += self._sync_window_size
         tune_key_timeouts(self.prompt.app)
 
@@ -149,13 +155,16 @@ class LineInput:
             history=self.history,
             input=create_input(stdin),
             output=self.output,
-            key_bindings=merge_key_bindings(
-                [
-                    make_key_bindings(
-                        actions, config.escape_char, keep_line=self.keep_interrupted_line
-                    ),
-                    answer_bindings(answers),
-                ]
+            key_bindings=with_indent_keys(
+                self.indent,
+                merge_key_bindings(
+                    [
+                        make_key_bindings(
+                            actions, config.escape_char, keep_line=self.keep_interrupted_line
+                        ),
+                        answer_bindings(answers),
+                    ]
+                ),
             ),
             vi_mode=config.edit_mode == "vi",
             is_password=secret,
@@ -263,7 +272,9 @@ class LineInput:
         eol = "\r" if self.session.has_pty else "\n"
         if self.recorder is not None and not secret:
             self.recorder.input(line.replace("\n", "\r") + "\r")
-        self.session.send((line.replace("\n", eol) + eol).encode())
+        # A line can race the end of the session (~. then Enter): then it goes nowhere,
+        # and the end is reported as it comes.
+        self.session.try_send((line.replace("\n", eol) + eol).encode())
 
     def take_typed(self) -> str:
         """What was typed but not sent when the editor stepped aside (it goes to the program

@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable
+from collections.abc import Callable, Coroutine
+from typing import Any
 
 from remoterepl.modes.escapes import Action, Escape, help_text, printable
 from remoterepl.session.process import RemoteSession
@@ -40,11 +41,27 @@ class SessionControl:
         elif escape.action is Action.SIGNAL and escape.signal:
             self.send_signal(escape.signal)
 
+    def interrupt(self) -> None:
+        """Ctrl-C: at once where the terminal or a signal request reaches the remote work
+        (silently, as in a terminal); where neither does (OpenSSH ignores signal requests
+        for root logins, and -T has no terminal), SIGINT goes the way ``~I`` takes, through
+        a second channel, in the background, with one note only if that fails."""
+        if not self.session.interrupt():
+            self._background(self._interrupt())
+
     def send_signal(self, name: str) -> None:
         """Deliver a signal in the background and tell the user how it went."""
-        task = asyncio.get_running_loop().create_task(self._signal(name))
+        self._background(self._signal(name))
+
+    def _background(self, work: Coroutine[Any, Any, None]) -> None:
+        task = asyncio.get_running_loop().create_task(work)
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
 
     async def _signal(self, name: str) -> None:
         self.notify(f"[{await self.session.deliver_signal(name)}]\n")
+
+    async def _interrupt(self) -> None:
+        report = await self.session.deliver_signal("INT")
+        if not report.delivered:
+            self.notify(f"[Ctrl-C: {report}]\n")

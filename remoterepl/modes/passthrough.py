@@ -45,10 +45,13 @@ class KeyForwarder:
             self._reading = False
 
     def _on_input(self) -> None:
+        # Keys can race the end of the session: nothing here may raise into the loop.
         try:
             data = os.read(self.fd, 65536)
         except BlockingIOError:
             return
+        except OSError:  # the terminal hung up (EIO): as its end of input
+            data = b""
         if not data:
             self.stop()
             self.session.send_eof()
@@ -57,7 +60,7 @@ class KeyForwarder:
             if isinstance(item, Escape):
                 self.control.perform(item)
             else:
-                self.session.send(item)
+                self.session.try_send(item)
 
 
 @contextlib.contextmanager

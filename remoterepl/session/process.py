@@ -41,6 +41,18 @@ class Destination:
         return f"{self.user}@{self.host}" + (f":{self.port}" if self.port != 22 else "")
 
 
+@dataclass(frozen=True)
+class SignalReport:
+    """How a signal was delivered, in words for the user; ``delivered`` False if it was not."""
+
+    text: str
+    delivered: bool = True
+
+    def __str__(self) -> str:
+        """The words."""
+        return self.text
+
+
 class RemoteSession:
     """Send input, interrupts and EOF to the remote process; report how it ended."""
 
@@ -72,8 +84,19 @@ class RemoteSession:
     # -- input -------------------------------------------------------------------------
 
     def send(self, data: bytes) -> None:
-        """Queue bytes for the remote stdin (sent at once, in as few writes as can be)."""
+        """Queue bytes for the remote stdin (sent at once, in as few writes as can be);
+        OSError once the channel takes no more input (pipe mode stops pumping on it)."""
         self._channel.write(data)
+
+    def try_send(self, data: bytes) -> bool:
+        """Send what the user typed: False, never an exception, once the channel takes no
+        more input. A key can always race the end of the session (``~.``, the remote
+        exiting, the connection lost): how it ended is reported by the front end."""
+        try:
+            self._channel.write(data)
+        except OSError:
+            return False
+        return True
 
     async def drain(self) -> None:
         """Wait until the remote can take more input (back-pressure)."""
@@ -86,11 +109,13 @@ class RemoteSession:
 
     def send_eof(self) -> None:
         """End the remote input: VEOF on a PTY (channel EOF alone does not end a PTY
-        program), channel EOF otherwise."""
+        program), channel EOF otherwise. Nothing happens (no exception) once the channel
+        takes no more input."""
         if self._pty is not None:
-            self.send(PTY_EOF)
+            self.try_send(PTY_EOF)
         else:
-            self._channel.write_eof()
+            with contextlib.suppress(OSError):
+                self._channel.write_eof()
 
     def resize(self, columns: int, rows: int) -> None:
         """Tell the remote PTY about a new window size."""
@@ -100,17 +125,27 @@ class RemoteSession:
 
     # -- signals -----------------------------------------------------------------------
 
-    def interrupt(self) -> None:
-        """Interrupt the remote foreground work, as Ctrl-C does in a local terminal."""
+    def interrupt(self) -> bool:
+        """Interrupt the remote foreground work, as Ctrl-C does in a local terminal, by a
+        route that acts at once, in order with the input sent before: the PTY's control
+        character, or a signal request. False when neither would reach it (OpenSSH
+        ignores signal requests for root logins): then only :meth:`deliver_signal`'s
+        second channel can, which takes a round trip or two. Never raises."""
         if self._pty is not None:
-            self.send(PTY_INTERRUPT)
-        else:
-            self.signal("INT")
+            self.try_send(PTY_INTERRUPT)
+            return True
+        connection = self._connection
+        if signal_requests_honoured(connection.server_version, connection.username) is False:
+            # Ended or left (~.): nothing to reach, no second channel to open.
+            return self._channel.end is not None or self._disconnected is not None
+        self.signal("INT")
+        return True
 
     def suspend_job(self) -> None:
-        """Stop the remote foreground job, as Ctrl-Z does in a local terminal."""
+        """Stop the remote foreground job, as Ctrl-Z does in a local terminal (never
+        raises)."""
         if self._pty is not None:
-            self.send(PTY_SIGNAL_KEYS["TSTP"])
+            self.try_send(PTY_SIGNAL_KEYS["TSTP"])
         else:
             self.signal("TSTP")
 
@@ -124,9 +159,9 @@ class RemoteSession:
         with contextlib.suppress(OSError):
             self._channel.send_break(milliseconds)
 
-    async def deliver_signal(self, name: str) -> str:
+    async def deliver_signal(self, name: str) -> SignalReport:
         """Make signal ``name`` take effect by the surest route; return what happened,
-        in words for the user (never silently nothing).
+        in words for the user (never silently nothing). Never raises.
 
         On a PTY the target is the terminal's foreground job, as with a local terminal's
         signal keys: its control character where there is one, otherwise a second channel
@@ -134,8 +169,9 @@ class RemoteSession:
         Without a PTY it is the session's process group, by signal request where the
         server honours those."""
         if self._pty is not None and name in PTY_SIGNAL_KEYS:
-            self.send(PTY_SIGNAL_KEYS[name])
-            return f"sent SIG{name} through the terminal"
+            if self.try_send(PTY_SIGNAL_KEYS[name]):
+                return SignalReport(f"sent SIG{name} through the terminal")
+            return SignalReport(f"could not send SIG{name}: the session has ended", False)
         connection = self._connection
         honoured = signal_requests_honoured(connection.server_version, connection.username)
         # Only OpenSSH is known to run one server process per connection, which is what
@@ -143,16 +179,17 @@ class RemoteSession:
         if honoured is not None and (self._pty is not None or not honoured):
             failure = await self._signal_through_side_channel(name)
             if failure is None:
-                return f"sent SIG{name} (through a second channel)"
+                return SignalReport(f"sent SIG{name} (through a second channel)")
             if honoured is False:
-                return (
+                return SignalReport(
                     f"could not deliver SIG{name}: the server ignores signal requests "
-                    f"for this login, and the fallback failed ({failure})"
+                    f"for this login, and the fallback failed ({failure})",
+                    False,
                 )
         self.signal(name)
         if honoured:
-            return f"sent SIG{name}"
-        return f"sent SIG{name} as a signal request (this server may ignore it)"
+            return SignalReport(f"sent SIG{name}")
+        return SignalReport(f"sent SIG{name} as a signal request (this server may ignore it)")
 
     async def _signal_through_side_channel(self, name: str) -> str | None:
         """Signal from a second channel; None on success, else what went wrong."""
