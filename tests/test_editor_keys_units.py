@@ -158,9 +158,6 @@ class FakeActions:
     def end_input(self) -> None:
         self.calls.append("eof")
 
-    def suspend_job(self) -> None:
-        self.calls.append("suspend")
-
     def escape(self, escape: Escape) -> None:
         self.calls.append(f"escape {escape.action.value}")
 
