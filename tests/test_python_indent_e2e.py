@@ -7,6 +7,7 @@ level inside a block and drops one after ``return``/``pass``/``break``/``continu
 from __future__ import annotations
 
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 
@@ -159,3 +160,19 @@ def test_shells_get_no_indentation(embedded_env: ClientEnv) -> None:
         assert "> echo $w" in screen.splitlines()
         term.sendline("exit")
         assert term.wait_exit() == 0
+
+
+def test_indented_lines_are_kept_in_the_history(embedded_env: ClientEnv) -> None:
+    """Leading spaces keep a line out of a shell's history (ignorespace); in Python they
+    are the indentation, and the block's lines are stored as typed, ready for Up."""
+    with spawn_remoterepl([embedded_env.user_alias, "python3", "-q"], embedded_env.env) as term:
+        term.wait_for_screen(lambda s: last_line(s) == ">>>", timeout=15)
+        enter_line(term, "def h():")
+        enter_line(term, "return 'from-history'")
+        enter_line(term, "", prompt=">>>")
+        term.sendcontrol("d")
+        assert term.wait_exit() == 0
+    state = Path(embedded_env.env["XDG_STATE_HOME"]) / "remoterepl" / "history"
+    stored = "".join(p.read_text() for p in state.glob("*") if p.name != "INDEX")
+    assert "def h():" in stored
+    assert "    return 'from-history'" in stored

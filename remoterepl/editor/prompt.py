@@ -38,7 +38,7 @@ from remoterepl.editor.history import (
     legacy_history_path,
     open_history,
 )
-from remoterepl.editor.indent import python_indent, with_indent_keys
+from remoterepl.editor.indent import indents_python, python_indent, with_indent_keys
 from remoterepl.editor.keys import EditorActions, make_key_bindings, tune_key_timeouts
 from remoterepl.editor.painter import RESET, Painter
 from remoterepl.editor.recording import Recorder
@@ -115,7 +115,9 @@ class LineInput:
             history_path(state, where.user, where.host, where.port, command) if state else None,
             config.history_size,
             keep=history_filter(
-                config.history_ignore, config.history_ignore_space, lambda: self._line_is_secret
+                config.history_ignore,
+                config.history_ignore_space and not indents_python(command),  # indentation
+                lambda: self._line_is_secret,
             ),
             index_line=f"{where.user}@{where.host}:{where.port}\t{command or '(login shell)'}",
             legacy_path=(
