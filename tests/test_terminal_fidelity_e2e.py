@@ -358,3 +358,21 @@ def test_man_with_a_pager_outside_the_alternate_screen(login: Login) -> None:
         term.send("q")
         screen = run(term, "echo after-man")
         assert "\nafter-man" in screen and "command not found" not in screen
+
+
+def test_a_reader_that_turns_echo_off_gets_a_secret_line(login: Login) -> None:
+    """``read -s`` with a prompt no word list knows: the tty's echo is off, so the line is
+    hidden in the editor and kept out of the history, whatever the prompt says."""
+    with login_shell(login) as term:
+        term.sendline("read -s -p 'Thing: ' t; echo; echo len=${#t}")
+        term.wait_for_screen("Thing:")
+        time.sleep(0.3)  # the watcher's report: echo off
+        term.send("zebra42")
+        time.sleep(0.3)
+        assert "zebra42" not in term.screen_text()
+        term.sendline("")
+        screen = term.wait_for_screen(lambda s: "len=7" in s and at_prompt(s))
+        assert "zebra42" not in screen
+        term.send("\x1b[A")  # Up: the last stored line is the read command, not the secret
+        screen = term.wait_for_screen(lambda s: s.rstrip().endswith("len=${#t}"))
+        assert "zebra42" not in screen

@@ -270,6 +270,8 @@ class LineInput:
             return
         if self.session.has_pty and self.status.busy_since is not None:
             self.router.typed_ahead(line)
+        if self.session.has_pty:
+            self.router.line_sent(line)
         self.status.busy_since = time.monotonic()
         eol = "\r" if self.session.has_pty else "\n"
         if self.recorder is not None and not secret:

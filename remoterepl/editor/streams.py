@@ -109,6 +109,7 @@ class OutputRouter:
         self._echo_to_drop = ""  # the tty's own echo of type-ahead, still to come
         self._stale_timer: asyncio.TimerHandle | None = None
         self._line_prefix = ""  # our local prompt, for the echo of the line sent at it
+        self._echoes_due = 0  # lines sent whose echo has not come yet: not an answer
 
     @property
     def keys_to_program(self) -> bool:
@@ -152,6 +153,13 @@ class OutputRouter:
         """Paint ``text`` (the local prompt a line was typed at) before the next complete
         line of output, the remote's echo of that line: both in one paint."""
         self._line_prefix = text
+
+    def line_sent(self, line: str) -> None:
+        """A line went to the PTY: its echo comes back first, and is not yet the answer
+        that makes a program without a prompt of its own (bc) idle again."""
+        tty = self.mode.tty
+        if tty is None or tty.echo or not tty.canonical:
+            self._echoes_due += line.count("\n") + 1
 
     def typed_ahead(self, line: str) -> None:
         """A line goes out while the remote is busy. A tty in line mode with echo on
@@ -245,10 +253,15 @@ class OutputRouter:
             self.events.query_sent()
         lines = stream.lines(text)
         reset = stream.splitter.take_screen_reset()
+        answered = bool(lines)
+        if lines and self._echoes_due:
+            echoes = min(lines.count("\n"), self._echoes_due)
+            self._echoes_due -= echoes
+            answered = lines.count("\n") > echoes
         if self.status.busy_since is not None and (
-            prompt_text(stream.splitter.partial) or (lines and not self._remote_prompts)
+            prompt_text(stream.splitter.partial) or (answered and not self._remote_prompts)
         ):
-            remote_ready(self.status)  # a prompt again (or output, for bc)
+            remote_ready(self.status)  # a prompt again (or an answer, for bc)
         if lines and self._line_prefix:
             lines, self._line_prefix = self._line_prefix + lines, ""
         if lines or reset:
