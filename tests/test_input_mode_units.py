@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import pytest
 
-from remoterepl.editor.answers import QUERY, TerminalAnswers
+from remoterepl.editor.answers import TerminalAnswers
 from remoterepl.editor.input_mode import MODE_MARK, InputMode
+from remoterepl.editor.remote_text import TERMINAL_QUERY as QUERY
 from remoterepl.session.ttywatch import TtyMode
 
 READLINE = TtyMode(canonical=False, echo=False, leader_in_front=True, program="bash")

@@ -376,3 +376,87 @@ def test_a_reader_that_turns_echo_off_gets_a_secret_line(login: Login) -> None:
         term.send("\x1b[A")  # Up: the last stored line is the read command, not the secret
         screen = term.wait_for_screen(lambda s: s.rstrip().endswith("len=${#t}"))
         assert "zebra42" not in screen
+
+
+def test_lines_typed_to_readers_without_a_prompt_are_shown(login: Login) -> None:
+    """`read x` and cat print no prompt and do not echo again: the tty's echo shows the
+    line, as under ssh -t (also typed ahead while a command still runs)."""
+    with login_shell(login) as term:
+        term.sendline("read x; echo got-$x")
+        time.sleep(0.3)
+        term.sendline("hello")
+        screen = term.wait_for_screen(lambda s: "\ngot-hello" in s and at_prompt(s))
+        assert "\nhello\ngot-hello" in screen, screen
+        term.sendline("sleep 1; read y; echo got-$y")
+        time.sleep(0.2)
+        term.sendline("ahead")  # typed while sleep runs
+        screen = term.wait_for_screen(lambda s: "\ngot-ahead" in s and at_prompt(s), 10)
+        assert "ahead\n" in screen.split("read y; echo got-$y")[-1], screen
+
+
+def test_a_program_without_a_prompt_under_the_shell_gets_none(login: Login) -> None:
+    """bc started from the shell: no local prompt (the shell has prompted: bc shows none,
+    as under ssh -t), and its lines are not painted over."""
+    with login_shell(login) as term:
+        term.sendline("bc -q")
+        time.sleep(0.5)
+        term.sendline("2^10")
+        screen = term.wait_for_screen("\n1024")
+        assert "\n2^10\n1024" in screen, screen
+        assert "bash>" not in screen and "bc>" not in screen
+        term.sendline("quit")
+        term.wait_for_screen(at_prompt)
+
+
+def test_python_started_from_the_shell_indents(login: Login) -> None:
+    """Tab at the start of a block line indents, and the block runs (python3 in front of
+    the login shell, named by the tty watcher)."""
+    with login_shell(login) as term:
+        term.sendline("python3 -q")
+        term.wait_for_screen(lambda s: s.rstrip().endswith(">>>"), timeout=15)
+        time.sleep(0.3)  # the watcher names python3 as the program in front
+        term.sendline("for i in range(2):")
+        term.wait_for_screen(lambda s: s.rstrip().endswith("..."))
+        term.send("\t")
+        term.send("print('it', i)\r\r")
+        screen = term.wait_for_screen(lambda s: "it 1" in s)
+        assert "IndentationError" not in screen
+        term.sendcontrol("d")
+        term.wait_for_screen(at_prompt)
+
+
+def test_a_query_in_the_prompt_line_is_asked_at_once(login: Login) -> None:
+    """`printf '\\e[c'` right before the prompt: the query goes out at once, so its answer
+    never waits for (or lands in) the next line, however long the user waits."""
+    with login_shell(login) as term:
+        run(term, "printf '\\033[c'")
+        time.sleep(3)  # longer than the answer window
+        screen = run(term, "echo later")
+        assert "\nlater" in screen and "?6c" not in screen and "6cecho" not in screen
+
+
+def test_the_prompt_survives_leaving_a_dead_alternate_screen(login: Login) -> None:
+    with login_shell(login) as term:
+        term.sendline("sh -c 'printf \"\\033[?1049h\"; sleep 0.5; kill -9 $$'")
+        time.sleep(1.5)
+        term.sendline("echo still-here")
+        screen = term.wait_for_screen(lambda s: "\nstill-here" in s and at_prompt(s))
+        assert f"{PROMPT}echo still-here" in screen, screen
+
+
+def test_relative_completion_follows_the_shell_not_the_tty_watcher(
+    login: Login, tmp_path: Path
+) -> None:
+    """No OSC 7 from this prompt: the shell's working directory comes from /proc, where
+    the tty watcher (a process of the session too) must not count."""
+    folder = tmp_path / "tabs"
+    folder.mkdir()
+    (folder / "uniquefilename.txt").write_text("x\n")
+    tmp_path.chmod(0o755)
+    folder.chmod(0o755)
+    with login_shell(login) as term:
+        run(term, f"cd {folder}")
+        term.send("cat uniq\t")
+        term.wait_for_screen(lambda s: s.rstrip().endswith("cat uniquefilename.txt"))
+        term.sendline("")
+        term.wait_for_screen(lambda s: "\nx" in s and at_prompt(s))

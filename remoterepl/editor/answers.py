@@ -18,12 +18,6 @@ from prompt_toolkit.filters import Condition
 from prompt_toolkit.key_binding import KeyBindings, KeyPressEvent
 from prompt_toolkit.keys import Keys
 
-# DA1/DA2/DA3, DSR status and cursor position, DECRQM, XTVERSION, kitty keyboard flags,
-# OSC colour/palette queries.
-QUERY = re.compile(
-    r"\x1b\[[>=]?0?c|\x1b\[\??[56]n|\x1b\[\??[\d;]*\$p|\x1b\[>0?q|\x1b\[\?u"
-    r"|\x1b\][\d;]*;\?(?:\x07|\x1b\\)"
-)
 ANSWER_WINDOW = 2.0  # seconds after a query during which an answer is expected
 _CSI_FINAL = re.compile(r"[@-~]")
 MAX_ANSWER = 512  # longer is not an answer: give it back as typed text

@@ -13,7 +13,8 @@ indents to the next multiple of four and Backspace there goes back one level. On
 untouched indentation a paste replaces it, and Ctrl-D and the escape character act as on
 an empty line.
 
-Only for the python family (``python3``, ``python3.11``, ``pypy3``), never for shells.
+Only for the python family (``python3``, ``python3.11``, ``pypy3``): the session's command,
+or a python started from the login shell (the tty watcher names the program in front).
 """
 
 from __future__ import annotations
@@ -42,7 +43,7 @@ from prompt_toolkit.key_binding import (
 )
 from prompt_toolkit.keys import Keys
 
-from remoterepl.command import program_family
+from remoterepl.command import is_shell, program_family
 from remoterepl.editor.keys import key_name
 
 INDENT = "    "
@@ -116,9 +117,11 @@ class PythonIndent:
         remote_prompt: Callable[[], str],
         busy: Callable[[], bool],
         escape_char: str | None,
+        active: Callable[[], bool] = lambda: True,
     ) -> None:
         self._remote_prompt = remote_prompt
         self._busy = busy
+        self._active = active  # Python is what reads (always, unless under a shell)
         self._escape_char = escape_char
         self._buffer: Buffer | None = None
         self._prefill: str | None = None  # the indentation we put in the buffer
@@ -128,6 +131,8 @@ class PythonIndent:
     def state(self) -> str | None:
         """``PRIMARY`` / ``CONTINUATION``: where Python is (the remote's prompt, or, until
         it answers, what the last line should bring); None at any other prompt."""
+        if not self._active():
+            return None
         if self._busy():
             return self._expected
         return python_prompt(self._remote_prompt())
@@ -233,9 +238,15 @@ def python_indent(
     remote_prompt: Callable[[], str],
     busy: Callable[[], bool],
     escape_char: str | None,
+    python_in_front: Callable[[], bool],
 ) -> PythonIndent | None:
-    """Auto-indentation for COMMAND's input line if it runs Python, else None."""
-    return PythonIndent(remote_prompt, busy, escape_char) if indents_python(command) else None
+    """Auto-indentation for COMMAND's input line if it runs Python; under a shell, while
+    ``python_in_front`` (a python started from it reads); else None."""
+    if indents_python(command):
+        return PythonIndent(remote_prompt, busy, escape_char)
+    if is_shell(command):
+        return PythonIndent(remote_prompt, busy, escape_char, active=python_in_front)
+    return None
 
 
 def with_indent_keys(indent: PythonIndent | None, bindings: KeyBindingsBase) -> KeyBindingsBase:

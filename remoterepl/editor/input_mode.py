@@ -82,6 +82,23 @@ class InputMode:
         return program_family(tty.program) not in LINE_PROGRAMS
 
     @property
+    def line_repl_in_front(self) -> bool:
+        """True when a line REPL (python, node, bc...) reads the terminal: the session's
+        own non-shell program, or one of :data:`LINE_PROGRAMS` started from the shell."""
+        tty = self.tty
+        if tty is None:
+            return not self.shell
+        if tty.leader_in_front:
+            return not self.shell
+        return program_family(tty.program) in LINE_PROGRAMS
+
+    @property
+    def python_in_front(self) -> bool:
+        """True when the program in front is of the python family (from the watcher)."""
+        tty = self.tty
+        return tty is not None and program_family(tty.program) in ("python", "pypy")
+
+    @property
     def shell_at_prompt(self) -> bool:
         """True when the session's shell itself is in front, reading a line."""
         tty = self.tty

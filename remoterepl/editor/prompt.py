@@ -127,7 +127,11 @@ class LineInput:
             ),
         )
         self.indent = python_indent(
-            command, self.remote_prompt, lambda: status.busy_since is not None, config.escape_char
+            command,
+            self.remote_prompt,
+            lambda: status.busy_since is not None,
+            config.escape_char,
+            lambda: router.mode.python_in_front,
         )
         self.prompt = self._make_prompt_session(command, config, actions, answers, words, stdin)
         self.prompt.default_buffer.accept_handler = self._accept
@@ -203,6 +207,8 @@ class LineInput:
             return remote
         if self.status.busy_since is not None:
             return ""  # a command runs: no prompt until the remote shows one (or answers)
+        if self.router.remote_prompts:
+            return ""  # it prompts itself: what reads now (bc under the shell) shows none
         return self.local_prompt
 
     def _message(self) -> ANSI:

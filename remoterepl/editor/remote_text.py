@@ -10,6 +10,13 @@ _BRACKETED_PASTE = re.compile(r"\x1b\[\?2004[hl]")
 # What clears the screen or homes the cursor: painted at once even in an unfinished line
 # (`clear` just before the shell's prompt), never kept in the prompt.
 SCREEN_RESET = re.compile(r"\x1bc|\x1b\[[23]J|\x1b\[(?:1?;?1?)?H")
+# Questions to the terminal (device attributes, status, colours): asked at once, so that
+# the answer comes while the program that asked waits for it.
+TERMINAL_QUERY = re.compile(
+    r"\x1b\[[>=]?0?c|\x1b\[\??[56]n|\x1b\[\??[\d;]*\$p|\x1b\[>0?q|\x1b\[\?u"
+    r"|\x1b\][\d;]*;\?(?:\x07|\x1b\\)"
+)
+_PAINT_AT_ONCE = re.compile(f"{SCREEN_RESET.pattern}|{TERMINAL_QUERY.pattern}")
 # Everything a one-line prompt cannot show: OSC strings (titles), non-SGR CSI sequences,
 # other escapes and control characters. SGR (colours, `ESC [ ... m`) is kept.
 _NOT_FOR_PROMPT = re.compile(
@@ -39,11 +46,12 @@ class OutputSplitter:
         return head + newline
 
     def take_screen_reset(self) -> str:
-        """The partial line up to its last screen clear (``clear``, ``tput clear``), to be
-        painted at once; the rest stays the partial line. "" when there is none."""
+        """The partial line up to its last screen clear (``clear``, ``tput clear``) or
+        terminal query, to be painted at once; the rest stays the partial line. "" when
+        there is none."""
         if "\x1b" not in self.partial:
             return ""
-        ends = [found.end() for found in SCREEN_RESET.finditer(self.partial)]
+        ends = [found.end() for found in _PAINT_AT_ONCE.finditer(self.partial)]
         if not ends:
             return ""
         head, self.partial = self.partial[: ends[-1]], self.partial[ends[-1] :]

@@ -12,11 +12,10 @@ import re
 from typing import IO, Protocol
 from urllib.parse import unquote, urlsplit
 
-from remoterepl.editor.answers import QUERY
 from remoterepl.editor.completion import WordBank
 from remoterepl.editor.input_mode import MODE_MARK, InputMode
 from remoterepl.editor.painter import RESET, Painter
-from remoterepl.editor.remote_text import OutputSplitter, prompt_text
+from remoterepl.editor.remote_text import TERMINAL_QUERY, OutputSplitter, prompt_text
 from remoterepl.editor.sanitize import EscapeStripper
 from remoterepl.editor.toolbar import SessionStatus, remote_ready
 from remoterepl.session.lookups import RemoteNames
@@ -163,12 +162,11 @@ class OutputRouter:
 
     def typed_ahead(self, line: str) -> None:
         """A line goes out while the remote is busy. A tty in line mode with echo on
-        echoes it at once, and the program echoes it again when it reads it, after its
-        prompt, which is where it belongs: the tty's copy (the same text, arriving before
-        any prompt) is dropped. The watcher's report may lag the mode, so this goes by
-        what arrives."""
-        tty = self.mode.tty
-        if tty is None or tty.echo or not tty.canonical:
+        echoes it at once; a line REPL (python, node) echoes it again when it reads it,
+        after its prompt, which is where it belongs: there the tty's copy (the same text,
+        arriving before any prompt) is dropped. Anything else (cat, ``read``, a shell's
+        job) may never echo it again: the tty's copy stays, as under ``ssh -t``."""
+        if self.mode.line_repl_in_front:
             self._echo_to_drop += line.replace("\n", "\r\n") + "\r\n"
 
     def _drop_echo(self, stream: RemoteStream, text: str) -> str:
@@ -215,7 +213,10 @@ class OutputRouter:
         modes are still on: that program is gone (killed, or a stray escape). Leave its
         modes on the local terminal too, and the editor comes back."""
         if self.mode.shell_at_prompt and (self.mode.fullscreen or self.mode.keypad):
-            self._paint_raw("\x1b[?1049l\x1b[?1l\x1b>" if self.mode.fullscreen else "\x1b[?1l\x1b>")
+            # Not part of the remote's line (the prompt): painted, never repeated.
+            self.painter.queue(
+                "\x1b[?1049l\x1b[?1l\x1b>" if self.mode.fullscreen else "\x1b[?1l\x1b>"
+            )
             self.mode.fullscreen = self.mode.keypad = False
 
     def _follow_mode(self, stream: RemoteStream) -> None:
@@ -249,7 +250,7 @@ class OutputRouter:
         if self.raw:
             self._paint_raw(text)
             return
-        if "\x1b" in text and QUERY.search(text):
+        if "\x1b" in text and TERMINAL_QUERY.search(text):
             self.events.query_sent()
         lines = stream.lines(text)
         reset = stream.splitter.take_screen_reset()
@@ -263,7 +264,8 @@ class OutputRouter:
         ):
             remote_ready(self.status)  # a prompt again (or an answer, for bc)
         if lines and self._line_prefix:
-            lines, self._line_prefix = self._line_prefix + lines, ""
+            # The echo may start with a carriage return: it must not paint over our prompt.
+            lines, self._line_prefix = self._line_prefix + lines.lstrip("\r"), ""
         if lines or reset:
             self.painter.queue(lines + reset)
         else:
@@ -272,6 +274,11 @@ class OutputRouter:
     def stream_ended(self) -> None:
         """One of the remote's streams has ended (the painter counts them)."""
         self.painter.stream_ended()
+
+    @property
+    def remote_prompts(self) -> bool:
+        """True once the remote has shown a prompt of its own."""
+        return self._remote_prompts
 
     def prompt_seen(self) -> None:
         """The remote showed a prompt of its own: from now on, output alone does not mean

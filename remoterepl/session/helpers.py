@@ -3,19 +3,22 @@
 OpenSSH runs one server process per connection, and every channel's command is a child of
 it: the children of the helper's parent (``$PPID``), other than the helper itself and the
 server's own children (an ``internal-sftp`` fork is named ``sshd``, an external
-``sftp-server``), are the processes of the session. Everything here relies on that, so it
-is used only with OpenSSH servers (see :mod:`~remoterepl.session.signals`) or where a wrong
-answer costs nothing (completion's working directory).
+``sftp-server``) and remoterepl's tty watcher, are the processes of the session.
+Everything here relies on that, so it is used only with OpenSSH servers (see
+:mod:`~remoterepl.session.signals`) or where a wrong answer costs nothing (completion's
+working directory).
 """
 
 from __future__ import annotations
 
 import shlex
 
+WATCHER_NAME = "remoterepl-tty"  # the tty watcher's process name (ttywatch.py): not ours
 # The one sibling filter: "$p" runs through the session's processes, ending in "; done".
 _EACH_SESSION_PROCESS = (
     'for p in $(pgrep -P "$PPID" 2>/dev/null); do [ "$p" = "$$" ] && continue; '
-    'case "$(cat "/proc/$p/comm" 2>/dev/null)" in sshd*|sftp-server) continue;; esac; '
+    'case "$(cat "/proc/$p/comm" 2>/dev/null)" in '
+    f"sshd*|sftp-server|{WATCHER_NAME}) continue;; esac; "
 )
 
 

@@ -19,13 +19,18 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from remoterepl.errors import RemoteReplError
-from remoterepl.session.helpers import side_command
+from remoterepl.session.helpers import WATCHER_NAME, side_command
 from remoterepl.ssh.channel import ProcessChannel
 from remoterepl.ssh.connection import Connection
 
 # Kept to what python3.5's stdlib has: it runs on whatever python3 the host has.
 _WATCHER = r"""
 import os, select, sys, termios, time
+try:  # our name in ps and /proc/PID/comm: the other helpers leave us out of the session
+    import ctypes
+    ctypes.CDLL(None).prctl(15, b"WATCHER_NAME", 0, 0, 0)
+except Exception:
+    pass
 me = os.environ.get("SSH_CONNECTION", "").encode()
 def stat(pid):
     with open("/proc/%s/stat" % pid) as f:
@@ -76,7 +81,8 @@ while True:
 POLL = 0.02  # seconds between two looks at the terminal (a few syscalls each)
 WATCH_COMMAND = side_command(
     "command -v python3 >/dev/null 2>&1 || exit 127; "
-    f"exec python3 -c {shlex.quote(_WATCHER.replace('POLL', repr(POLL)))}"
+    "exec python3 -c "
+    + shlex.quote(_WATCHER.replace("POLL", repr(POLL)).replace("WATCHER_NAME", WATCHER_NAME))
 )
 
 
