@@ -7,6 +7,8 @@ import pytest
 from remoterepl.editor.answers import TerminalAnswers
 from remoterepl.editor.input_mode import MODE_MARK, InputMode
 from remoterepl.editor.remote_text import TERMINAL_QUERY as QUERY
+from remoterepl.editor.streams import OutputRouter, RemoteStream
+from remoterepl.editor.toolbar import SessionStatus
 from remoterepl.session.ttywatch import TtyMode
 
 READLINE = TtyMode(canonical=False, echo=False, leader_in_front=True, program="bash")
@@ -129,3 +131,50 @@ def test_an_answer_is_captured_whole_and_sent() -> None:
     for char in "11;rgb:0/0/0\x1b\\":
         answers.feed(char)
     assert sent[-1] == "\x1b]11;rgb:0/0/0\x1b\\"
+
+
+class _Painter:
+    def __init__(self) -> None:
+        self.painted: list[str] = []
+
+    def queue(self, text: str) -> None:
+        self.painted.append(text)
+
+
+class _Events:
+    def prompt_changed(self) -> None: ...
+
+    def keys_to_program(self) -> None: ...
+
+    def keys_to_editor(self) -> None: ...
+
+    def query_sent(self) -> None: ...
+
+
+def _router() -> tuple[OutputRouter, SessionStatus, RemoteStream]:
+    status = SessionStatus("d", "python3", pty=True)
+    router = OutputRouter(
+        _Painter(),  # type: ignore[arg-type]
+        _Events(),
+        status,
+        mode=InputMode(shell=False),
+        words=None,
+        stripper=None,
+        remote_names=None,
+    )
+    return router, status, RemoteStream()
+
+
+def test_an_echo_arriving_in_pieces_is_not_a_prompt() -> None:
+    """``>>> import ti`` (the echo so far) must not end the busy state: only the prompt
+    after the answer does (a line typed meanwhile is type-ahead)."""
+    router, status, stream = _router()
+    router.route(stream, ">>> ", True)
+    status.busy_since = 1.0
+    router.line_sent("import time")
+    router.route(stream, "import ti", True)
+    assert status.busy_since is not None
+    router.route(stream, "me\r\n", True)
+    assert status.busy_since is not None
+    router.route(stream, ">>> ", True)
+    assert status.busy_since is None

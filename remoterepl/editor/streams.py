@@ -139,6 +139,7 @@ class OutputRouter:
             self.mode.note_mark(mark)
             if self.mode.reading_line:
                 remote_ready(self.status)  # a line editor waits for a line
+                self._echoes_due = 0
             self._leave_dead_screen()
             if self.mode.tty_stale:
                 self._trust_tty_later()
@@ -259,8 +260,10 @@ class OutputRouter:
             echoes = min(lines.count("\n"), self._echoes_due)
             self._echoes_due -= echoes
             answered = lines.count("\n") > echoes
+        # A partial line while an echo is still due is that echo arriving in pieces.
+        prompting = not self._echoes_due and prompt_text(stream.splitter.partial)
         if self.status.busy_since is not None and (
-            prompt_text(stream.splitter.partial) or (answered and not self._remote_prompts)
+            prompting or (answered and not self._remote_prompts)
         ):
             remote_ready(self.status)  # a prompt again (or an answer, for bc)
         if lines and self._line_prefix:
