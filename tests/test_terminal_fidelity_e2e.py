@@ -11,7 +11,7 @@ import re
 import shutil
 import subprocess
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import AbstractContextManager, contextmanager
 from pathlib import Path
 
@@ -42,7 +42,12 @@ def login_shell(login: Login, rows: int = 24) -> AbstractContextManager[Terminal
     return shell(remoterepl_command([login.alias, SHELL]), dict(login.env.env), rows)
 
 
-def run(term: Terminal, line: str, until: str | None = None, timeout: float = 10.0) -> str:
+def run(
+    term: Terminal,
+    line: str,
+    until: str | Callable[[str], bool] | None = None,
+    timeout: float = 10.0,
+) -> str:
     """Type ``line`` + Enter and wait for ``until`` (default: the prompt again)."""
     term.sendline(line)
     if until is None:
@@ -75,8 +80,7 @@ def test_single_key_programs_get_their_keys_at_once(login: Login, tmp_path: Path
         screen = term.wait_for_screen("line 045")
         term.send("q")
         term.wait_for_screen(at_prompt)
-        screen = run(term, "echo after-less")
-        assert "\nafter-less" in screen
+        screen = run(term, "echo after-less", until=lambda s: "\nafter-less" in s and at_prompt(s))
         assert "bash: q" not in screen and "command not found" not in screen, screen
 
 
@@ -102,8 +106,7 @@ def test_git_log_pager_and_top_take_keys(login: Login, tmp_path: Path) -> None:
         term.sendline("top -d 5")
         term.wait_for_screen("Tasks:")
         term.send("q")
-        screen = run(term, "echo after-top")
-        assert "\nafter-top" in screen
+        run(term, "echo after-top", until=lambda s: "\nafter-top" in s and at_prompt(s))
 
 
 def test_ctrl_z_stops_the_job_and_fg_bg_jobs_work(login: Login) -> None:
@@ -356,8 +359,10 @@ def test_man_with_a_pager_outside_the_alternate_screen(login: Login) -> None:
         term.send(" ")
         term.wait_for_screen(lambda s: "GNU Bourne-Again SHell" not in s, timeout=10)
         term.send("q")
-        screen = run(term, "echo after-man")
-        assert "\nafter-man" in screen and "command not found" not in screen
+        term.wait_for_screen(at_prompt)
+        term.sendline("echo after-man")
+        screen = term.wait_for_screen(lambda s: "\nafter-man" in s and at_prompt(s))
+        assert "command not found" not in screen
 
 
 def test_a_reader_that_turns_echo_off_gets_a_secret_line(login: Login) -> None:
