@@ -212,6 +212,9 @@ def test_pasted_block_and_type_ahead_show_each_line_after_its_prompt(login: Logi
     with login_shell(login) as term:
         term.sendline("python3 -q")
         term.wait_for_screen(lambda s: s.rstrip().endswith(">>>"), timeout=15)
+        # The tty watcher's first report (python3 in front) takes up to a second after
+        # login: only then is a line typed ahead known to be echoed again by python.
+        time.sleep(1.5)
         term.send("\x1b[200~x = 20\ny = 3\nx + y\n\x1b[201~")
         term.sendline("")
         screen = term.wait_for_screen(lambda s: "\n23" in s)

@@ -106,6 +106,7 @@ class OutputRouter:
         self._tty_stream: RemoteStream | None = None  # the PTY's output (first watched)
         self._remote_prompts = False  # the remote has shown a prompt of its own
         self._echo_to_drop = ""  # the tty's own echo of type-ahead, still to come
+        self._prompt_when_typed = ""
         self._stale_timer: asyncio.TimerHandle | None = None
         self._line_prefix = ""  # our local prompt, for the echo of the line sent at it
         self._echoes_due = 0  # lines sent whose echo has not come yet: not an answer
@@ -169,20 +170,25 @@ class OutputRouter:
         job) may never echo it again: the tty's copy stays, as under ``ssh -t``."""
         if self.mode.line_repl_in_front:
             self._echo_to_drop += line.replace("\n", "\r\n") + "\r\n"
+            # The prompt the line before was typed at may still be the partial line.
+            stream = self._tty_stream
+            self._prompt_when_typed = stream.splitter.partial if stream is not None else ""
 
     def _drop_echo(self, stream: RemoteStream, text: str) -> str:
-        expected = self._echo_to_drop
-        if prompt_text(stream.splitter.partial):
+        partial = stream.splitter.partial
+        if partial != self._prompt_when_typed and prompt_text(partial):
             self._echo_to_drop = ""  # a prompt came first: the echo now is the program's
             return text
-        same = 0
-        for mine, theirs in zip(expected, text, strict=False):
-            if mine != theirs:
-                self._echo_to_drop = ""  # not the tty's echo after all: show everything
-                return text
-            same += 1
-        self._echo_to_drop = expected[same:]
-        return text[same:]
+        expected = self._echo_to_drop
+        # It comes at once, at a line start (maybe after the echo of the line before).
+        found = text.find(expected)
+        if found == 0 or (found > 0 and text[found - 1] == "\n"):
+            self._echo_to_drop = ""
+            return text[:found] + text[found + len(expected) :]
+        if expected.startswith(text):  # arriving in pieces
+            self._echo_to_drop = expected[len(text) :]
+            return ""
+        return text  # not (yet) here
 
     def _trust_tty_later(self) -> None:
         if self._stale_timer is not None:
