@@ -291,8 +291,10 @@ class OutputRouter:
 
     def prompt_seen(self) -> None:
         """The remote showed a prompt of its own: from now on, output alone does not mean
-        it is idle again (only its prompt does)."""
-        self._remote_prompts = True
+        it is idle again (only its prompt does). A partial line while an echo is due is
+        that echo, not a prompt."""
+        if not self._echoes_due:
+            self._remote_prompts = True
 
     def _note_reports(self, text: str) -> None:
         """Learn from shell-integration marks: OSC 7 (cwd), OSC 133;D (exit status)."""
