@@ -236,3 +236,13 @@ def pytest_runtest_makereport(
                     (f"{server.name} log (port {server.port})", "\n".join(lines))
                 )
     return report
+
+
+@pytest.fixture
+def client_home(embedded_env: ClientEnv, monkeypatch: pytest.MonkeyPatch) -> Iterator[ClientEnv]:
+    """Run in-process with the client env's HOME/XDG and no agent."""
+    for name in list(embedded_env.env):
+        monkeypatch.setenv(name, embedded_env.env[name])
+    for name in ("SSH_AUTH_SOCK", "SSH_AGENT_PID"):
+        monkeypatch.delenv(name, raising=False)
+    yield embedded_env

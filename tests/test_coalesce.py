@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import socket
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from types import SimpleNamespace
 from typing import Any, cast
@@ -338,16 +338,6 @@ def test_corked_of_a_plain_object_is_a_null_context() -> None:
 
 
 # --------------------------------------------------------------------------- end to end
-
-
-@pytest.fixture
-def client_home(embedded_env: ClientEnv, monkeypatch: pytest.MonkeyPatch) -> Iterator[ClientEnv]:
-    """Run in-process with the client env's HOME/XDG and no agent."""
-    for name in list(embedded_env.env):
-        monkeypatch.setenv(name, embedded_env.env[name])
-    for name in ("SSH_AUTH_SOCK", "SSH_AGENT_PID"):
-        monkeypatch.delenv(name, raising=False)
-    yield embedded_env
 
 
 async def test_remoterepl_connection_coalesces(client_home: ClientEnv) -> None:

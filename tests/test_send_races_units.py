@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import os
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator
 from typing import Any
 
 import pytest
@@ -21,16 +21,6 @@ from remoterepl.ssh.connect import connect
 from tests.client_env import ClientEnv
 
 pytestmark = pytest.mark.timeout(60)
-
-
-@pytest.fixture
-def client_home(embedded_env: ClientEnv, monkeypatch: pytest.MonkeyPatch) -> Iterator[ClientEnv]:
-    """Run in-process with the client env's HOME/XDG and no agent."""
-    for name in list(embedded_env.env):
-        monkeypatch.setenv(name, embedded_env.env[name])
-    for name in ("SSH_AUTH_SOCK", "SSH_AGENT_PID"):
-        monkeypatch.delenv(name, raising=False)
-    yield embedded_env
 
 
 async def _ended_session(env: ClientEnv, pty: bool, how: str) -> RemoteSession:
