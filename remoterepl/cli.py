@@ -322,7 +322,7 @@ def exit_status(outcome: Outcome) -> int:
         return ExitStatus.SIGNAL_BASE + outcome.number
     if isinstance(outcome, ReaderGone):
         return ExitStatus.BROKEN_PIPE
-    return ExitStatus.SIGNAL_BASE + outcome.signal  # GaveUp
+    return ExitStatus.SIGNAL_BASE + outcome.signal  # GaveUp, Stopped: a signal to us
 
 
 def error_status(error: RemoteReplError) -> ExitStatus:

@@ -68,6 +68,23 @@ class GaveUp:
 
     signal: int
 
+    def describe(self) -> str:
+        """``second SIGTERM: closed the session without waiting for the remote process``."""
+        name = signal.Signals(self.signal).name
+        return f"second {name}: closed the session without waiting for the remote process"
 
-#: The end of a session that ran: the remote's own end, or why we stopped waiting for it.
-Outcome = RemoteExited | RemoteKilled | ReaderGone | GaveUp
+
+@dataclass(frozen=True)
+class Stopped:
+    """SIGTERM or SIGHUP sent to remoterepl ended the run (connecting, at a prompt, in the
+    editor or ``--raw``): the terminal and the temporary files were restored first."""
+
+    signal: int
+
+    def describe(self) -> str:
+        """``stopped by SIGTERM``."""
+        return f"stopped by {signal.Signals(self.signal).name}"
+
+
+#: The end of a run: the remote's own end, or why we stopped waiting for it.
+Outcome = RemoteExited | RemoteKilled | ReaderGone | GaveUp | Stopped

@@ -264,6 +264,12 @@ class RemoteSession:
         """Close the channel (the remote sees a hang-up)."""
         self._channel.close()
 
+    def abandon(self) -> None:
+        """Drop the connection without waiting for the remote process, as ssh does when
+        signalled: a server whose process lives on (or that stopped answering) would keep a
+        channel close waiting."""
+        self._connection.close()
+
     def disconnect(self, escape: str = "~.") -> None:
         """The user asked to leave with ``escape`` (``~.``): drop the connection, as ssh
         does."""
