@@ -319,7 +319,8 @@ def exit_status(outcome: Outcome) -> int:
     if isinstance(outcome, RemoteExited):
         return outcome.status
     if isinstance(outcome, RemoteKilled):
-        return ExitStatus.SIGNAL_BASE + outcome.number
+        number = outcome.number
+        return ExitStatus.UNNAMED_SIGNAL if number is None else ExitStatus.SIGNAL_BASE + number
     if isinstance(outcome, ReaderGone):
         return ExitStatus.BROKEN_PIPE
     return ExitStatus.SIGNAL_BASE + outcome.signal  # GaveUp, Stopped: a signal to us
