@@ -10,7 +10,7 @@ from collections.abc import Sequence
 from typing import Any, NoReturn, Protocol, TypeVar
 
 from remoterepl import __version__, tuning
-from remoterepl.environment import PROG, Console, Environment
+from remoterepl.environment import PROG, Console, Environment, fill_closed_standard_fds
 from remoterepl.errors import RemoteReplError, UsageError
 from remoterepl.modes.escapes import DEFAULT_ESCAPE_CHAR, parse_escape_char
 from remoterepl.outcome import ExitStatus, Outcome, ReaderGone, RemoteExited, RemoteKilled
@@ -333,6 +333,7 @@ def error_status(error: RemoteReplError) -> ExitStatus:
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point: the only place that turns outcomes into exit statuses."""
+    fill_closed_standard_fds()
     try:
         settings = parse_args(sys.argv[1:] if argv is None else argv)
     except UsageError as exc:

@@ -60,8 +60,7 @@ def signal_number(name: str) -> int | None:
 def printable(text: str) -> str:
     """``text`` with control characters (and backslashes) escaped, for a message line."""
     return "".join(
-        c if c.isprintable() and c != "\\" else c.encode("unicode_escape").decode()
-        for c in text
+        c if c.isprintable() and c != "\\" else c.encode("unicode_escape").decode() for c in text
     )
 
 
