@@ -23,7 +23,21 @@ from tests.client import assert_one_line_error, run_remoterepl, spawn_remoterepl
 from tests.client_env import ClientEnv
 
 UNNAMED_LINE = "remoterepl: remote process killed by a signal the server did not name"
-OPENSSH_NAMED = "ABRT ALRM FPE HUP ILL INT KILL PIPE QUIT SEGV TERM USR1 USR2".split()
+OPENSSH_NAMED = [
+    "ABRT",
+    "ALRM",
+    "FPE",
+    "HUP",
+    "ILL",
+    "INT",
+    "KILL",
+    "PIPE",
+    "QUIT",
+    "SEGV",
+    "TERM",
+    "USR1",
+    "USR2",
+]
 
 
 @pytest.mark.parametrize("sig", ["STKFLT", "BUS", "RTMIN+3", "RTMAX"])
