@@ -5,11 +5,31 @@ when it works, as in a terminal."""
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+
+import pytest
+
 from tests.client import Terminal, spawn_remoterepl
 from tests.client_env import ClientEnv, ClientEnvFactory, Login
 from tests.sshd import SshdFactory
+from tests.system import descendants, kill_quietly, processes_running
 
-TRAP_LOOP = "bash -c \"trap 'echo got-INT' INT; echo ready; while :; do sleep 0.1; done\""
+LOOP_MARK = "rr-trap-loop"  # in the loop's command line: how teardown finds it
+TRAP_LOOP = (
+    f"bash -c \": {LOOP_MARK}; trap 'echo got-INT' INT; echo ready; while :; do sleep 0.1; done\""
+)
+
+
+@pytest.fixture(autouse=True)
+def no_loop_left() -> Iterator[None]:
+    """Without a PTY nothing hangs the remote loop up when the client goes (``~.``, a
+    failed test): kill the loops a test started, with their children."""
+    before = set(processes_running(LOOP_MARK.encode()))
+    yield
+    for pid in set(processes_running(LOOP_MARK.encode())) - before:
+        kill_quietly([*descendants(pid), pid])
+
+
 NOTES = ("second channel", "could not", "Ctrl-C:", "signal request")
 
 
