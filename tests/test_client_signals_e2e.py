@@ -14,7 +14,7 @@ import os
 import signal
 import subprocess
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
@@ -266,3 +266,56 @@ def test_signal_at_the_password_prompt_restores_echo(
     before, after = record.read_text().split()
     assert before == after
     assert _temp_dirs(private_tmp) == []
+
+
+def test_ctrl_c_in_the_external_editor_is_the_editors(
+    embedded_env: ClientEnv, tmp_path: Path
+) -> None:
+    """Ctrl-X Ctrl-E hands the terminal to $EDITOR (cooked: Ctrl-C is a SIGINT to the whole
+    foreground group): the editor program gets it, the client stays, and what the editor
+    saved is sent."""
+    ready, seen, done = tmp_path / "ready", tmp_path / "seen", tmp_path / "done"
+    editor = tmp_path / "editor.sh"
+    editor.write_text(
+        "#!/bin/bash\n"
+        f"trap 'touch {seen}' INT\n"
+        f"touch {ready}\n"
+        f"while [ ! -e {done} ]; do sleep 0.05; done\n"
+        'echo 6*7 > "$1"\n'
+    )
+    editor.chmod(0o755)
+    env = dict(embedded_env.env, EDITOR=str(editor), VISUAL="")
+    with Terminal(remoterepl_command([embedded_env.user_alias, "bc"]), env=env) as term:
+        term.wait_for_screen("bc>", timeout=20)
+        term.sendcontrol("x")
+        term.sendcontrol("e")
+        _wait_for(ready.exists)
+        term.sendcontrol("c")
+        _wait_for(seen.exists)
+        done.touch()
+        term.wait_for_screen("\n42", timeout=20)
+        assert term.child.isalive()
+        term.sendline("quit")
+        assert term.wait_exit(timeout=20) == 0
+
+
+def test_kill_int_does_not_end_the_editor(embedded_env: ClientEnv) -> None:
+    """``kill -INT`` of the interactive client (Ctrl-C there is a key, not a signal): the
+    session goes on; SIGTERM is what ends it."""
+    with Terminal(
+        remoterepl_command([embedded_env.user_alias, "bc"]), env=embedded_env.env
+    ) as term:
+        term.wait_for_screen("bc>", timeout=20)
+        os.kill(term.child.pid, signal.SIGINT)
+        term.sendline("6*7")
+        term.wait_for_screen("\n42", timeout=20)
+        assert term.child.isalive()
+        os.kill(term.child.pid, signal.SIGTERM)
+        assert term.wait_exit(timeout=20) == 143
+
+
+def _wait_for(condition: Callable[[], bool], timeout: float = 20) -> None:
+    deadline = time.monotonic() + timeout
+    while not condition():
+        assert time.monotonic() < deadline, "timed out"
+        time.sleep(0.02)
