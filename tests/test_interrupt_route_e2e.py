@@ -101,3 +101,18 @@ def test_ctrl_c_that_cannot_take_the_second_channel_says_why(
         assert "Traceback" not in term.transcript_text()
         term.send("~.")
         assert term.wait_exit() == 255
+
+
+def test_ctrl_z_without_a_pty_says_there_is_no_job_control(login: Login) -> None:
+    """-T: Ctrl-Z stops nothing (no job control without a terminal: nothing could ever
+    continue it, the session would freeze; OpenSSH would drop it for root anyway), says
+    so once, and the program goes on."""
+    with spawn_remoterepl(["-T", login.alias, TRAP_LOOP], login.env.env, cols=200) as term:
+        term.wait_for_screen("ready", timeout=15)
+        term.sendcontrol("z")
+        term.wait_for_screen("[Ctrl-Z: no remote terminal (-T), no job control: nothing stopped")
+        term.sendcontrol("c")
+        term.wait_for_screen("got-INT")  # still running, not stopped
+        term.send("~K")
+        term.wait_for_screen("killed by SIGKILL")
+        assert term.wait_exit() == 128 + 9

@@ -141,13 +141,14 @@ class RemoteSession:
         self.signal("INT")
         return True
 
-    def suspend_job(self) -> None:
-        """Stop the remote foreground job, as Ctrl-Z does in a local terminal (never
-        raises)."""
-        if self._pty is not None:
-            self.try_send(PTY_SIGNAL_KEYS["TSTP"])
-        else:
-            self.signal("TSTP")
+    def suspend_job(self) -> bool:
+        """Stop the remote foreground job, as Ctrl-Z does in a local terminal; False (and
+        nothing sent) without a PTY: there is no job control then, and nothing would ever
+        continue what stopped (no ``fg``), so the session would freeze. Never raises."""
+        if self._pty is None:
+            return False
+        self.try_send(PTY_SIGNAL_KEYS["TSTP"])
+        return True
 
     def signal(self, name: str) -> None:
         """Send a signal request (OpenSSH ignores these for root logins)."""
