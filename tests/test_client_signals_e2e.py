@@ -10,9 +10,12 @@ the output the remote had sent already is not lost.
 
 from __future__ import annotations
 
+import fcntl
 import os
+import select
 import signal
 import subprocess
+import termios
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -319,3 +322,40 @@ def _wait_for(condition: Callable[[], bool], timeout: float = 20) -> None:
     while not condition():
         assert time.monotonic() < deadline, "timed out"
         time.sleep(0.02)
+
+
+@pytest.mark.parametrize("where", ["editor", "raw"])
+def test_terminal_hang_up_ends_the_client(
+    embedded_env: ClientEnv, private_tmp: Path, where: str
+) -> None:
+    """The terminal itself goes away (its master closed: the kernel's SIGHUP, and every
+    read and write then fails): the client ends at once with 129, leaving nothing in TMPDIR
+    (restoring the modes of a terminal that is gone must not turn into an internal error)."""
+    master, slave = os.openpty()
+    env = {**embedded_env.env, "TMPDIR": str(private_tmp), "TERM": "xterm"}
+    args = [*(["--raw"] if where == "raw" else []), embedded_env.user_alias, "bc"]
+    proc = subprocess.Popen(
+        remoterepl_command(args),
+        stdin=slave,
+        stdout=slave,
+        stderr=slave,
+        env=env,
+        start_new_session=True,
+        preexec_fn=lambda: fcntl.ioctl(0, termios.TIOCSCTTY, 0),
+    )
+    os.close(slave)
+    try:
+        seen = b""
+        deadline = time.monotonic() + 20
+        while b"bc" not in seen or (where == "editor" and b">" not in seen):
+            assert time.monotonic() < deadline, seen
+            ready, _, _ = select.select([master], [], [], 0.5)
+            if ready:
+                seen += os.read(master, 65536)
+        os.close(master)
+        assert proc.wait(timeout=20) == 128 + signal.SIGHUP
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+    assert _temp_dirs(private_tmp) == []

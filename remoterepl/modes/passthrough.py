@@ -109,7 +109,8 @@ def raw_terminal(fd: int = STDIN) -> Iterator[None]:
         tty.setraw(fd, termios.TCSANOW)
         yield
     finally:
-        termios.tcsetattr(fd, termios.TCSADRAIN, saved)
+        with contextlib.suppress(termios.error):  # the terminal hung up: nothing to restore
+            termios.tcsetattr(fd, termios.TCSADRAIN, saved)
 
 
 async def run_raw(session: RemoteSession, env: Environment, escape_char: str | None) -> Outcome:
