@@ -13,6 +13,7 @@ from __future__ import annotations
 import fcntl
 import os
 import select
+import shlex
 import signal
 import subprocess
 import termios
@@ -130,6 +131,49 @@ def test_pipe_mode_second_signal_gives_up_at_once(
     assert out == b""
 
 
+def test_timeout_ends_the_session(login: Login) -> None:
+    """The issue's case: ``timeout 3 remoterepl root@h 'sleep 30'`` ends after ~3 s (it ran
+    30 s: OpenSSH dropped the signal request for root), timeout's own status 124, the
+    output before it on stdout."""
+    command = shlex.join(remoterepl_command([login.alias, "echo marker; sleep 30"]))
+    started = time.monotonic()
+    proc = subprocess.run(
+        ["timeout", "3", "sh", "-c", f"exec {command}"],
+        capture_output=True,
+        env=login.env.env,
+        timeout=60,
+        stdin=subprocess.DEVNULL,
+        start_new_session=True,
+    )
+    assert time.monotonic() - started < 15, "waited for the remote sleep"
+    assert proc.returncode == 124, proc.stderr
+    assert proc.stdout == b"marker\n"
+    assert assert_one_line_error(proc.stderr) == "remoterepl: remote process killed by SIGTERM"
+
+
+def test_pipe_mode_keeps_an_ignored_sighup_ignored(
+    embedded_env: ClientEnv, remote_pids: list[int]
+) -> None:
+    """``nohup remoterepl ...``: as ssh, a SIGHUP ignored at start stays ignored (it is not
+    forwarded); a SIGTERM still is."""
+    script = "echo marker $$; sleep 30"
+    with subprocess.Popen(
+        remoterepl_command([embedded_env.user_alias, script]),
+        stdin=subprocess.DEVNULL,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        env=embedded_env.env,
+        start_new_session=True,
+        preexec_fn=lambda: signal.signal(signal.SIGHUP, signal.SIG_IGN),
+    ) as proc:
+        _started(proc, remote_pids)
+        proc.send_signal(signal.SIGHUP)
+        proc.send_signal(signal.SIGTERM)
+        _out, err = proc.communicate(timeout=20)
+    assert proc.returncode == 128 + signal.SIGTERM, err
+    assert assert_one_line_error(err) == "remoterepl: remote process killed by SIGTERM"
+
+
 def test_pipe_mode_signal_keeps_output_in_flight(embedded_env: ClientEnv) -> None:
     """Output the remote wrote before it died of the forwarded signal is delivered whole:
     100,000 lines, then a signal while it sleeps; every line is on stdout."""
@@ -163,12 +207,13 @@ def private_tmp(tmp_path: Path) -> Path:
     return path
 
 
-@pytest.mark.parametrize("signum", [signal.SIGTERM, signal.SIGHUP], ids=_name)
+@pytest.mark.parametrize("signum", [signal.SIGTERM, signal.SIGHUP, signal.SIGINT], ids=_name)
 def test_signal_while_connecting_leaves_no_temp_dir(
     embedded_env: ClientEnv, silent_listener: int, private_tmp: Path, signum: int
 ) -> None:
-    """A connect that hangs (a listener that never speaks), then ``timeout``'s SIGTERM or a
-    SIGHUP: 128+N, one line, and no ``remoterepl-*`` directory left in TMPDIR."""
+    """A connect that hangs (a listener that never speaks), then ``timeout``'s SIGTERM, a
+    SIGHUP or a SIGINT: 128+N, one line (none for SIGINT), and no ``remoterepl-*``
+    directory left in TMPDIR."""
     env = {**embedded_env.env, "TMPDIR": str(private_tmp)}
     args = ["-p", str(silent_listener), "127.0.0.1", "true"]
     with start_remoterepl(args, env=env) as proc:
@@ -179,7 +224,10 @@ def test_signal_while_connecting_leaves_no_temp_dir(
         proc.send_signal(signum)
         _out, err = proc.communicate(timeout=20)
     assert proc.returncode == 128 + signum, err
-    assert assert_one_line_error(err) == f"remoterepl: stopped by {_name(signum)}"
+    if signum == signal.SIGINT:  # Ctrl-C's: quiet, as a shell and ssh are
+        assert err == b""
+    else:
+        assert assert_one_line_error(err) == f"remoterepl: stopped by {_name(signum)}"
     assert _temp_dirs(private_tmp) == []
 
 

@@ -47,8 +47,10 @@ class _SignalForwarder:
 
     def __enter__(self) -> _SignalForwarder:
         loop = asyncio.get_running_loop()
-        loop.add_signal_handler(signal.SIGINT, self._on_signal, signal.SIGINT)
-        self._scope.callback(loop.remove_signal_handler, signal.SIGINT)
+        # As ssh: a SIGINT ignored when we started (``cmd &`` in a script) stays ignored.
+        if signal.getsignal(signal.SIGINT) is not signal.SIG_IGN:
+            loop.add_signal_handler(signal.SIGINT, self._on_signal, signal.SIGINT)
+            self._scope.callback(loop.remove_signal_handler, signal.SIGINT)
         self._scope.enter_context(self._stops.taken_by(self._on_signal))
         return self
 
