@@ -28,7 +28,9 @@ async def run(settings: Settings, env: Environment) -> Outcome:
     with StopSignals(task) as stops:
         try:
             return await _run(settings, env, stops)
-        except asyncio.CancelledError:
+        except (asyncio.CancelledError, Exception):
+            # Also an error while unwinding: after a hang-up, writing to the terminal
+            # that is gone (the editor erasing its prompt) fails with EIO.
             if stops.received is None:
                 raise
             stopped = Stopped(stops.received)
@@ -81,6 +83,7 @@ async def _run_session(
 
         frontend = load_frontend_config(settings, env)
     connection = await connect(settings.connect, env.console)
+    session: RemoteSession | None = None
     try:
         # The remote echoes as a terminal would, also under the editor: the echo shows each
         # line after its own prompt, and a program's "echo off" marks a secret.
@@ -110,3 +113,5 @@ async def _run_session(
         return outcome
     finally:
         connection.close()
+        if session is not None:
+            await session.settle()

@@ -382,11 +382,12 @@ def test_terminal_hang_up_ends_the_client(
     master, slave = os.openpty()
     env = {**embedded_env.env, "TMPDIR": str(private_tmp), "TERM": "xterm"}
     args = [*(["--raw"] if where == "raw" else []), embedded_env.user_alias, "bc"]
+    errors = private_tmp.parent / "stderr"
     proc = subprocess.Popen(
         remoterepl_command(args),
         stdin=slave,
         stdout=slave,
-        stderr=slave,
+        stderr=errors.open("wb"),  # to read what it said after its terminal went away
         env=env,
         start_new_session=True,
         preexec_fn=lambda: fcntl.ioctl(0, termios.TIOCSCTTY, 0),
@@ -401,9 +402,11 @@ def test_terminal_hang_up_ends_the_client(
             if ready:
                 seen += os.read(master, 65536)
         os.close(master)
-        assert proc.wait(timeout=20) == 128 + signal.SIGHUP
+        status = proc.wait(timeout=20)
     finally:
         if proc.poll() is None:
             proc.kill()
             proc.wait()
+    assert errors.read_text() == "remoterepl: stopped by SIGHUP\n"
+    assert status == 128 + signal.SIGHUP
     assert _temp_dirs(private_tmp) == []

@@ -25,6 +25,7 @@ from remoterepl.ssh.connection import Connection
 # the local side until it drains to a quarter of it (asyncssh's flow control).
 INPUT_HIGH_WATER = 1024 * 1024
 SIGNAL_HELPER_TIMEOUT = 10.0  # seconds for the second-channel signal fallback
+SETTLE_TIMEOUT = 1.0  # seconds for asyncssh's clean-up after the connection closed
 
 
 @dataclass(frozen=True)
@@ -249,6 +250,13 @@ class RemoteSession:
     def end(self) -> RemoteExited | RemoteKilled | None:
         """How the remote process ended, once the server said so."""
         return self._channel.end
+
+    async def settle(self) -> None:
+        """Once the connection is closed: give asyncssh a moment to finish closing what it
+        copies output into (bounded, never raises), else Python warns at exit about its
+        unfinished clean-up."""
+        with contextlib.suppress(asyncio.TimeoutError, OSError):
+            await asyncio.wait_for(self.wait(), SETTLE_TIMEOUT)
 
     def outcome(self) -> RemoteExited | RemoteKilled:
         """How the session ended; raises Disconnected (``~.``) or SessionLost."""
