@@ -199,6 +199,8 @@ class RemoteSession:
             result = await self._connection.run(kill_script(name), timeout=SIGNAL_HELPER_TIMEOUT)
         except (OSError, asyncio.TimeoutError) as exc:
             return str(exc) or type(exc).__name__
+        if result.exit_status is None:
+            return "the second channel closed before it answered"
         return None if result.exit_status == 0 else "no remote process found to signal"
 
     # -- output ------------------------------------------------------------------------
