@@ -65,6 +65,7 @@ def _prepare_hop(
         can_ask=policy is Policy.ASK and asker.allowed,
         hash_names=config.hash_known_hosts,
         warn=console.warn,
+        error=console.error,
         who=f"jump host {config.written}: " if route.is_hop else "",
     )
     identities: list[IdentityFile] = []
