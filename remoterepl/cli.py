@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import os
 import sys
 from collections.abc import Sequence
 from typing import Any, NoReturn, Protocol, TypeVar
@@ -243,6 +244,8 @@ def _check_file_name(option: str, path: str | None) -> None:
     """A file name from the command line that goes into a generated ssh_config line."""
     if path is not None and (not path or not path.isprintable()):
         raise UsageError(f"bad {option} file name '{shown(path)}'")
+    if path is not None and path.startswith("~") and os.path.expanduser(path) == path:
+        raise UsageError(f"bad {option} file name '{shown(path)}': no such user")
 
 
 def _options_first(argv: Sequence[str], value_options: set[str]) -> list[str]:

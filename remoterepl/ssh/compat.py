@@ -40,7 +40,8 @@ PRIVATE_NAMES = (
 )
 # Instance attributes (no class attribute to look up; the test checks them on live objects):
 # SSHConnection._transport (coalescing, see transport.py), SSHConfig._options (key order),
-# SSHClientConnection._agent_forward_path (agent forwarding cancelled for an untrusted host).
+# SSHClientConnection._agent_forward_path (agent forwarding cancelled for an untrusted host),
+# the ``packet`` extra of asyncssh's packet log records (secret lines hidden from dumps).
 
 X509_MODULE = "asyncssh.crypto.x509"
 
@@ -74,6 +75,16 @@ async def keepalive_request(conn: asyncssh.SSHClientConnection) -> bool:
         return False
     await request(b"keepalive@openssh.com")
     return True
+
+
+# -- logging (diagnostics.py) ---------------------------------------------------------------
+
+
+def logged_packet(record: object) -> bytes | None:
+    """The payload of a packet asyncssh's packet logging dumps (its SSHLogger.packet puts
+    it in the record's ``extra``), or None for other records."""
+    packet = getattr(record, "packet", None)
+    return packet if isinstance(packet, bytes) else None
 
 
 # -- ssh_config parsing (config.py) ------------------------------------------------------

@@ -19,6 +19,7 @@ from typing import TypeVar
 
 import asyncssh
 
+from remoterepl.display import shown
 from remoterepl.environment import Console
 from remoterepl.errors import HostKeyError
 from remoterepl.settings import ConnectSettings
@@ -51,6 +52,9 @@ def _prepare_hop(
 ) -> Hop:
     """Read this hop's known_hosts and identity files (blocking)."""
     config = route.host
+    who = f"jump host {shown(config.written)}: " if route.is_hop else ""
+    for setting in config.not_implemented():
+        console.warn(f"Warning: {who}{shown(setting)}: not implemented by remoterepl, ignored")
     asker = Asker(allowed=terminal and not config.batch_mode)
     auth = PasswordAuth(config.user, config.host, asker, max(config.password_prompts, 0), password)
     policy = Policy.parse(config.strict_host_key_checking)

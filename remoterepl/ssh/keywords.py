@@ -278,8 +278,8 @@ def _parse_option(text: str, ignore_unknown: list[str]) -> tuple[str, str, str |
         raise UsageError(f"bad -o option '{shown(text)}': expected KEY=VALUE")
     if not text.isprintable():  # a newline would start another ssh_config line
         raise UsageError(f"bad -o option '{shown(text)}': control characters are not allowed")
-    if key.lower() == "include":
-        raise UsageError(f"bad -o option '{shown(text)}': Include is for ssh_config files")
+    if key.lower() in ("include", "host", "match"):  # as ssh: not on the command line
+        raise UsageError(f"bad -o option '{shown(text)}': {key} is for ssh_config files")
     if key.lower() == "ignoreunknown":
         ignore_unknown.extend(p for p in value.split(",") if p)
     verdict = judge(key, value, ignore_unknown)
