@@ -190,7 +190,7 @@ def parse_jump_spec(spec: str) -> list[Target]:
     """``[user@]host[:port][,...]`` (or ssh:// URIs) -> targets, first hop first."""
     targets: list[Target] = []
     for part in spec.split(","):
-        part = part.strip()
+        part = part.strip(" ")  # only spaces: a newline would end the ssh_config line
         try:
             targets.append(parse_target(part))
         except UsageError as exc:
