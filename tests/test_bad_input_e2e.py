@@ -135,7 +135,10 @@ def test_broken_known_hosts_lines_are_skipped(embedded_env: ClientEnv) -> None:
     [
         ("Include ~/.ssh/config\n", "line 1: more than 16 nested Include files"),
         ("Host *\n  Frobnicate yes\n", "line 2: unknown keyword 'Frobnicate'"),
-        ("IdentityFile ~nosuchuser4711/key\n", "line 1: ~nosuchuser4711/key: no such user"),
+        (
+            "IdentityFile ~nosuchuser4711/key\n",
+            "line 1: IdentityFile ~nosuchuser4711/key: no such user",
+        ),
     ],
     ids=["includes-itself", "unknown-keyword", "unknown-user"],
 )

@@ -185,6 +185,7 @@ def test_what_is_implemented_is_parsed_and_the_rest_is_not() -> None:
         ("Include=/etc/passwd", "Include is for ssh_config files"),
         ("Match=exec true", "Match is for ssh_config files"),
         ("User=a\nProxyCommand touch /tmp/x", "control characters"),
+        ("IdentityFile=~nosuchuser4711/key", "no such user"),
     ],
 )
 def test_o_refusals(option: str, expected: str) -> None:

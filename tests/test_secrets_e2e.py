@@ -37,7 +37,10 @@ from tests.test_connect_diagnostics import dumped_bytes
 @pytest.fixture(params=["embedded", "openssh"])
 def server_env(request: pytest.FixtureRequest) -> ClientEnv:
     """A client HOME for the embedded server, then for a real sshd (root only)."""
-    return request.getfixturevalue("embedded_env" if request.param == "embedded" else "client_env")
+    env: ClientEnv = request.getfixturevalue(
+        "embedded_env" if request.param == "embedded" else "client_env"
+    )
+    return env
 
 
 def last_line(text: str) -> str:

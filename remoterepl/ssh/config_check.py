@@ -19,18 +19,6 @@ from remoterepl.ssh import keywords
 
 MAX_INCLUDE_DEPTH = 16  # OpenSSH's READCONF_MAX_DEPTH
 SYSTEM_DIRECTORY = "/etc/ssh"
-# Keywords whose values are file names ssh expands "~user" in (it stops at an unknown user).
-_PATH_KEYWORDS = frozenset(
-    {
-        "identityfile",
-        "certificatefile",
-        "userknownhostsfile",
-        "globalknownhostsfile",
-        "identityagent",
-        "controlpath",
-        "revokedhostkeys",
-    }
-)
 
 
 def split_line(line: str) -> tuple[str, list[str]] | None:
@@ -76,10 +64,6 @@ class _Checker:
                 continue
             if keyword.lower() == "ignoreunknown" and not self.ignore_unknown:
                 self.ignore_unknown.extend(p for a in args for p in a.split(",") if p)
-            if keyword.lower() in _PATH_KEYWORDS:
-                for arg in args:
-                    if arg.startswith("~") and os.path.expanduser(arg) == arg:
-                        raise UsageError(f"bad ssh config: {where}: {shown(arg)}: no such user")
             verdict = keywords.judge(keyword, value, self.ignore_unknown)
             if verdict.error is not None and verdict.keyword not in keywords.NOT_IMPLEMENTED:
                 raise UsageError(f"bad ssh config: {where}: {verdict.error}")

@@ -14,6 +14,7 @@ import collections
 import logging
 import sys
 
+from remoterepl.display import shown
 from remoterepl.ssh import compat
 
 LOGGER = logging.getLogger("remoterepl")
@@ -67,7 +68,9 @@ class _Formatter(logging.Formatter):
     ``debug2: asyncssh: ...``), like ssh's numbered debug levels."""
 
     def format(self, record: logging.LogRecord) -> str:
-        text = record.getMessage()
+        # Names in these lines come from the user and the server: escaped, line by line
+        # (a packet dump's own lines stay lines).
+        text = "\n".join(shown(line) for line in record.getMessage().split("\n"))
         if record.name.startswith("remoterepl"):
             return f"debug1: {text}"
         level = "debug1" if record.levelno >= logging.INFO else "debug2"

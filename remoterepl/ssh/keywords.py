@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import enum
 import fnmatch
+import os
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -223,11 +224,32 @@ _VALUE_CHECKS = {
 }
 
 
+# Keywords whose values are file names ssh expands "~user" in (it stops at an unknown user).
+PATH_KEYWORDS = frozenset(
+    {
+        "IdentityFile",
+        "CertificateFile",
+        "UserKnownHostsFile",
+        "GlobalKnownHostsFile",
+        "IdentityAgent",
+        "ControlPath",
+        "RevokedHostKeys",
+    }
+)
+
+
+def _paths(value: str) -> str | None:
+    for word in value.split():
+        if word.startswith("~") and os.path.expanduser(word) == word:
+            return "no such user"
+    return None
+
+
 def value_problem(keyword: str, value: str) -> str | None:
     """What is wrong with ``value`` for ``keyword`` (canonical spelling), or None. Only
     the values asyncssh would take and fail on later (an OverflowError for Port 99999, a
     negative timeout) are checked here; asyncssh's parser checks the rest."""
-    check = _VALUE_CHECKS.get(keyword)
+    check = _paths if keyword in PATH_KEYWORDS else _VALUE_CHECKS.get(keyword)
     return None if check is None else check(value)
 
 
