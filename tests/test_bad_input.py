@@ -108,15 +108,22 @@ def empty_config(tmp_path: Path) -> Path:
 
 @BOUNDED
 @given(destination=ARGV_TEXT)
-def test_any_destination_parses_or_is_one_usage_line(destination: str) -> None:
-    """Whatever DESTINATION is, the parser accepts it (a host OpenSSH would accept too)
-    or main says why in one escaped line with status 2."""
-    parsed = parse_or_usage(["--", destination, "true"])
-    if parsed is not None:
-        target = parsed.connect.target
-        assert host_problem(target.host) is None
-        assert not target.host.startswith("-") and not (target.user or "x").startswith("-")
-        assert target.port is None or 0 < target.port < 65536
+def test_any_destination_parses_or_is_one_usage_line(destination: str, empty_config: Path) -> None:
+    """Whatever DESTINATION is, the parser accepts it (a host OpenSSH would accept too,
+    which then plans, or fails planning in one line) or main says why in one escaped line
+    with status 2."""
+    parsed = parse_or_usage(["-F", str(empty_config), "--", destination, "true"])
+    if parsed is None:
+        return
+    target = parsed.connect.target
+    assert host_problem(target.host) is None
+    assert not target.host.startswith("-") and not (target.user or "x").startswith("-")
+    assert target.port is None or 0 < target.port < 65536
+    try:
+        with planned(parsed):
+            pass
+    except UsageError as exc:
+        assert_one_clean_line(shown(str(exc)))
 
 
 @BOUNDED
