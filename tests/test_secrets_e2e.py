@@ -30,7 +30,8 @@ from tests.client import (
     shell_prompt_shown,
 )
 from tests.client_env import ClientEnv
-from tests.keys import generate_key
+from tests.keys import ClientKeys, generate_key
+from tests.sshd import SshAgent
 from tests.test_connect_diagnostics import dumped_bytes
 
 
@@ -265,3 +266,25 @@ def test_ssh_agrees(changed: tuple[ClientEnv, object]) -> None:
     )
     assert proc.stdout == b"RAN\n", proc.stderr
     assert b"Password authentication is disabled" in proc.stderr
+
+
+def test_changed_key_with_no_cancels_agent_forwarding(
+    changed: tuple[ClientEnv, object], tmp_path: Path, embedded_keys: ClientKeys
+) -> None:
+    """-A towards a host whose key changed (StrictHostKeyChecking no): the agent is not
+    forwarded (OpenSSH: "Agent forwarding is disabled..."); the remote's ssh-add finds
+    no agent."""
+    env, _server = changed
+    agent = SshAgent(tmp_path / "agent")
+    try:
+        agent.add(embedded_keys.client)
+        proc = run_remoterepl(
+            [*NO, "-A", env.user_alias, "ssh-add -l; echo status=$?"],
+            env={**env.env, **agent.env},
+            timeout=60,
+        )
+    finally:
+        agent.stop()
+    assert proc.returncode == 0, proc.stderr
+    assert b"status=2" in proc.stdout, proc.stdout  # 2: no agent to talk to
+    assert b"Agent forwarding is disabled to avoid man-in-the-middle attacks." in proc.stderr
