@@ -26,8 +26,8 @@ class Missing(enum.Enum):
     # Something asked for would not happen (a forwarding, a restriction, a host-key source):
     # refused in -o; in an ssh_config file, a warning when it applies to the host.
     FEATURE = "feature"
-    # Nothing the session depends on (logging, cosmetics, tuning): a warning in -o, a -v
-    # line in a file.
+    # Nothing the session depends on (logging, cosmetics, tuning): a warning in -o;
+    # silently ignored in a file (which ssh reads too).
     IGNORED = "ignored"
 
 
