@@ -3,9 +3,9 @@ does with each: the one list that says which keywords remoterepl does *not* impl
 
 :data:`NOT_IMPLEMENTED` is meant to shrink: a keyword that gets implemented (forwarding,
 multiplexing...) moves from it to :data:`IMPLEMENTED`, and its parser type goes to
-``config._EXTRA_KEYWORDS`` (unless asyncssh parses it). ``tests/test_keywords.py`` checks that every OpenSSH keyword is
-either parsed or listed here, never both. Pure: no asyncssh import (cli checks ``-o``
-before asyncssh is loaded).
+``config._EXTRA_KEYWORDS`` (unless asyncssh parses it). ``tests/test_keywords.py`` checks
+that every OpenSSH keyword is either parsed or listed here, never both. Pure: no asyncssh
+import (cli checks ``-o`` before asyncssh is loaded).
 """
 
 from __future__ import annotations
