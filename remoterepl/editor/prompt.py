@@ -284,7 +284,7 @@ class LineInput:
             self.recorder.input(line.replace("\n", "\r") + "\r")
         # A line can race the end of the session (~. then Enter): then it goes nowhere,
         # and the end is reported as it comes.
-        self.session.try_send((line.replace("\n", eol) + eol).encode())
+        self.session.try_send((line.replace("\n", eol) + eol).encode(), secret=secret)
 
     def take_typed(self) -> str:
         """What was typed but not sent when the editor stepped aside (it goes to the program
