@@ -15,7 +15,7 @@ from urllib.parse import unquote, urlsplit
 from remoterepl.editor.completion import WordBank
 from remoterepl.editor.input_mode import MODE_MARK, InputMode
 from remoterepl.editor.painter import RESET, Painter
-from remoterepl.editor.remote_text import TERMINAL_QUERY, OutputSplitter, prompt_text
+from remoterepl.editor.remote_text import MAX_PROMPT, TERMINAL_QUERY, OutputSplitter, prompt_text
 from remoterepl.editor.sanitize import EscapeStripper
 from remoterepl.editor.toolbar import SessionStatus, remote_ready
 from remoterepl.session.lookups import RemoteNames
@@ -249,7 +249,8 @@ class OutputRouter:
         if text:
             self.painter.queue(text)
             _, newline, tail = text.rpartition("\n")
-            self._raw_tail = tail if newline else self._raw_tail + tail
+            tail = tail if newline else self._raw_tail + tail
+            self._raw_tail = tail[-MAX_PROMPT:]  # a prompt when the editor is back
 
     def _paint(self, stream: RemoteStream, text: str) -> None:
         if not text:
@@ -261,6 +262,8 @@ class OutputRouter:
             self.events.query_sent()
         lines = stream.lines(text)
         reset = stream.splitter.take_screen_reset()
+        if len(stream.splitter.partial) > MAX_PROMPT:  # a long line, not a prompt
+            reset += stream.splitter.take_overlong(self.painter.output.get_size().columns)
         answered = bool(lines)
         if lines and self._echoes_due:
             echoes = min(lines.count("\n"), self._echoes_due)
