@@ -204,16 +204,20 @@ class OutputRouter:
         if self.mode.tty_stale and self._tty_stream is not None:
             self.mode.tty_stale = False
             self._follow_mode(self._tty_stream)
+            self.events.prompt_changed()  # the report may mean a secret: hide it at once
 
     def tty_changed(self, tty: TtyMode | None) -> None:
         """The watcher's report on the remote terminal's modes."""
         if self._stale_timer is not None:
             self._stale_timer.cancel()
             self._stale_timer = None
+        was_secret = self.mode.secret
         self.mode.note_tty(tty)
         self._leave_dead_screen()
         if self._tty_stream is not None:
             self._follow_mode(self._tty_stream)
+        if self.mode.secret != was_secret:
+            self.events.prompt_changed()  # what was typed is hidden (or shown) at once
 
     def _leave_dead_screen(self) -> None:
         """The shell reads a line at its prompt while a full-screen or keypad program's
