@@ -120,7 +120,9 @@ def test_keys_after_tilde_dot_end_in_one_line_and_a_restored_terminal(
     argv = with_stty_record([login.alias], record)
     # A key written after remoterepl has gone (pexpect waits 50 ms before each write)
     # reaches the shell that ran it, as after ssh: there Ctrl-C must not end the record.
-    argv[-1] = f"trap : INT TSTP; {argv[-1]}"
+    script = argv[-1].replace("rc=$?;", "rc=$?; trap '' INT TSTP;")
+    assert script != argv[-1]
+    argv[-1] = f"trap : INT TSTP; {script}"
     with Terminal(argv, env=login.env.env) as term:
         term.wait_for_screen(shell_prompt_shown, timeout=20)
         if split:
