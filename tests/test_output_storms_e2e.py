@@ -17,8 +17,8 @@ from pathlib import Path
 
 import pytest
 
-from tests.client import Terminal, assert_terminal_restored, with_stty_record
-from tests.client_env import Login
+from tests.client import Terminal, assert_terminal_restored, spawn_remoterepl, with_stty_record
+from tests.client_env import ClientEnv, Login
 
 PROMPT = "rr$ "
 SHELL = f'env PS1="{PROMPT}" TERM=xterm bash --norc --noprofile -i'  # in sh -c '...'
@@ -226,3 +226,14 @@ def test_a_10mib_line_as_the_prompt_keeps_the_editor(
             client.wait_shown("got=hello", 10)
             client.read_until(lambda: at_prompt(client.term.screen_text()), 30, "the prompt")
         assert client.peak - base < RSS_GROWTH_LIMIT, (base, client.peak)
+
+
+def test_strip_escapes_is_refused_with_raw(embedded_env: ClientEnv) -> None:
+    """--raw writes the remote's output untouched: --strip-escapes there would be a silent
+    bypass, so it is a usage error (one line, status 2) before connecting."""
+    args = ["--raw", "--strip-escapes", embedded_env.user_alias]
+    with spawn_remoterepl(args, embedded_env.env) as term:
+        status = term.wait_exit(timeout=15)
+        rows = [row for row in term.screen_lines() if row.strip()]
+    assert status == 2
+    assert len(rows) == 1 and "--strip-escapes" in rows[0] and "--raw" in rows[0], rows
