@@ -265,6 +265,11 @@ class RemoteSession:
         """Close the channel (the remote sees a hang-up)."""
         self._channel.close()
 
+    @property
+    def left(self) -> bool:
+        """True once the user left with an escape (``~.``)."""
+        return self._disconnected is not None
+
     def disconnect(self, escape: str = "~.") -> None:
         """The user asked to leave with ``escape`` (``~.``): drop the connection, as ssh
         does."""
