@@ -43,6 +43,9 @@ async def _run(settings: Settings, env: Environment, stops: StopSignals) -> Outc
     interactive = env.interactive
     if options.raw and not interactive:
         raise UsageError("--raw needs a terminal on stdin and stdout")
+    if options.raw and options.frontend.strip_escapes:
+        # Raw output goes to the terminal untouched: better refused than a silent bypass.
+        raise UsageError("--strip-escapes filters the line editor's output: not with --raw")
     if options.frontend.record and (options.raw or not interactive or options.redirect.stdin):
         raise UsageError(
             "--record records the line editor: it needs a terminal on stdin and "

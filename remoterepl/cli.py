@@ -5,11 +5,13 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import os
 import sys
 from collections.abc import Sequence
 from typing import Any, NoReturn, Protocol, TypeVar
 
 from remoterepl import __version__, tuning
+from remoterepl.display import shown
 from remoterepl.environment import PROG, Console, Environment, fill_closed_standard_fds
 from remoterepl.errors import RemoteReplError, UsageError
 from remoterepl.modes.escapes import DEFAULT_ESCAPE_CHAR, parse_escape_char
@@ -20,9 +22,12 @@ from remoterepl.settings import (
     Redirection,
     SessionSettings,
     Settings,
+    check_user,
+    parse_jump_spec,
     parse_port,
     parse_target,
 )
+from remoterepl.ssh import keywords
 
 
 class _Adds(Protocol):
@@ -235,14 +240,12 @@ class _VersionAction(argparse.Action):
         parser.exit(0, ", ".join(parts) + "\n")
 
 
-def _parse_option(text: str) -> tuple[str, str]:
-    key, sep, value = text.partition("=")
-    if not sep:  # ssh also takes "-o 'Key value'"
-        key, _, value = text.strip().partition(" ")
-    key, value = key.strip(), value.strip()
-    if not key or not value:
-        raise UsageError(f"bad -o option '{text}': expected KEY=VALUE")
-    return key, value
+def _check_file_name(option: str, path: str | None) -> None:
+    """A file name from the command line that goes into a generated ssh_config line."""
+    if path is not None and (not path or not path.isprintable()):
+        raise UsageError(f"bad {option} file name '{shown(path)}'")
+    if path is not None and path.startswith("~") and os.path.expanduser(path) == path:
+        raise UsageError(f"bad {option} file name '{shown(path)}': no such user")
 
 
 def _options_first(argv: Sequence[str], value_options: set[str]) -> list[str]:
@@ -271,20 +274,28 @@ def parse_args(argv: Sequence[str]) -> Settings:
     parser = build_parser()
     args = parser.parse_args(_options_first(argv, parser.value_options))
     target = parse_target(args.destination)
-    if target.user is None and args.user:
-        target = type(target)(target.host, args.user, target.port)
-    if target.port is None and args.port is not None:
-        target = type(target)(target.host, target.user, parse_port(args.port))
+    if target.user is None and args.user is not None:
+        target = type(target)(target.host, check_user(args.user, "-l user name"), target.port)
+    if args.port is not None:  # checked even when the destination names a port
+        port = parse_port(args.port)
+        if target.port is None:
+            target = type(target)(target.host, target.user, port)
+    if args.jump_hosts is not None and args.jump_hosts.lower() != "none":
+        parse_jump_spec(args.jump_hosts)  # a bad -J stops here, before anything is read
+    for path in args.identity_files:
+        _check_file_name("-i", path)
+    options, warnings = keywords.parse_options(args.options)
     connect = ConnectSettings(
         target=target,
         config_file=args.config_file,
         identity_files=tuple(args.identity_files),
-        options=tuple(_parse_option(o) for o in args.options),
+        options=options,
         jump_hosts=args.jump_hosts,
         forward_agent=args.forward_agent,
         password_file=args.password_file,
         verbosity=args.verbosity,
         quiet=args.quiet,
+        warnings=warnings,
     )
     command = " ".join(args.command) if args.command else None
     redirection = Redirection(
@@ -342,6 +353,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         console.warn(f"usage: {PROG} [OPTIONS] DESTINATION [COMMAND [ARG...]] (see {PROG} --help)")
         return ExitStatus.USAGE
     env = Environment.from_process(quiet=settings.connect.quiet)
+    for warning in settings.connect.warnings:
+        env.console.note(warning)
     try:
         with tuning.start_up():
             import asyncio

@@ -15,6 +15,8 @@ import sys
 from dataclasses import dataclass
 from typing import TextIO
 
+from remoterepl.display import shown
+
 PROG = "remoterepl"
 DEFAULT_TERMINAL_SIZE = (80, 24)
 
@@ -27,13 +29,15 @@ class Console:
         self.quiet = quiet
 
     def error(self, message: str) -> None:
-        """``remoterepl: MESSAGE``, even with -q (the reason a run failed)."""
-        self._write(f"{PROG}: {message}\n")
+        """``remoterepl: MESSAGE``, even with -q (the reason a run failed); one line, its
+        control characters escaped whatever names it quotes."""
+        self._write(f"{PROG}: {shown(message)}\n")
 
     def note(self, message: str) -> None:
-        """``remoterepl: MESSAGE`` (how the remote ended, a warning of ours), unless -q."""
+        """``remoterepl: MESSAGE`` (how the remote ended, a warning of ours), unless -q;
+        one line, as :meth:`error`."""
         if not self.quiet:
-            self._write(f"{PROG}: {message}\n")
+            self._write(f"{PROG}: {shown(message)}\n")
 
     def warn(self, text: str) -> None:
         """``text`` as it is (ssh's own wordings: "Warning: ...", a server's banner),

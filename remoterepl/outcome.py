@@ -13,6 +13,8 @@ import re
 import signal
 from dataclasses import dataclass
 
+from remoterepl.display import shown
+
 
 class ExitStatus(enum.IntEnum):
     """remoterepl's own exit statuses (README, "Exit status"); a remote status passes
@@ -57,13 +59,6 @@ def signal_number(name: str) -> int | None:
     return number if signal.SIGRTMIN <= number <= signal.SIGRTMAX else None
 
 
-def printable(text: str) -> str:
-    """``text`` with control characters (and backslashes) escaped, for a message line."""
-    return "".join(
-        c if c.isprintable() and c != "\\" else c.encode("unicode_escape").decode() for c in text
-    )
-
-
 @dataclass(frozen=True)
 class RemoteKilled:
     """The remote process died of a signal, as the server named it (``"TERM"``)."""
@@ -83,13 +78,13 @@ class RemoteKilled:
         if self.signal == UNNAMED_SIGNAL:
             text = "remote process killed by a signal the server did not name"
         elif self.number is None:
-            text = f"remote process killed by a signal unknown here ({printable(self.signal)})"
+            text = f"remote process killed by a signal unknown here ({shown(self.signal)})"
         else:
             text = f"remote process killed by SIG{self.signal}"
         if self.core_dumped:
             text += " (core dumped)"
         if self.message:
-            text += f": {printable(self.message)}"
+            text += f": {shown(self.message)}"
         return text
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from urllib.parse import unquote, urlsplit
 
+from remoterepl.display import shown
 from remoterepl.errors import UsageError
 
 
@@ -30,6 +31,7 @@ class ConnectSettings:
     password_file: str | None = None  # --password-file FILE
     verbosity: int = 0
     quiet: bool = False
+    warnings: tuple[str, ...] = ()  # about the command line: shown once the run starts
 
     def option(self, key: str) -> str | None:
         """Return the first ``-o`` value for ``key`` (ssh keywords are case-insensitive)."""
@@ -83,48 +85,118 @@ class Settings:
 
 def parse_port(text: str) -> int:
     """Parse a TCP port number, raising UsageError for anything else."""
-    if not text.isdigit() or not 0 < int(text) < 65536:
-        raise UsageError(f"bad port '{text}'")
+    if not text.isascii() or not text.isdigit() or not 0 < int(text) < 65536:
+        raise UsageError(f"bad port '{shown(text)}'")
     return int(text)
 
 
-def parse_target(destination: str) -> Target:
-    """Parse ``[user@]host[:port]``, ``[user@][v6addr]:port`` or ``ssh://[user@]host[:port]``."""
-    if not destination or destination.startswith("-"):
-        raise UsageError(f"bad destination '{destination}'")
-    if destination.lower().startswith("ssh://"):
-        return _parse_url(destination)
+# OpenSSH (9.6 and later) refuses these in a host or user name from the command line:
+# they end up in %h/%r of a ProxyCommand run by a shell (readconf.c ssh_valid_hostname,
+# ssh_valid_ruser). A leading "-" would make the name an option of such a command.
+_HOST_FORBIDDEN = frozenset("'`\"$\\;&<>|(){},")
+_USER_FORBIDDEN = frozenset("'`\";&<>|(){}")
 
-    user, at, hostport = destination.rpartition("@")
-    if at and not user:
-        raise UsageError(f"bad destination '{destination}': empty user name")
-    host, port = _split_host_port(hostport, destination)
-    return Target(host=host, user=user or None, port=port)
+
+def host_problem(host: str) -> str | None:
+    """Why ``host`` cannot be a host name (OpenSSH's rule), or None if it can."""
+    if host.startswith("-"):
+        return "a host name may not start with '-'"
+    for char in host:
+        if char in _HOST_FORBIDDEN or char.isspace() or not char.isprintable():
+            return f"a host name may not contain '{shown(char)}'"
+    return None
+
+
+def user_problem(user: str) -> str | None:
+    """Why ``user`` cannot be a remote user name (OpenSSH's rule), or None if it can."""
+    if user.startswith("-"):
+        return "a user name may not start with '-'"
+    for i, char in enumerate(user):
+        if char in _USER_FORBIDDEN or not char.isprintable():
+            return f"a user name may not contain '{shown(char)}'"
+        if char.isspace() and user[i + 1 : i + 2] == "-":
+            return "a user name may not contain '-' after a space"
+    if user.endswith("\\"):
+        return "a user name may not end with '\\'"
+    return None
+
+
+def check_user(user: str, what: str) -> str:
+    """``user`` if it is a valid remote user name, else UsageError naming ``what``."""
+    problem = user_problem(user)
+    if problem is not None:
+        raise UsageError(f"bad {what} '{shown(user)}': {problem}")
+    return user
+
+
+def parse_target(destination: str) -> Target:
+    """Parse ``[user@]host[:port]``, ``[user@][v6addr]:port`` or ``ssh://[user@]host[:port]``;
+    host and user must be names OpenSSH accepts (no leading ``-``, no shell metacharacters)."""
+    if not destination:
+        raise UsageError("bad destination '': empty")
+    if destination.lower().startswith("ssh://"):
+        target = _parse_url(destination)
+    else:
+        user, at, hostport = destination.rpartition("@")
+        if at and not user:
+            raise UsageError(f"bad destination '{shown(destination)}': empty user name")
+        host, port = _split_host_port(hostport, destination)
+        target = Target(host=host, user=user or None, port=port)
+    problem = host_problem(target.host) or (
+        user_problem(target.user) if target.user is not None else None
+    )
+    if problem is not None:
+        raise UsageError(f"bad destination '{shown(destination)}': {problem}")
+    return target
 
 
 def _parse_url(destination: str) -> Target:
-    parts = urlsplit(destination)
-    if parts.path not in ("", "/") or parts.query or parts.fragment or not parts.hostname:
-        raise UsageError(f"bad destination '{destination}'")
+    bad = f"bad destination '{shown(destination)}'"
+    try:
+        parts = urlsplit(destination)
+        hostname = parts.hostname
+    except ValueError as exc:  # "Invalid IPv6 URL": an unclosed "["
+        raise UsageError(f"{bad}: {exc}") from None
+    if parts.path not in ("", "/") or parts.query or parts.fragment or not hostname:
+        raise UsageError(bad)
     try:
         port = parts.port
     except ValueError:
-        raise UsageError(f"bad port in '{destination}'") from None
+        raise UsageError(f"bad port in '{shown(destination)}'") from None
+    if port == 0:
+        raise UsageError(f"bad port in '{shown(destination)}'")
     user = unquote(parts.username) if parts.username else None
-    return Target(host=parts.hostname, user=user, port=port)
+    return Target(host=hostname, user=user, port=port)
 
 
 def _split_host_port(hostport: str, destination: str) -> tuple[str, int | None]:
+    bad = f"bad destination '{shown(destination)}'"
     if hostport.startswith("["):
         host, bracket, rest = hostport[1:].partition("]")
         if not bracket or not host or (rest and not rest.startswith(":")):
-            raise UsageError(f"bad destination '{destination}'")
+            raise UsageError(bad)
         return host, parse_port(rest[1:]) if rest else None
     if hostport.count(":") == 1:  # host:port; several colons are a bare IPv6 address
         host, _, port = hostport.partition(":")
         if not host:
-            raise UsageError(f"bad destination '{destination}'")
+            raise UsageError(bad)
         return host, parse_port(port)
     if not hostport:
-        raise UsageError(f"bad destination '{destination}': no host")
+        raise UsageError(f"{bad}: no host")
     return hostport, None
+
+
+def parse_jump_spec(spec: str) -> list[Target]:
+    """``[user@]host[:port][,...]`` (or ssh:// URIs) -> targets, first hop first."""
+    targets: list[Target] = []
+    for part in spec.split(","):
+        part = part.strip(" ")  # only spaces: a newline would end the ssh_config line
+        try:
+            targets.append(parse_target(part))
+        except UsageError as exc:
+            reason = str(exc).partition("': ")[2]
+            raise UsageError(
+                f"bad jump host '{shown(part)}' in '{shown(spec)}'"
+                + (f": {reason}" if reason else "")
+            ) from None
+    return targets

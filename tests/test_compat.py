@@ -77,6 +77,67 @@ async def test_connection_transport_and_keepalive() -> None:
             assert await asyncio.wait_for(compat.keepalive_request(conn), 10) is True
 
 
+def test_taught_words_and_aliases(tmp_path: Path) -> None:
+    """A "words" keyword keeps the whole line as a list; an alias (KeepAlive) is stored
+    under the keyword it means (TCPKeepAlive)."""
+    compat.teach_config_keywords({"LocalForward": "words"})
+    compat.teach_config_aliases({"KeepAlive": "TCPKeepAlive", "NoSuchAlias": "NoSuchKeyword"})
+    path = tmp_path / "config"
+    path.write_text("LocalForward 5432 db:5432\nKeepAlive no\n")
+    config = compat.load_client_config([str(path)], "me", (), "h", ())
+    assert config.get("LocalForward") == ["5432", "db:5432"]
+    assert config.get("TCPKeepAlive") is False
+
+
+def test_packet_log_records_carry_their_packet() -> None:
+    """asyncssh's packet logging (debug level 3) puts the packet's bytes in the record,
+    where diagnostics looks for a secret line."""
+    import logging
+
+    records: list[logging.LogRecord] = []
+
+    class Keep(logging.Handler):
+        def emit(self, record: logging.LogRecord) -> None:
+            records.append(record)
+
+    from asyncssh.logging import SSHLogger, logger
+
+    handler = Keep()
+    parent = logging.getLogger("asyncssh")
+    parent.addHandler(handler)
+    old_level, old_debug = parent.level, SSHLogger._debug_level
+    parent.setLevel(logging.DEBUG)
+    asyncssh.set_debug_level(3)
+    try:
+        logger.packet(None, b"payload-bytes", "Sent %s", "MSG_CHANNEL_DATA (94)")
+    finally:
+        parent.removeHandler(handler)
+        parent.setLevel(old_level)
+        asyncssh.set_debug_level(old_debug)
+    assert [compat.logged_packet(r) for r in records] == [b"payload-bytes"]
+    assert compat.logged_packet(logging.LogRecord("x", 10, "", 0, "m", None, None)) is None
+
+
+async def test_agent_forwarding_can_be_cancelled_on_a_live_connection() -> None:
+    """SSHClientConnection._agent_forward_path holds the forwarding choice until the
+    session is opened; compat clears it (an untrusted host key)."""
+    key = asyncssh.generate_private_key("ssh-ed25519")
+    async with await start_server([key]) as server:
+        conn = await asyncssh.connect(
+            server.host,
+            server.port,
+            client_keys=[key],
+            known_hosts=None,
+            config=None,
+            agent_path=None,
+            agent_forwarding="/nonexistent/agent.sock",
+        )
+        async with conn:
+            assert conn._agent_forward_path == "/nonexistent/agent.sock"
+            compat.disable_agent_forwarding(conn)
+            assert conn._agent_forward_path is None
+
+
 def test_host_patterns_and_key_algorithms() -> None:
     """HostPatternList matching, default algorithms, and public keys from blobs."""
     assert compat.host_patterns_match("*.example.com,!bad.example.com", "a.example.com")

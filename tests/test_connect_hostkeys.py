@@ -226,7 +226,7 @@ def test_changed_key_names_file_and_line(
     embedded_sshd: EmbeddedSshd, embedded_env_factory: ClientEnvFactory, tmp_path: Path
 ) -> None:
     """A hashed entry with another ED25519 key on line 3: refused, FILE:3 named, even with
-    StrictHostKeyChecking=no."""
+    StrictHostKeyChecking=accept-new (with "no", see test_secrets_e2e.py)."""
     impostor = generate_key(tmp_path / "impostor")
     other = generate_key(tmp_path / "other")
     lines = [
@@ -239,7 +239,7 @@ def test_changed_key_names_file_and_line(
         ["ssh-keygen", "-q", "-H", "-f", str(env.known_hosts_path)], check=True, capture_output=True
     )
     proc = run_remoterepl(
-        ["-o", "StrictHostKeyChecking=no", env.user_alias, OK], env=env.env, timeout=30
+        ["-o", "StrictHostKeyChecking=accept-new", env.user_alias, OK], env=env.env, timeout=30
     )
     assert proc.returncode == 255, proc.stderr
     line = assert_one_line_error(proc.stderr)

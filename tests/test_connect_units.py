@@ -11,12 +11,12 @@ import asyncssh
 import pytest
 
 from remoterepl.errors import UsageError
-from remoterepl.settings import ConnectSettings, Target
+from remoterepl.settings import ConnectSettings, Target, parse_jump_spec
 from remoterepl.ssh.config import load_host_config, override_lines, write_config_files
 from remoterepl.ssh.hostkeys import Policy
 from remoterepl.ssh.identities import _openssh_public_blob, loose_permissions
 from remoterepl.ssh.known_hosts import KnownHosts, hashed_name
-from remoterepl.ssh.route import parse_jump_spec, plan_route
+from remoterepl.ssh.route import plan_route
 
 
 def settings_for(tmp_path: Path, config: str, **kwargs: object) -> ConnectSettings:

@@ -367,14 +367,14 @@ def test_extra_secret_prompt_pattern() -> None:
 
 
 def test_dangerous_sequences_are_stripped_and_colours_kept() -> None:
-    """Titles, clipboard writes, DCS/APC/PM, reports and C1 controls go; SGR and the
-    alternate screen stay."""
+    """Titles, clipboard writes, DCS/APC/PM, reports and C1 controls go (an 8-bit CSI with
+    its parameters); SGR and the alternate screen stay."""
     text = (
         "a\x1b]0;title\x07b\x1b]52;c;ZXZpbA==\x1b\\c\x1bP1$qm\x1b\\d\x1b_apc\x1b\\e"
         "\x1b^pm\x1b\\f\x1b[6n\x1b[c\x1b[>c\x1b[21t\x9b2J"
         "\x1b[1;31mred\x1b[0m\x1b[?1049h\x1b[H"
     )
-    assert EscapeStripper().feed(text) == "abcdef2J\x1b[1;31mred\x1b[0m\x1b[?1049h\x1b[H"
+    assert EscapeStripper().feed(text) == "abcdef\x1b[1;31mred\x1b[0m\x1b[?1049h\x1b[H"
 
 
 def test_sequences_split_across_chunks_are_still_caught() -> None:

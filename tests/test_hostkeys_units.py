@@ -46,6 +46,7 @@ def verifier(
 
 
 POLICIES = list(Policy)
+STRICT = [p for p in Policy if p is not Policy.NO]  # every policy but "no" refuses a changed key
 
 
 def test_a_known_key_is_handed_to_asyncssh_as_trusted(tmp_path: Path) -> None:
@@ -104,10 +105,11 @@ def test_unknown_key_with_ask_on_a_terminal_waits_for_the_answer(tmp_path: Path)
     assert line(NAME, key).split()[2] in path.read_text()
 
 
-@pytest.mark.parametrize("policy", POLICIES, ids=lambda p: p.value)
-def test_changed_key_is_refused_whatever_the_policy(tmp_path: Path, policy: Policy) -> None:
-    """Another key of the same type on the host's line: refused under every policy,
-    naming FILE:LINE; nothing recorded."""
+@pytest.mark.parametrize("policy", STRICT, ids=lambda p: p.value)
+def test_changed_key_is_refused_by_strict_policies(tmp_path: Path, policy: Policy) -> None:
+    """Another key of the same type on the host's line: refused under every policy but
+    "no" (OpenSSH: "you have requested strict checking"), naming FILE:LINE; nothing
+    recorded."""
     old, new = new_key(), new_key()
     check, warnings, path = verifier(tmp_path, ["# comment", line(NAME, old)], policy)
     assert check.validate(new) is False
@@ -118,8 +120,8 @@ def test_changed_key_is_refused_whatever_the_policy(tmp_path: Path, policy: Poli
     assert warnings == []
 
 
-@pytest.mark.parametrize("policy", POLICIES, ids=lambda p: p.value)
-def test_revoked_key_is_refused_whatever_the_policy(tmp_path: Path, policy: Policy) -> None:
+@pytest.mark.parametrize("policy", STRICT, ids=lambda p: p.value)
+def test_revoked_key_is_refused_by_strict_policies(tmp_path: Path, policy: Policy) -> None:
     """A key marked @revoked is refused, naming the line, even when also listed as good."""
     key = new_key()
     lines = [line(NAME, key), line("*", key, "revoked")]
@@ -127,6 +129,25 @@ def test_revoked_key_is_refused_whatever_the_policy(tmp_path: Path, policy: Poli
     assert check.known_hosts_arg()[0] == []  # never handed to asyncssh as trusted
     assert check.validate(key) is False
     assert "REVOKED" in str(check.refusal) and f"{path}:2" in str(check.refusal)
+
+
+@pytest.mark.parametrize("revoked", [False, True], ids=["changed", "revoked"])
+def test_no_lets_a_changed_key_through_untrusted(tmp_path: Path, revoked: bool) -> None:
+    """StrictHostKeyChecking no and a changed (or revoked) key: connect, as OpenSSH's
+    continue_unsafe does, but marked untrusted (no password, keyboard-interactive or
+    agent then), with OpenSSH's lines said; nothing recorded."""
+    old, new = new_key(), new_key()
+    lines = [line(NAME, old)] + ([line("*", new, "revoked")] if revoked else [])
+    check, warnings, path = verifier(tmp_path, lines, Policy.NO)
+    before = path.read_text()
+    assert check.validate(new) is True
+    assert check.untrusted is new and check.refusal is None
+    said = "\n".join(warnings)
+    assert ("REVOKED" if revoked else "HAS CHANGED") in said and fingerprint(new) in said
+    assert f"{path}:{2 if revoked else 1}" in said
+    assert "Password authentication is disabled to avoid man-in-the-middle attacks." in said
+    assert "Keyboard-interactive authentication is disabled" in said
+    assert path.read_text() == before
 
 
 def test_a_new_key_type_is_unknown_not_changed(tmp_path: Path) -> None:

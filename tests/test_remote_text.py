@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
 from remoterepl.editor.prompt import default_prompt
-from remoterepl.editor.remote_text import OutputSplitter, prompt_text
+from remoterepl.editor.remote_text import MAX_PROMPT, OutputSplitter, last_row_end, prompt_text
 
 
 def test_complete_lines_print_and_the_partial_line_is_kept() -> None:
@@ -59,3 +62,59 @@ def test_default_prompt_names_the_program() -> None:
     assert default_prompt("bc -q") == "bc> "
     assert default_prompt("/usr/bin/python3 -i") == "python3> "
     assert default_prompt(None) == "> "
+
+
+# -- long lines (issue 12: a 1 MiB partial line as the prompt froze the client) ----------
+
+
+def test_a_long_partial_line_is_painted_up_to_its_last_screen_row() -> None:
+    splitter = OutputSplitter()
+    assert splitter.feed("x" * 100_000) == ""
+    head = splitter.take_overlong(80)
+    assert head == "x" * (100_000 // 80 * 80) + "\r\n"  # the row break the wrap makes
+    assert splitter.partial == "x" * (100_000 % 80)
+    assert splitter.take_overlong(80) == ""  # short again: a prompt
+
+
+def test_a_prompt_of_a_few_rows_stays_whole() -> None:
+    splitter = OutputSplitter()
+    splitter.feed("\x1b[1m" + "p" * (MAX_PROMPT - 10) + "> ")
+    assert splitter.take_overlong(80) == ""
+
+
+def test_rows_are_counted_in_cells_not_characters() -> None:
+    """Wide characters take two cells (one that does not fit wraps early), escapes none,
+    a carriage return starts the row again."""
+    assert last_row_end("漢" * 41, 80) == (40, 80)
+    assert last_row_end("a" + "漢" * 40, 80) == (40, 79)
+    assert last_row_end("\x1b[31m" + "x" * 85 + "\ryy", 80) == (85, 80)
+    assert last_row_end("x" * 70 + "\r" + "y" * 70, 80) == (0, 0)
+    assert last_row_end("abc", 80) == (0, 0)
+
+
+def test_a_long_line_without_rows_is_painted_whole() -> None:
+    """Escapes alone fill no row: the line is painted and nothing is held."""
+    splitter = OutputSplitter()
+    splitter.feed("\x1b[m" * 5000)
+    assert splitter.take_overlong(80) == "\x1b[m" * 5000 + "\r\n"
+    assert splitter.partial == ""
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    st.lists(
+        st.sampled_from(["x" * 50, "漢字", "\x1b[31m", "\r", "\t", "\x1b]0;t\x07", "é", "\b"]),
+        min_size=1,
+        max_size=400,
+    ).map("".join),
+    st.integers(min_value=1, max_value=200),
+)
+def test_cutting_a_long_line_loses_nothing_and_leaves_a_prompt(text: str, columns: int) -> None:
+    splitter = OutputSplitter()
+    splitter.feed(text)
+    head = splitter.take_overlong(columns)
+    if len(text) <= MAX_PROMPT:
+        assert head == "" and splitter.partial == text
+        return
+    assert head.removesuffix("\r\n") + splitter.partial == text
+    assert len(splitter.partial) <= MAX_PROMPT

@@ -9,8 +9,14 @@ from pathlib import Path
 
 import pytest
 
-from tests.client import Terminal, shell_prompt_shown, spawn_remoterepl
-from tests.client_env import ClientEnv
+from tests.client import (
+    Terminal,
+    assert_terminal_restored,
+    shell_prompt_shown,
+    spawn_remoterepl,
+    with_stty_record,
+)
+from tests.client_env import ClientEnv, Login
 from tests.system import require_program
 
 DISCONNECTED = "closed (~.)"
@@ -96,3 +102,37 @@ def test_a_line_sent_after_the_remote_exited(embedded_env: ClientEnv, tmp_path: 
         status = term.wait_exit(timeout=20)
         assert_no_traceback(term)
         assert status == 7, term.describe()
+
+
+@pytest.mark.parametrize("split", [False, True], ids=["same-read", "next-write"])
+@pytest.mark.parametrize(
+    "keys",
+    [AFTERWARDS[name] for name in ("enter", "ctrl-c", "ctrl-d", "ctrl-z")] + ["echo typed\r"],
+    ids=["enter", "ctrl-c", "ctrl-d", "ctrl-z", "typing"],
+)
+def test_keys_after_tilde_dot_end_in_one_line_and_a_restored_terminal(
+    login: Login, keys: str, split: bool, tmp_path: Path
+) -> None:
+    """Issue 12, defect 10, on both servers: ``~.`` in a shell, then Enter, Ctrl-C, Ctrl-D,
+    Ctrl-Z or a typed line (in the same read, or written after it): no key raises, the
+    session ends with status 255 and one ``remoterepl:`` line, the terminal as before."""
+    record = tmp_path / "stty"
+    argv = with_stty_record([login.alias], record)
+    # A key written after remoterepl has gone (pexpect waits 50 ms before each write)
+    # reaches the shell that ran it, as after ssh: there Ctrl-C must not end the record.
+    script = argv[-1].replace("rc=$?;", "rc=$?; trap '' INT TSTP;")
+    assert script != argv[-1]
+    argv[-1] = f"trap : INT TSTP; {script}"
+    with Terminal(argv, env=login.env.env) as term:
+        term.wait_for_screen(shell_prompt_shown, timeout=20)
+        if split:
+            term.send("~.")
+            term.send(keys)
+        else:
+            term.send("~." + keys)
+        screen = term.wait_for_screen("RC=", timeout=15)
+        assert_no_traceback(term)
+        assert "RC=255" in screen, term.describe()
+        ours = [row for row in screen.splitlines() if "remoterepl:" in row]
+        assert len(ours) == 1 and DISCONNECTED in ours[0], term.describe()
+    assert_terminal_restored(record)

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import signal
 import sys
 import time
 
@@ -181,6 +182,12 @@ class FrontEnd:
                 self.forwarder.stop()
                 for task in tasks:
                     task.cancel()
+                if self.session.left:
+                    # Nothing is left to interrupt or stop, and nothing can hang: a key
+                    # typed after ~. that lands once the terminal is cooked again must not
+                    # kill the client before it says how the session ended (status 130).
+                    for number in (signal.SIGINT, signal.SIGQUIT, signal.SIGTSTP):
+                        signal.signal(number, signal.SIG_IGN)
         self._show_leftovers()
 
     async def _edit_until_remote_ends(self) -> None:

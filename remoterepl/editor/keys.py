@@ -17,6 +17,7 @@ from typing import Any, Protocol
 
 from prompt_toolkit.application import Application, get_app
 from prompt_toolkit.buffer import Buffer
+from prompt_toolkit.clipboard import ClipboardData, InMemoryClipboard
 from prompt_toolkit.enums import EditingMode
 from prompt_toolkit.filters import (
     Condition,
@@ -32,6 +33,21 @@ from prompt_toolkit.keys import Keys
 from prompt_toolkit.search import accept_search, stop_search
 
 from remoterepl.modes.escapes import ESCAPES, Action, Escape, lookup
+
+
+class SecretSafeClipboard(InMemoryClipboard):
+    """The kill ring (Ctrl-U, Ctrl-W, Ctrl-K, Meta-D; vi's deletes and yanks), which never
+    takes text from a secret line: Ctrl-Y would yank it into a line that is shown and
+    stored."""
+
+    def __init__(self, secret: Callable[[], bool]) -> None:
+        super().__init__()
+        self._secret = secret
+
+    def set_data(self, data: ClipboardData) -> None:
+        """Keep ``data`` unless it was cut from a secret."""
+        if not self._secret():
+            super().set_data(data)
 
 
 class EditorActions(Protocol):

@@ -39,7 +39,12 @@ from remoterepl.editor.history import (
     open_history,
 )
 from remoterepl.editor.indent import indents_python, python_indent, with_indent_keys
-from remoterepl.editor.keys import EditorActions, make_key_bindings, tune_key_timeouts
+from remoterepl.editor.keys import (
+    EditorActions,
+    SecretSafeClipboard,
+    make_key_bindings,
+    tune_key_timeouts,
+)
 from remoterepl.editor.painter import RESET, Painter
 from remoterepl.editor.recording import Recorder
 from remoterepl.editor.remote_text import prompt_text
@@ -138,6 +143,7 @@ class LineInput:
         if self.indent is not None:
             self.indent.attach(self.prompt.app, self.prompt.default_buffer)
         self.prompt.app.before_render += self._sync_window_size
+        toolbar.secret = self.secret_input
         tune_key_timeouts(self.prompt.app)
 
     def _make_prompt_session(
@@ -174,6 +180,7 @@ class LineInput:
             ),
             vi_mode=config.edit_mode == "vi",
             is_password=secret,
+            clipboard=SecretSafeClipboard(self.secret_input),
             auto_suggest=(
                 ConditionalAutoSuggest(HistorySuggest(), ~secret) if config.auto_suggest else None
             ),
@@ -284,7 +291,7 @@ class LineInput:
             self.recorder.input(line.replace("\n", "\r") + "\r")
         # A line can race the end of the session (~. then Enter): then it goes nowhere,
         # and the end is reported as it comes.
-        self.session.try_send((line.replace("\n", eol) + eol).encode())
+        self.session.try_send((line.replace("\n", eol) + eol).encode(), secret=secret)
 
     def take_typed(self) -> str:
         """What was typed but not sent when the editor stepped aside (it goes to the program

@@ -10,9 +10,11 @@ from __future__ import annotations
 
 import json
 import os
+import stat
 import time
 from typing import IO, TextIO
 
+from remoterepl.display import shown
 from remoterepl.errors import UsageError
 
 
@@ -34,11 +36,26 @@ class Recorder:
 
     @classmethod
     def create(cls, path: str, width: int, height: int, title: str) -> Recorder:
-        """Create (truncate) ``path`` and write the header; UsageError if it can't."""
+        """Create or truncate ``path``, mode 0600 even when it existed with another mode
+        (it will hold what the terminal showed), and write the header; UsageError if it
+        can't, or if ``path`` is not a regular file (a FIFO would block the session)."""
+        name = f"--record file '{shown(path)}'"
         try:
-            fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+            fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_NONBLOCK | os.O_CLOEXEC, 0o600)
         except OSError as exc:
-            raise UsageError(f"can't open --record file '{path}': {exc.strerror}") from None
+            raise UsageError(f"can't open {name}: {exc.strerror}") from None
+        try:
+            if not stat.S_ISREG(os.fstat(fd).st_mode):
+                raise UsageError(f"{name} is not a regular file")
+            os.fchmod(fd, 0o600)
+            os.ftruncate(fd, 0)
+            os.set_blocking(fd, True)
+        except OSError as exc:
+            os.close(fd)
+            raise UsageError(f"can't use {name}: {exc.strerror}") from None
+        except UsageError:
+            os.close(fd)
+            raise
         return cls(os.fdopen(fd, "w", encoding="utf-8", buffering=64 * 1024), width, height, title)
 
     def _event(self, code: str, data: str) -> None:

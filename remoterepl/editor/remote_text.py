@@ -6,6 +6,12 @@ from __future__ import annotations
 
 import re
 
+from prompt_toolkit.utils import get_cwidth
+
+# A partial line longer than this is output, not a prompt: all but its last screen row is
+# painted at once (prompt_toolkit lays a prompt out in time that grows much faster than
+# its length: a 1 MiB line froze the client for minutes).
+MAX_PROMPT = 4096
 _BRACKETED_PASTE = re.compile(r"\x1b\[\?2004[hl]")
 # What clears the screen or homes the cursor: painted at once even in an unfinished line
 # (`clear` just before the shell's prompt), never kept in the prompt.
@@ -19,6 +25,12 @@ TERMINAL_QUERY = re.compile(
 _PAINT_AT_ONCE = re.compile(f"{SCREEN_RESET.pattern}|{TERMINAL_QUERY.pattern}")
 # Everything a one-line prompt cannot show: OSC strings (titles), non-SGR CSI sequences,
 # other escapes and control characters. SGR (colours, `ESC [ ... m`) is kept.
+# A partial line in pieces: escape sequences and controls (no width, or moving the cursor)
+# and runs of printable text.
+_PIECE = re.compile(
+    r"\x1b\[[0-?]*[ -/]*[@-~]|\x1b\][^\x07\x1b]*(?:\x07|\x1b\\)?|\x1b[ -/]*[0-~]?"
+    r"|[\x00-\x1f\x7f]|[^\x00-\x1f\x7f\x1b]+"
+)
 _NOT_FOR_PROMPT = re.compile(
     r"\x1b\][^\x07\x1b]*(?:\x07|\x1b\\)?"
     r"|\x1b\[[0-?]*[ -/]*[@-ln-~]"
@@ -57,6 +69,19 @@ class OutputSplitter:
         head, self.partial = self.partial[: ends[-1]], self.partial[ends[-1] :]
         return head
 
+    def take_overlong(self, columns: int) -> str:
+        """When the partial line is too long to be a prompt: the part of it up to its last
+        row on a ``columns`` wide screen, to be painted at once (with the line break the
+        terminal's wrap would make); the rest (less than a row) stays the partial line.
+        "" when it is short enough."""
+        if len(self.partial) <= MAX_PROMPT:
+            return ""
+        cut, column = last_row_end(self.partial, max(columns, 1))
+        if len(self.partial) - cut > MAX_PROMPT:  # no rows to cut at (escapes, \r)
+            cut, column = len(self.partial), 1
+        head, self.partial = self.partial[:cut], self.partial[cut:]
+        return head + "\r\n" if column else head
+
     def line_sent(self) -> None:
         """The user accepted a line and the editor printed it with the partial line as its
         prompt (no remote echo to wait for)."""
@@ -66,6 +91,38 @@ class OutputSplitter:
         """Return and forget the partial line."""
         partial, self.partial = self.partial, ""
         return partial
+
+
+def last_row_end(text: str, columns: int) -> tuple[int, int]:
+    """Where the last screen row that ``text`` fills ends (``text`` starting at column 0;
+    escape sequences take no room), and the column there: ``columns`` after a full row, a
+    wide character that did not fit wraps early. (0, 0) when no row was filled."""
+    cut, cut_column = 0, 0
+    column = 0
+    for piece in _PIECE.finditer(text):
+        run = piece.group()
+        if run[0] >= " " and run[0] != "\x7f":
+            if run.isascii():
+                column %= columns  # a pending wrap is taken by the next character
+                filled, column = divmod(column + len(run), columns)
+                if filled:
+                    cut = piece.end() - column
+                    cut_column, column = columns, column or columns
+                continue
+            for offset, char in enumerate(run):
+                width = get_cwidth(char)
+                if column + width > columns:
+                    if column:
+                        cut, cut_column = piece.start() + offset, column
+                    column = 0
+                column += width
+        elif run == "\r":
+            column = 0
+        elif run == "\b":
+            column = max(min(column, columns - 1) - 1, 0)
+        elif run == "\t":
+            column = min((column // 8 + 1) * 8, columns - 1)
+    return cut, cut_column
 
 
 def prompt_text(partial: str) -> str:

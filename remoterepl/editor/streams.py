@@ -15,7 +15,7 @@ from urllib.parse import unquote, urlsplit
 from remoterepl.editor.completion import WordBank
 from remoterepl.editor.input_mode import MODE_MARK, InputMode
 from remoterepl.editor.painter import RESET, Painter
-from remoterepl.editor.remote_text import TERMINAL_QUERY, OutputSplitter, prompt_text
+from remoterepl.editor.remote_text import MAX_PROMPT, TERMINAL_QUERY, OutputSplitter, prompt_text
 from remoterepl.editor.sanitize import EscapeStripper
 from remoterepl.editor.toolbar import SessionStatus, remote_ready
 from remoterepl.session.lookups import RemoteNames
@@ -204,16 +204,20 @@ class OutputRouter:
         if self.mode.tty_stale and self._tty_stream is not None:
             self.mode.tty_stale = False
             self._follow_mode(self._tty_stream)
+            self.events.prompt_changed()  # the report may mean a secret: hide it at once
 
     def tty_changed(self, tty: TtyMode | None) -> None:
         """The watcher's report on the remote terminal's modes."""
         if self._stale_timer is not None:
             self._stale_timer.cancel()
             self._stale_timer = None
+        was_secret = self.mode.secret
         self.mode.note_tty(tty)
         self._leave_dead_screen()
         if self._tty_stream is not None:
             self._follow_mode(self._tty_stream)
+        if self.mode.secret != was_secret:
+            self.events.prompt_changed()  # what was typed is hidden (or shown) at once
 
     def _leave_dead_screen(self) -> None:
         """The shell reads a line at its prompt while a full-screen or keypad program's
@@ -249,7 +253,8 @@ class OutputRouter:
         if text:
             self.painter.queue(text)
             _, newline, tail = text.rpartition("\n")
-            self._raw_tail = tail if newline else self._raw_tail + tail
+            tail = tail if newline else self._raw_tail + tail
+            self._raw_tail = tail[-MAX_PROMPT:]  # a prompt when the editor is back
 
     def _paint(self, stream: RemoteStream, text: str) -> None:
         if not text:
@@ -261,6 +266,8 @@ class OutputRouter:
             self.events.query_sent()
         lines = stream.lines(text)
         reset = stream.splitter.take_screen_reset()
+        if len(stream.splitter.partial) > MAX_PROMPT:  # a long line, not a prompt
+            reset += stream.splitter.take_overlong(self.painter.output.get_size().columns)
         answered = bool(lines)
         if lines and self._echoes_due:
             echoes = min(lines.count("\n"), self._echoes_due)

@@ -10,6 +10,7 @@ shell reports through the OSC 133;D shell-integration mark, when it sends one.
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from prompt_toolkit.formatted_text import StyleAndTextTuples
@@ -52,6 +53,7 @@ class Toolbar:
         self.status = status
         self.visible = visible
         self.key_hint = key_hint
+        self.secret: Callable[[], bool] = lambda: False  # what is typed is a secret
 
     def toggle(self) -> None:
         """Show or hide the toolbar."""
@@ -68,6 +70,8 @@ class Toolbar:
         parts: StyleAndTextTuples = [("class:toolbar.destination", f" {status.destination}")]
         if status.jumps:
             parts.append(("class:toolbar.dim", " via " + " → ".join(status.jumps)))
+        if self.secret():  # first: the one thing a long command must not push off
+            parts += [sep, ("class:toolbar.busy", "input hidden")]
         parts += [sep, ("", status.command), sep, ("", "pty" if status.pty else "no pty"), sep]
         if status.busy_since is None:
             parts.append(("class:toolbar.idle", "idle"))

@@ -6,6 +6,7 @@ from __future__ import annotations
 import enum
 from dataclasses import dataclass
 
+from remoterepl.display import shown
 from remoterepl.errors import UsageError
 
 DEFAULT_ESCAPE_CHAR = "~"
@@ -59,7 +60,7 @@ def parse_escape_char(value: str) -> str | None:
         return chr(ord(value[1].upper()) & 0x1F)
     if len(value) == 1:
         return value
-    raise UsageError(f"bad escape character '{value}': use one character, ^X or none")
+    raise UsageError(f"bad escape character '{shown(value)}': use one character, ^X or none")
 
 
 def lookup(escape_char: str, key: str) -> Escape | None:

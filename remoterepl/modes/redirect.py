@@ -6,6 +6,7 @@ import os
 from dataclasses import dataclass
 from typing import IO
 
+from remoterepl.display import shown
 from remoterepl.errors import UsageError
 from remoterepl.settings import Redirection
 
@@ -30,7 +31,7 @@ def _open(path: str, mode: str, what: str) -> IO[bytes]:
     try:
         return open(path, mode, buffering=0)  # closed by Outputs.close
     except OSError as exc:
-        raise UsageError(f"can't open {what} file '{path}': {exc.strerror}") from None
+        raise UsageError(f"can't open {what} file '{shown(path)}': {exc.strerror}") from None
 
 
 def open_outputs(redirection: Redirection) -> Outputs:

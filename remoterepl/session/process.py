@@ -89,12 +89,13 @@ class RemoteSession:
         OSError once the channel takes no more input (pipe mode stops pumping on it)."""
         self._channel.write(data)
 
-    def try_send(self, data: bytes) -> bool:
+    def try_send(self, data: bytes, *, secret: bool = False) -> bool:
         """Send what the user typed: False, never an exception, once the channel takes no
         more input. A key can always race the end of the session (``~.``, the remote
-        exiting, the connection lost): how it ended is reported by the front end."""
+        exiting, the connection lost): how it ended is reported by the front end. A
+        ``secret`` line never shows in packet dumps (-vvvv)."""
         try:
-            self._channel.write(data)
+            self._channel.write(data, secret=secret)
         except OSError:
             return False
         return True
@@ -280,6 +281,11 @@ class RemoteSession:
         signalled: a server whose process lives on (or that stopped answering) would keep a
         channel close waiting."""
         self._connection.close()
+
+    @property
+    def left(self) -> bool:
+        """True once the user left with an escape (``~.``)."""
+        return self._disconnected is not None
 
     def disconnect(self, escape: str = "~.") -> None:
         """The user asked to leave with ``escape`` (``~.``): drop the connection, as ssh

@@ -12,28 +12,61 @@ import stat
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
+from remoterepl.display import shown
 from remoterepl.errors import UsageError
 from remoterepl.ssh import diagnostics, ttyprompt
 
 
 def read_password_file(path: str) -> str:
-    """The first line of ``path``; refuse files group/others can access, as ssh refuses
-    loose private keys (blocking). Raises UsageError (exit status 2)."""
+    """The first line of ``path``; refuse anything but a regular file (a FIFO would block
+    the run, a symbolic link could be swapped) and files group/others can access, as ssh
+    refuses loose private keys (blocking). Raises UsageError (exit status 2)."""
+    name = f"--password-file '{shown(path)}'"
     try:
-        fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC)
+        info = os.lstat(path)
     except OSError as exc:
-        raise UsageError(f"can't read --password-file {path}: {exc.strerror or exc}") from None
-    with os.fdopen(fd, "rb") as file:
-        info = os.fstat(file.fileno())
-        if not stat.S_ISREG(info.st_mode):
-            raise UsageError(f"--password-file {path} is not a regular file")
+        raise UsageError(f"can't read {name}: {exc.strerror or exc}") from None
+    kind = _file_kind(info.st_mode)
+    if kind is not None:
+        raise UsageError(f"{name} is {kind}, not a regular file: refusing it")
+    try:  # O_NONBLOCK: a FIFO swapped in after the check must not block either
+        fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC)
+    except OSError as exc:
+        raise UsageError(f"can't read {name}: {exc.strerror or exc}") from None
+    try:
+        info = os.fstat(fd)
+        kind = _file_kind(info.st_mode)
+        if kind is not None:
+            raise UsageError(f"{name} is {kind}, not a regular file: refusing it")
         if info.st_mode & 0o077:
             raise UsageError(
-                f"--password-file {path} is accessible by group/others (mode "
-                f"{stat.S_IMODE(info.st_mode):04o}): refusing it; run chmod 600 {path}"
+                f"{name} is accessible by group/others (mode "
+                f"{stat.S_IMODE(info.st_mode):04o}): refusing it; run chmod 600 {shown(path)}"
             )
-        first = file.readline(65536)
+        with os.fdopen(os.dup(fd), "rb") as file:
+            first = file.readline(65536)
+    except OSError as exc:
+        raise UsageError(f"can't read {name}: {exc.strerror or exc}") from None
+    finally:
+        os.close(fd)
     return first.decode("utf-8", "replace").rstrip("\r\n")
+
+
+def _file_kind(mode: int) -> str | None:
+    """What a file that is not a regular file is (None for a regular file)."""
+    if stat.S_ISREG(mode):
+        return None
+    for test, kind in (
+        (stat.S_ISLNK, "a symbolic link"),
+        (stat.S_ISDIR, "a directory"),
+        (stat.S_ISFIFO, "a FIFO"),
+        (stat.S_ISSOCK, "a socket"),
+        (stat.S_ISCHR, "a device"),
+        (stat.S_ISBLK, "a device"),
+    ):
+        if test(mode):
+            return kind
+    return "not a file"
 
 
 @dataclass

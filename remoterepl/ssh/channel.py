@@ -17,6 +17,7 @@ import asyncssh
 
 from remoterepl.errors import ChannelClosed
 from remoterepl.outcome import RemoteExited, RemoteKilled
+from remoterepl.ssh import diagnostics
 
 
 @dataclass(frozen=True)
@@ -79,8 +80,11 @@ class ProcessChannel:
 
     # -- input -------------------------------------------------------------------------
 
-    def write(self, data: bytes) -> None:
-        """Queue input; it leaves at once, in as few writes as can be (OSError if closed)."""
+    def write(self, data: bytes, *, secret: bool = False) -> None:
+        """Queue input; it leaves at once, in as few writes as can be (OSError if closed).
+        A ``secret`` (a line typed at a password prompt) is kept out of -vvvv packet dumps."""
+        if secret:
+            diagnostics.hide_in_packet_dumps(data)
         with self._corked():
             self._process.stdin.write(data)
 

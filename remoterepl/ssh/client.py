@@ -11,7 +11,7 @@ from dataclasses import dataclass
 import asyncssh
 
 from remoterepl.environment import Console
-from remoterepl.ssh import diagnostics
+from remoterepl.ssh import compat, diagnostics
 from remoterepl.ssh.auth import PasswordAuth
 from remoterepl.ssh.config import HostConfig
 from remoterepl.ssh.hostkeys import HostKeyVerifier
@@ -93,7 +93,15 @@ class HopClient(asyncssh.SSHClient):
     def validate_host_public_key(
         self, host: str, addr: str, port: int, key: asyncssh.SSHKey
     ) -> bool:
-        return self.hop.verifier.validate(key)
+        trusted = self.hop.verifier.validate(key)
+        if self.hop.verifier.untrusted is not None and self.hop.forward_agent:
+            self.hop.console.error(
+                "Agent forwarding is disabled to avoid man-in-the-middle attacks."
+            )
+            self.hop.forward_agent = None
+            if self.conn is not None:
+                compat.disable_agent_forwarding(self.conn)
+        return trusted
 
     def auth_banner_received(self, msg: str, lang: str) -> None:
         self.hop.console.warn("".join(c for c in msg if c.isprintable() or c in "\n\t"))
@@ -164,11 +172,17 @@ class HopClient(asyncssh.SSHClient):
 
     async def password_auth_requested(self) -> str | None:
         self._note_methods()
+        if self.hop.verifier.untrusted is not None:
+            diagnostics.debug("password authentication skipped: the host key is not trusted")
+            return None
         self.method = "password"
         return await self.hop.auth.password()
 
     def kbdint_auth_requested(self) -> str | None:
         self._note_methods()
+        if self.hop.verifier.untrusted is not None:
+            diagnostics.debug("keyboard-interactive skipped: the host key is not trusted")
+            return None
         self.method = "keyboard-interactive"
         return "" if self.hop.auth.kbdint_wanted() else None
 

@@ -26,6 +26,7 @@ PRIVATE_NAMES = (
     "asyncssh.config:SSHConfig._set_string",
     "asyncssh.config:SSHConfig._set_bool",
     "asyncssh.config:SSHConfig._set_int",
+    "asyncssh.config:SSHConfig._set_string_list",
     "asyncssh.config:SSHClientConfig._percent_expand",  # %-expansion per file, turned off
     "asyncssh.config:SSHConfig._expand_val",  # ... and done once, by us
     "asyncssh.config:SSHClientConfig.load",
@@ -38,7 +39,9 @@ PRIVATE_NAMES = (
     "ctypes.util:_findSoname_ldconfig",  # library probes without gcc/ld (see fastimport)
 )
 # Instance attributes (no class attribute to look up; the test checks them on live objects):
-# SSHConnection._transport (coalescing, see transport.py), SSHConfig._options (key order).
+# SSHConnection._transport (coalescing, see transport.py), SSHConfig._options (key order),
+# SSHClientConnection._agent_forward_path (agent forwarding cancelled for an untrusted host),
+# the ``packet`` extra of asyncssh's packet log records (secret lines hidden from dumps).
 
 X509_MODULE = "asyncssh.crypto.x509"
 
@@ -56,6 +59,13 @@ def set_transport(conn: object, transport: object) -> None:
     conn._transport = transport  # type: ignore[attr-defined]
 
 
+def disable_agent_forwarding(conn: object) -> None:
+    """Cancel the agent forwarding a connection was opened with (before its session):
+    asyncssh takes the choice only as a connect() argument."""
+    if hasattr(conn, "_agent_forward_path"):
+        conn._agent_forward_path = None
+
+
 async def keepalive_request(conn: asyncssh.SSHClientConnection) -> bool:
     """One ``keepalive@openssh.com`` global request, as ServerAliveInterval sends it,
     awaiting the server's answer (success or failure: both mean it is alive). False,
@@ -67,21 +77,44 @@ async def keepalive_request(conn: asyncssh.SSHClientConnection) -> bool:
     return True
 
 
+# -- logging (diagnostics.py) ---------------------------------------------------------------
+
+
+def logged_packet(record: object) -> bytes | None:
+    """The payload of a packet asyncssh's packet logging dumps (its SSHLogger.packet puts
+    it in the record's ``extra``), or None for other records."""
+    packet = getattr(record, "packet", None)
+    return packet if isinstance(packet, bytes) else None
+
+
 # -- ssh_config parsing (config.py) ------------------------------------------------------
 
 
 def teach_config_keywords(keywords: dict[str, str]) -> None:
-    """Make asyncssh's ssh_config parser keep ``keyword -> "string" | "bool" | "int"``
-    values (it skips keywords it does not act on), so Host/Match apply to them too."""
+    """Make asyncssh's ssh_config parser keep ``keyword -> "string" | "bool" | "int" |
+    "words"`` values (it skips keywords it does not act on), so Host/Match apply to them
+    too ("words": every word of the line, as a list)."""
     from asyncssh.config import SSHClientConfig, SSHConfig
 
     setters = {
         "string": SSHConfig._set_string,
         "bool": SSHConfig._set_bool,
         "int": SSHConfig._set_int,
+        "words": SSHConfig._set_string_list,
     }
     for keyword, kind in keywords.items():
         SSHClientConfig._handlers.setdefault(keyword.lower(), (keyword, setters[kind]))
+
+
+def teach_config_aliases(aliases: dict[str, str]) -> None:
+    """Make asyncssh's parser read each old name (``KeepAlive``) as the keyword it means
+    (``TCPKeepAlive``), where it parses that keyword at all."""
+    from asyncssh.config import SSHClientConfig
+
+    for alias, keyword in aliases.items():
+        handler = SSHClientConfig._handlers.get(keyword.lower())
+        if handler is not None:
+            SSHClientConfig._handlers.setdefault(alias.lower(), handler)
 
 
 @functools.cache

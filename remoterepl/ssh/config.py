@@ -11,15 +11,17 @@ import getpass
 import os
 import shlex
 import shutil
+import stat
 import tempfile
 from collections.abc import Sequence
 from dataclasses import dataclass
-from pathlib import Path
 from typing import TYPE_CHECKING
 
+from remoterepl.display import shown
 from remoterepl.errors import UsageError
 from remoterepl.settings import ConnectSettings, Target
-from remoterepl.ssh import compat
+from remoterepl.ssh import compat, keywords
+from remoterepl.ssh.config_check import check_config_files
 
 if TYPE_CHECKING:
     from asyncssh.config import SSHClientConfig
@@ -75,6 +77,10 @@ _EXTRA_KEYWORDS = {
     "HashKnownHosts": "bool",
 }
 compat.teach_config_keywords(_EXTRA_KEYWORDS)
+# Not implemented, but kept, so that a warning can say when one applies to a host.
+_FEATURES = [k for k, m in keywords.NOT_IMPLEMENTED.items() if m is keywords.Missing.FEATURE]
+compat.teach_config_keywords(dict.fromkeys(_FEATURES, "words"))
+compat.teach_config_aliases(keywords.ALIASES)
 # Keywords whose value is the rest of the line, unquoted (as asyncssh parses them).
 _RAW_VALUE_KEYWORDS = {"proxycommand", "remotecommand"}
 
@@ -102,8 +108,9 @@ class ConfigFiles:
         if problem.startswith(prefix) and number.isdigit():
             index = int(number) - 1
             if 0 <= index < len(self.origins):
-                return f"bad option {self.origins[index]}: {reason[:1].lower()}{reason[1:]}"
-        return f"bad ssh config: {problem}"
+                reason = f"{reason[:1].lower()}{reason[1:]}"
+                return f"bad option {shown(self.origins[index])}: {shown(reason)}"
+        return f"bad ssh config: {shown(problem)}"
 
     def for_destination(self) -> list[str]:
         """Files for the destination host."""
@@ -125,10 +132,17 @@ def _config_line(key: str, value: str) -> str:
 def user_config_files(config_file: str | None) -> tuple[str, ...]:
     """``-F FILE`` alone, or the readable ones of ``~/.ssh/config`` and the system file."""
     if config_file is not None:
-        if not os.access(config_file, os.R_OK):
-            raise UsageError(f"can't open config file '{config_file}'")
+        try:
+            mode = os.stat(config_file).st_mode
+        except OSError as exc:
+            raise UsageError(
+                f"can't open config file '{shown(config_file)}': {exc.strerror}"
+            ) from None
+        # A FIFO would block the run; /dev/null (a character device) is ssh -F's "no config".
+        if not (stat.S_ISREG(mode) or stat.S_ISCHR(mode)) or not os.access(config_file, os.R_OK):
+            raise UsageError(f"can't open config file '{shown(config_file)}'")
         return (config_file,)
-    candidates = (str(Path(USER_CONFIG).expanduser()), SYSTEM_CONFIG)
+    candidates = (os.path.expanduser(USER_CONFIG), SYSTEM_CONFIG)
     return tuple(p for p in candidates if os.access(p, os.R_OK))
 
 
@@ -156,6 +170,8 @@ def _overrides(settings: ConnectSettings) -> list[tuple[str, str]]:
 def write_config_files(settings: ConnectSettings) -> ConfigFiles:
     """Write the override and default files into a private temporary directory."""
     user = user_config_files(settings.config_file)
+    ignore = [p for k, v in settings.options if k.lower() == "ignoreunknown" for p in v.split(",")]
+    check_config_files(user, SYSTEM_CONFIG, ignore)
     directory = tempfile.mkdtemp(prefix="remoterepl-")
     overrides = os.path.join(directory, "overrides")
     lines = _overrides(settings)
@@ -201,7 +217,7 @@ class HostConfig:
         try:
             return compat.expand_config_value(self.config, value)
         except (ValueError, KeyError) as exc:  # ConfigParseError: unknown token or variable
-            raise UsageError(f"bad ssh config value '{value}': {exc}") from None
+            raise UsageError(f"bad ssh config value '{shown(value)}': {shown(str(exc))}") from None
 
     def _expanded_list(self, keyword: str) -> list[str] | None:
         value = self.get(keyword)
@@ -263,7 +279,7 @@ class HostConfig:
         def files(keyword: str, default: list[str]) -> list[str]:
             names = self._expanded_list(keyword)
             return [
-                str(Path(n).expanduser())
+                os.path.expanduser(n)
                 for n in (default if names is None else names)
                 if n.lower() != "none"
             ]
@@ -280,12 +296,12 @@ class HostConfig:
         names = self._expanded_list("IdentityFile")
         if names is None:
             names = list(DEFAULT_IDENTITY_FILES)
-        return [str(Path(n).expanduser()) for n in names]
+        return [os.path.expanduser(n) for n in names]
 
     @property
     def certificate_files(self) -> list[str]:
         """CertificateFile entries."""
-        return [str(Path(n).expanduser()) for n in self._expanded_list("CertificateFile") or []]
+        return [os.path.expanduser(n) for n in self._expanded_list("CertificateFile") or []]
 
     @property
     def identities_only(self) -> bool:
@@ -311,7 +327,7 @@ class HostConfig:
             return os.environ.get("SSH_AUTH_SOCK") or None
         if text.startswith("$") and not text.startswith("${"):
             return _env_value(text)
-        return str(Path(self.expand(text)).expanduser())
+        return os.path.expanduser(self.expand(text))
 
     @property
     def forward_agent(self) -> str | None:
@@ -324,13 +340,24 @@ class HostConfig:
         text = str(value)
         if text.startswith("$") and not text.startswith("${"):
             return _env_value(text)
-        return str(Path(self.expand(text)).expanduser())
+        return os.path.expanduser(self.expand(text))
 
     @property
     def remote_command(self) -> str | None:
         """RemoteCommand, expanded."""
         value = self.get("RemoteCommand")
         return None if value is None else self.expand(str(value))
+
+    def not_implemented(self) -> list[str]:
+        """The keywords set for this host that remoterepl does not implement (and whose
+        value asks for something), as ``Keyword value``."""
+        found = []
+        for keyword in _FEATURES:
+            value = self.get(keyword)
+            text = " ".join(map(str, value)) if isinstance(value, list) else value
+            if isinstance(text, str) and keywords.asks_for_something(text):
+                found.append(f"{keyword} {text}")
+        return found
 
     def proxy(self) -> tuple[str | None, str | None]:
         """(ProxyJump, ProxyCommand): at most one is set; whichever came first wins, as in
@@ -360,8 +387,12 @@ def load_host_config(
     try:
         config = compat.load_client_config(paths, local_user, user, target.host, port)
     except OSError as exc:
-        raise UsageError(f"can't read ssh config: {exc}") from None
+        raise UsageError(f"can't read ssh config: {shown(str(exc))}") from None
     except ValueError as exc:  # asyncssh.ConfigParseError and bad values
-        problem = files.explain(str(exc)) if files is not None else f"bad ssh config: {exc}"
-        raise UsageError(problem) from None
+        text = str(exc)
+        raise UsageError(
+            files.explain(text) if files else f"bad ssh config: {shown(text)}"
+        ) from None
+    except (RecursionError, RuntimeError) as exc:  # checked before (config_check): a net
+        raise UsageError(f"bad ssh config: {type(exc).__name__}: {shown(str(exc))}") from None
     return HostConfig(target, config, tuple(paths))

@@ -19,6 +19,7 @@ from typing import TypeVar
 
 import asyncssh
 
+from remoterepl.display import shown
 from remoterepl.environment import Console
 from remoterepl.errors import HostKeyError
 from remoterepl.settings import ConnectSettings
@@ -51,6 +52,9 @@ def _prepare_hop(
 ) -> Hop:
     """Read this hop's known_hosts and identity files (blocking)."""
     config = route.host
+    who = f"jump host {shown(config.written)}: " if route.is_hop else ""
+    for setting in config.not_implemented():
+        console.warn(f"Warning: {who}{shown(setting)}: not implemented by remoterepl, ignored")
     asker = Asker(allowed=terminal and not config.batch_mode)
     auth = PasswordAuth(config.user, config.host, asker, max(config.password_prompts, 0), password)
     policy = Policy.parse(config.strict_host_key_checking)
@@ -65,6 +69,7 @@ def _prepare_hop(
         can_ask=policy is Policy.ASK and asker.allowed,
         hash_names=config.hash_known_hosts,
         warn=console.warn,
+        error=console.error,
         who=f"jump host {config.written}: " if route.is_hop else "",
     )
     identities: list[IdentityFile] = []

@@ -56,7 +56,11 @@ def permission_denied(hop: Hop, client: HopClient) -> str:
     """``user@host: permission denied (methods)``, and why no password could be tried."""
     methods = ",".join(client.server_methods) or "no method remoterepl can use"
     text = f"{hop.who}{hop.auth.user}@{hop.label}: permission denied ({methods})"
-    if hop.auth.file_password_used:
+    if hop.verifier.untrusted is not None:
+        text += (
+            "; password and keyboard-interactive authentication are disabled (host key not trusted)"
+        )
+    elif hop.auth.file_password_used:
         text += "; the password from --password-file was not accepted"
     elif hop.auth.wanted_terminal:
         text += "; no terminal to ask for a password on" + (

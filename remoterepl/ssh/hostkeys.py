@@ -11,6 +11,7 @@ from collections.abc import Callable
 
 import asyncssh
 
+from remoterepl.display import shown
 from remoterepl.errors import HostKeyError, UsageError
 from remoterepl.ssh import compat
 from remoterepl.ssh.known_hosts import (
@@ -47,7 +48,7 @@ class Policy(enum.Enum):
         try:
             return aliases[value.lower()]
         except KeyError:
-            raise UsageError(f"bad StrictHostKeyChecking value '{value}'") from None
+            raise UsageError(f"bad StrictHostKeyChecking value '{shown(value)}'") from None
 
 
 class HostKeyVerifier:
@@ -62,6 +63,7 @@ class HostKeyVerifier:
         can_ask: bool,
         hash_names: bool = False,
         warn: Callable[[str], None] = lambda _message: None,
+        error: Callable[[str], None] | None = None,
         who: str = "",
     ) -> None:
         self.known = known
@@ -70,10 +72,14 @@ class HostKeyVerifier:
         self.can_ask = can_ask
         self.hash_names = hash_names
         self._warn = warn  # ssh's "Warning: ..." lines (the console drops them under -q)
+        self._error = error or warn  # ssh's error() lines: shown even under -q
         self.who = who  # "jump host NAME: " for hops, "" for the destination
         self.refusal: HostKeyError | None = None
         self.key_to_confirm: asyncssh.SSHKey | None = None
         self.accepted: list[asyncssh.SSHKey] = []  # trusted for this run (accept-new, ask)
+        # A changed or revoked key let through by StrictHostKeyChecking no: as in OpenSSH,
+        # no secret (password, keyboard-interactive answer, agent) may go to this host.
+        self.untrusted: asyncssh.SSHKey | None = None
 
     @property
     def name(self) -> str:
@@ -115,8 +121,10 @@ class HostKeyVerifier:
         """asyncssh hook: called only for keys that known_hosts does not already trust."""
         if any(same_key(key, k) for k in self.accepted):
             return True
-        label = self.name
+        label = shown(self.name)
         revoked = self.known.revoked(key)
+        if revoked is not None and self.policy is Policy.NO:
+            return self._continue_unsafe(key, f"is REVOKED in {revoked.where}")
         if revoked is not None:
             self.refusal = HostKeyError(
                 f"{self.who}host key for {label} ({key_type(key)} {fingerprint(key)}) is "
@@ -124,6 +132,8 @@ class HostKeyVerifier:
             )
             return False
         changed = self.known.same_type(key)
+        if changed is not None and self.policy is Policy.NO:
+            return self._continue_unsafe(key, f"HAS CHANGED: it does not match {changed.where}")
         if changed is not None:
             self.refusal = HostKeyError(
                 f"{self.who}HOST KEY FOR {label} HAS CHANGED (now {key_type(key)} "
@@ -153,6 +163,21 @@ class HostKeyVerifier:
         )
         return False
 
+    def _continue_unsafe(self, key: asyncssh.SSHKey, what: str) -> bool:
+        """OpenSSH's ``continue_unsafe`` (sshconnect.c check_host_key): connect, but only
+        key authentication is left; the warnings are errors there, shown even with -q."""
+        self.untrusted = key
+        self._error(
+            f"WARNING: {self.who}the host key for {shown(self.name)} ({key_type(key)} "
+            f"{fingerprint(key)}) {what}. Someone could be eavesdropping on you right now "
+            "(man-in-the-middle attack)! Connecting anyway, as StrictHostKeyChecking is no."
+        )
+        self._error("Password authentication is disabled to avoid man-in-the-middle attacks.")
+        self._error(
+            "Keyboard-interactive authentication is disabled to avoid man-in-the-middle attacks."
+        )
+        return True
+
     def question(self, key: asyncssh.SSHKey) -> str:
         """ssh's question about a new host key."""
         others = self.known.other_types(key)
@@ -162,7 +187,7 @@ class HostKeyVerifier:
             else "This key is not known by any other names.\n"
         )
         return (
-            f"The authenticity of host '{self.name}' can't be established.\n"
+            f"The authenticity of host '{shown(self.name)}' can't be established.\n"
             f"{key_type(key)} key fingerprint is {fingerprint(key)}.\n{note}"
             "Are you sure you want to continue connecting (yes/no/[fingerprint])? "
         )
@@ -179,7 +204,7 @@ class HostKeyVerifier:
     def refuse_confirmation(self, key: asyncssh.SSHKey) -> None:
         """Record that the user said no."""
         self.refusal = HostKeyError(
-            f"{self.who}host key for {self.name} not accepted "
+            f"{self.who}host key for {shown(self.name)} not accepted "
             f"({key_type(key)} {fingerprint(key)}): "
             "host key verification failed"
         )
@@ -189,26 +214,28 @@ class HostKeyVerifier:
         self.accepted.append(key)
         self.key_to_confirm = None
         if not self.user_files:
-            self._warn(f"Warning: no UserKnownHostsFile to record the host key for {self.name} in")
+            self._warn(
+                f"Warning: no UserKnownHostsFile to record the host key for {shown(self.name)} in"
+            )
             return
         path = self.user_files[0]
         try:
             append_known_host(path, self.name, key, hashed=self.hash_names)
         except OSError as exc:
             self._warn(
-                f"Warning: failed to add the host key for {self.name} to {path}: "
+                f"Warning: failed to add the host key for {shown(self.name)} to {shown(path)}: "
                 f"{exc.strerror or exc}"
             )
             return
         self._warn(
-            f"Warning: Permanently added '{self.name}' ({key_type(key)}) "
+            f"Warning: Permanently added '{shown(self.name)}' ({key_type(key)}) "
             f"to the list of known hosts."
         )
 
     def describe(self, key: asyncssh.SSHKey | None) -> str:
         """One -v line about the server's host key and why it is trusted."""
         if key is None:
-            return f"{self.name}: no host key (GSS key exchange)"
+            return f"{shown(self.name)}: no host key (GSS key exchange)"
         entry = self.known.entry_for(key)
         why = (
             f"matches {entry.where}"
@@ -217,4 +244,4 @@ class HostKeyVerifier:
             if any(same_key(key, k) for k in self.accepted)
             else "not verified"
         )
-        return f"host key for {self.name}: {key_type(key)} {fingerprint(key)} ({why})"
+        return f"host key for {shown(self.name)}: {key_type(key)} {fingerprint(key)} ({why})"

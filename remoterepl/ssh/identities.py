@@ -12,14 +12,15 @@ from __future__ import annotations
 import asyncio
 import base64
 import binascii
+import errno
 import os
 import stat
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
-from pathlib import Path
 
 import asyncssh
 
+from remoterepl.display import shown
 from remoterepl.ssh import compat, diagnostics
 from remoterepl.ssh.known_hosts import fingerprint, key_type
 
@@ -167,6 +168,20 @@ def loose_permissions(path: str) -> int | None:
     return None
 
 
+def _read_regular_file(path: str) -> bytes:
+    """The bytes of ``path``; OSError if it is not a regular file (a FIFO would block)."""
+    fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | os.O_CLOEXEC)
+    try:
+        if not stat.S_ISREG(os.fstat(fd).st_mode):
+            raise OSError(errno.EINVAL, "not a regular file")
+        chunks = []
+        while chunk := os.read(fd, 65536):
+            chunks.append(chunk)
+        return b"".join(chunks)
+    finally:
+        os.close(fd)
+
+
 def load_identity_files(
     paths: Sequence[str],
     certificate_files: Sequence[str],
@@ -180,33 +195,38 @@ def load_identity_files(
     result: list[IdentityFile] = []
     for path in paths:
         try:
-            data = Path(path).read_bytes()
+            data = _read_regular_file(path)
         except OSError as exc:
             if path in warn_missing:
-                warn(f"Warning: identity file {path} not accessible: {exc.strerror or exc}.")
+                warn(f"Warning: identity file {shown(path)} not accessible: {exc.strerror or exc}.")
             else:
-                diagnostics.debug(f"identity file {path}: {exc.strerror or exc}")
+                diagnostics.debug(f"identity file {shown(path)}: {exc.strerror or exc}")
             continue
         mode = loose_permissions(path)
         if mode is not None:
             warn(
                 f"Warning: UNPROTECTED PRIVATE KEY FILE! Permissions {mode:04o} for "
-                f"'{path}' are too open; this private key will be ignored."
+                f"'{shown(path)}' are too open; this private key will be ignored."
             )
             continue
-        result.append(_read_identity(path, data, certificate_files, prompt))
+        identity = _read_identity(path, data, certificate_files, prompt)
+        if identity is None:  # ssh's words (sshconnect2.c load_identity_file)
+            warn(f'Load key "{shown(path)}": invalid format')
+            continue
+        result.append(identity)
     return result
 
 
 def _read_identity(
     path: str, data: bytes, certificate_files: Sequence[str], prompt: PassphrasePrompt
-) -> IdentityFile:
+) -> IdentityFile | None:
+    """The identity in ``data``; None if it holds no private key asyncssh can read."""
     try:
         key = asyncssh.import_private_key(data)
     except asyncssh.KeyImportError as exc:
         if "assphrase" not in str(exc):
-            diagnostics.debug(f"identity file {path}: {exc}")
-            return IdentityFile(path, None, [])
+            diagnostics.debug(f"identity file {shown(path)}: {exc}")
+            return None
         public = _public_half(path, data)
         if public is None:  # unlocked on demand, before it can be offered
             return IdentityFile(path, None, [], data)
@@ -217,8 +237,8 @@ def _read_identity(
         locked.append(LockedKeyPair(path, data, public, None, prompt))
         return IdentityFile(path, public, locked, data)
     except (ValueError, OSError) as exc:
-        diagnostics.debug(f"identity file {path}: {exc}")
-        return IdentityFile(path, None, [])
+        diagnostics.debug(f"identity file {shown(path)}: {exc}")
+        return None
     public = key.convert_to_public()
     cert = _certificate(path, public, certificate_files)
     # With a certificate, asyncssh returns the certified pair first, then the plain key.

@@ -12,8 +12,9 @@ from __future__ import annotations
 from collections.abc import Iterator
 from dataclasses import dataclass
 
+from remoterepl.display import shown
 from remoterepl.errors import UsageError
-from remoterepl.settings import Target, parse_target
+from remoterepl.settings import Target, host_problem, parse_jump_spec
 from remoterepl.ssh.config import ConfigFiles, HostConfig, load_host_config
 
 MAX_HOPS = 16
@@ -33,18 +34,6 @@ class Route:
         if self.via is not None:
             yield from self.via.hops()
         yield self
-
-
-def parse_jump_spec(spec: str) -> list[Target]:
-    """``[user@]host[:port][,...]`` (or ssh:// URIs) -> targets, first hop first."""
-    targets: list[Target] = []
-    for part in spec.split(","):
-        part = part.strip()
-        try:
-            targets.append(parse_target(part))
-        except UsageError:
-            raise UsageError(f"bad jump host '{part}' in '{spec}'") from None
-    return targets
 
 
 def _describe(target: Target) -> str:
@@ -69,13 +58,17 @@ def _plan(
     hop: bool,
 ) -> Route:
     host = load_host_config(target, paths, files)
+    problem = host_problem(host.host) if host.host != target.host else None
+    if problem is not None:  # HostName from ssh_config: as strict as the command line
+        raise UsageError(f"bad HostName '{shown(host.host)}' for {shown(target.host)}: {problem}")
     name = _describe(target)
     # The same host reached the same way again can only recurse forever.
     step = (name, jump_override, hop)
     if step in trail or len(trail) >= MAX_HOPS:
         chain = " -> ".join([*(t[0] for t in trail), name])
         raise UsageError(
-            f"ProxyJump loop: {chain} (end it with 'ProxyJump none' in the jump host's Host block)"
+            f"ProxyJump loop: {shown(chain)} "
+            "(end it with 'ProxyJump none' in the jump host's Host block)"
         )
     jump, command = (jump_override, None) if jump_override else host.proxy()
     if not jump:

@@ -1,0 +1,96 @@
+"""ssh_config files checked line by line as OpenSSH checks them, before asyncssh reads them.
+
+asyncssh skips keywords it does not know and follows ``Include`` without limit (a file
+that includes itself ends in a RecursionError); OpenSSH stops at an unknown keyword
+(unless IgnoreUnknown names it) and at the 16th nested Include, naming the file and line.
+Every line is checked, inside Host/Match blocks that do not apply too, as OpenSSH does.
+Blocking file I/O.
+"""
+
+from __future__ import annotations
+
+import glob
+import os
+import shlex
+
+from remoterepl.display import shown
+from remoterepl.errors import UsageError
+from remoterepl.ssh import keywords
+
+MAX_INCLUDE_DEPTH = 16  # OpenSSH's READCONF_MAX_DEPTH
+SYSTEM_DIRECTORY = "/etc/ssh"
+
+
+def split_line(line: str) -> tuple[str, list[str]] | None:
+    """(keyword, arguments) of a config line as asyncssh splits it; None for blank lines
+    and comments. ValueError for unbalanced quotes."""
+    text = line.strip()
+    if not text or text.startswith("#"):
+        return None
+    words = shlex.split(text)
+    if not words:
+        return None
+    first, equals, rest = words[0].partition("=")
+    args = ([rest] if rest else []) + words[1:] if equals else words[1:]
+    if args and args[0].startswith("="):  # "Port =22", "Port = 22"
+        args[0] = args[0][1:]
+        if not args[0]:
+            args.pop(0)
+    return first, args
+
+
+class _Checker:
+    def __init__(self, ignore_unknown: list[str]) -> None:
+        self.ignore_unknown = ignore_unknown
+
+    def file(self, path: str, *, system: bool, depth: int) -> None:
+        try:
+            with open(path, encoding="utf-8", errors="replace") as file:
+                lines = file.readlines()
+        except OSError as exc:
+            raise UsageError(f"can't read ssh config {shown(path)}: {exc.strerror}") from None
+        for number, line in enumerate(lines, 1):
+            where = f"{shown(path)} line {number}"
+            try:
+                parsed = split_line(line)
+            except ValueError as exc:
+                raise UsageError(f"bad ssh config: {where}: {exc}") from None
+            if parsed is None:
+                continue
+            keyword, args = parsed
+            value = " ".join(args)
+            if keyword.lower() == "include":
+                self.include(args, where, system=system, depth=depth)
+                continue
+            if keyword.lower() == "ignoreunknown" and not self.ignore_unknown:
+                self.ignore_unknown.extend(p for a in args for p in a.split(",") if p)
+            verdict = keywords.judge(keyword, value, self.ignore_unknown)
+            if verdict.error is not None and verdict.keyword not in keywords.NOT_IMPLEMENTED:
+                raise UsageError(f"bad ssh config: {where}: {verdict.error}")
+
+    def include(self, patterns: list[str], where: str, *, system: bool, depth: int) -> None:
+        if depth >= MAX_INCLUDE_DEPTH:
+            raise UsageError(
+                f"bad ssh config: {where}: more than {MAX_INCLUDE_DEPTH} nested Include "
+                "files (does a file include itself?)"
+            )
+        for pattern in patterns:
+            path = os.path.expanduser(pattern)
+            if path.startswith("~"):
+                raise UsageError(f"bad ssh config: {where}: Include {shown(pattern)}: no such user")
+            if not os.path.isabs(path):
+                base = SYSTEM_DIRECTORY if system else os.path.expanduser("~/.ssh")
+                path = os.path.join(base, path)
+            for found in sorted(glob.glob(path)):
+                if os.path.isfile(found):
+                    self.file(found, system=system, depth=depth + 1)
+
+
+def check_config_files(
+    user_files: tuple[str, ...], system_file: str, ignore_unknown: list[str]
+) -> None:
+    """Check each file (and what it includes); UsageError (exit status 2) naming the file
+    and line of the first problem. ``ignore_unknown`` holds -o IgnoreUnknown's patterns."""
+    checker = _Checker(list(ignore_unknown))
+    for path in user_files:
+        checker.file(path, system=path == system_file, depth=0)
