@@ -3,6 +3,7 @@ drive it with the front end the run calls for (line editor, raw passthrough, or 
 
 from __future__ import annotations
 
+import asyncio
 import signal
 from typing import IO
 
@@ -10,15 +11,34 @@ from remoterepl import tuning
 from remoterepl.environment import Environment
 from remoterepl.errors import UsageError
 from remoterepl.modes.redirect import Outputs, open_outputs, open_stdin
-from remoterepl.outcome import Outcome, RemoteKilled
+from remoterepl.outcome import GaveUp, Outcome, RemoteKilled, Stopped
 from remoterepl.session.process import RemoteSession
 from remoterepl.settings import Settings
 from remoterepl.ssh.channel import PtyRequest
 from remoterepl.ssh.connect import connect
+from remoterepl.stopsignals import StopSignals
 
 
 async def run(settings: Settings, env: Environment) -> Outcome:
-    """Run the session; return how it ended (failures raise RemoteReplError)."""
+    """Run the session; return how it ended (failures raise RemoteReplError).
+
+    SIGTERM/SIGHUP end it cleanly (:mod:`remoterepl.stopsignals`) with a :class:`Stopped`."""
+    task = asyncio.current_task()
+    assert task is not None
+    with StopSignals(task) as stops:
+        try:
+            return await _run(settings, env, stops)
+        except (asyncio.CancelledError, Exception):
+            # Also an error while unwinding: after a hang-up, writing to the terminal
+            # that is gone (the editor erasing its prompt) fails with EIO.
+            if stops.received is None:
+                raise
+            stopped = Stopped(stops.received)
+            env.console.error(stopped.describe())
+            return stopped
+
+
+async def _run(settings: Settings, env: Environment, stops: StopSignals) -> Outcome:
     options = settings.session
     interactive = env.interactive
     if options.raw and not interactive:
@@ -35,7 +55,9 @@ async def run(settings: Settings, env: Environment) -> Outcome:
     outputs = open_outputs(options.redirect)
     try:
         # A --stdin file feeds the remote instead of the keyboard: that is pipe mode.
-        return await _run_session(settings, env, interactive and stdin is None, stdin, outputs)
+        return await _run_session(
+            settings, env, interactive and stdin is None, stdin, outputs, stops
+        )
     finally:
         outputs.close()
         if stdin is not None:
@@ -48,6 +70,7 @@ async def _run_session(
     interactive: bool,
     stdin: IO[bytes] | None,
     outputs: Outputs,
+    stops: StopSignals,
 ) -> Outcome:
     options = settings.session
     editor = interactive and not options.raw  # the line editor drives the session
@@ -63,6 +86,7 @@ async def _run_session(
 
         frontend = load_frontend_config(settings, env)
     connection = await connect(settings.connect, env.console)
+    session: RemoteSession | None = None
     try:
         # The remote echoes as a terminal would, also under the editor: the echo shows each
         # line after its own prompt, and a program's "echo off" marks a secret.
@@ -83,10 +107,14 @@ async def _run_session(
         else:
             from remoterepl.modes.pipe import run_pipe
 
-            outcome = await run_pipe(session, env, stdin, outputs)
+            outcome = await run_pipe(session, env, stdin, outputs, stops)
         # like a shell: a death by SIGPIPE is unremarkable
         if isinstance(outcome, RemoteKilled) and outcome.number != signal.SIGPIPE:
             env.console.note(outcome.describe())
+        elif isinstance(outcome, GaveUp):
+            env.console.error(outcome.describe())
         return outcome
     finally:
         connection.close()
+        if session is not None:
+            await session.settle()

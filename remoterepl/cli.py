@@ -12,7 +12,7 @@ from typing import Any, NoReturn, Protocol, TypeVar
 
 from remoterepl import __version__, tuning
 from remoterepl.display import shown
-from remoterepl.environment import PROG, Console, Environment
+from remoterepl.environment import PROG, Console, Environment, fill_closed_standard_fds
 from remoterepl.errors import RemoteReplError, UsageError
 from remoterepl.modes.escapes import DEFAULT_ESCAPE_CHAR, parse_escape_char
 from remoterepl.outcome import ExitStatus, Outcome, ReaderGone, RemoteExited, RemoteKilled
@@ -330,10 +330,11 @@ def exit_status(outcome: Outcome) -> int:
     if isinstance(outcome, RemoteExited):
         return outcome.status
     if isinstance(outcome, RemoteKilled):
-        return ExitStatus.SIGNAL_BASE + outcome.number
+        number = outcome.number
+        return ExitStatus.UNNAMED_SIGNAL if number is None else ExitStatus.SIGNAL_BASE + number
     if isinstance(outcome, ReaderGone):
         return ExitStatus.BROKEN_PIPE
-    return ExitStatus.SIGNAL_BASE + outcome.signal  # GaveUp
+    return ExitStatus.SIGNAL_BASE + outcome.signal  # GaveUp, Stopped: a signal to us
 
 
 def error_status(error: RemoteReplError) -> ExitStatus:
@@ -343,6 +344,7 @@ def error_status(error: RemoteReplError) -> ExitStatus:
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point: the only place that turns outcomes into exit statuses."""
+    fill_closed_standard_fds()
     try:
         settings = parse_args(sys.argv[1:] if argv is None else argv)
     except UsageError as exc:

@@ -9,6 +9,7 @@ StringIO console) and run the app in-process.
 from __future__ import annotations
 
 import contextlib
+import fcntl
 import os
 import sys
 from dataclasses import dataclass
@@ -50,6 +51,25 @@ class Console:
         with contextlib.suppress(OSError, ValueError):  # stderr gone: nowhere to say it
             self.stream.write(text)
             self.stream.flush()
+
+
+def fill_closed_standard_fds() -> None:
+    """Open /dev/null on whichever of fds 0-2 is closed (``cmd <&-``, ``>&-``, ``2>&-``), as
+    ssh's sanitise_stdfd() does: a closed stdin reads as EOF, output to a closed stdout or
+    stderr is discarded. Else the next file opened takes the free number (a socket as
+    "stdin", a duplicate of stdout as "stderr": our errors went into the output). Call it
+    first thing, before anything else opens a file."""
+    null: int | None = None
+    for fd in (0, 1, 2):
+        try:
+            fcntl.fcntl(fd, fcntl.F_GETFD)
+        except OSError:
+            if null is None:
+                null = os.open(os.devnull, os.O_RDWR)
+            if null != fd:
+                os.dup2(null, fd)
+    if null is not None and null > 2:
+        os.close(null)
 
 
 def _isatty(fd: int) -> bool:

@@ -7,9 +7,13 @@ process exits with.
 
 from __future__ import annotations
 
+import contextlib
 import enum
+import re
 import signal
 from dataclasses import dataclass
+
+from remoterepl.display import shown
 
 
 class ExitStatus(enum.IntEnum):
@@ -19,6 +23,9 @@ class ExitStatus(enum.IntEnum):
     SUCCESS = 0
     USAGE = 2  # bad option, destination, file or config file
     SIGNAL_BASE = 128  # 128+N: the remote process died of signal N
+    # 128 alone (no signal 0): it died of a signal whose number the server did not tell
+    # (OpenSSH names only 13 signals); any other choice would name a signal it was not.
+    UNNAMED_SIGNAL = 128
     INTERRUPTED = 130  # 128+SIGINT
     BROKEN_PIPE = 141  # 128+SIGPIPE: the reader of our output went away (pipe mode)
     CONNECTION = 255  # connection, authentication, host key, lost mid-session, ~.
@@ -31,6 +38,27 @@ class RemoteExited:
     status: int
 
 
+#: What OpenSSH's sshd sends in exit-signal for every signal but the 13 it names (ABRT ALRM
+#: FPE HUP ILL INT KILL PIPE QUIT SEGV TERM USR1 USR2: sig2name() in session.c, 9.2).
+UNNAMED_SIGNAL = "SIG@openssh.com"
+_REALTIME = re.compile(r"RT(MIN|MAX)(?:([+-])(\d{1,2}))?")
+
+
+def signal_number(name: str) -> int | None:
+    """The number here of the signal an SSH server named (``"TERM"``, ``"STKFLT"``, the
+    real-time ``"RTMIN+3"``/``"RTMAX-2"`` as ``kill -l`` writes them); None when the name
+    tells no number: OpenSSH's placeholder, another system's signal, a name@domain."""
+    with contextlib.suppress(KeyError):
+        return int(signal.Signals[f"SIG{name}"])
+    realtime = _REALTIME.fullmatch(name)
+    if realtime is None:
+        return None
+    base = signal.SIGRTMIN if realtime[1] == "MIN" else signal.SIGRTMAX
+    offset = int(realtime[3] or 0) * (-1 if realtime[2] == "-" else 1)
+    number = int(base) + offset
+    return number if signal.SIGRTMIN <= number <= signal.SIGRTMAX else None
+
+
 @dataclass(frozen=True)
 class RemoteKilled:
     """The remote process died of a signal, as the server named it (``"TERM"``)."""
@@ -40,20 +68,23 @@ class RemoteKilled:
     message: str = ""
 
     @property
-    def number(self) -> int:
-        """The signal's number here; a name we do not know counts as SIGTERM."""
-        try:
-            return int(signal.Signals[f"SIG{self.signal}"])
-        except KeyError:
-            return int(signal.SIGTERM)
+    def number(self) -> int | None:
+        """The signal's number here; None when the server's name does not tell it (never
+        a guess: the exit status is then :attr:`ExitStatus.UNNAMED_SIGNAL`)."""
+        return signal_number(self.signal)
 
     def describe(self) -> str:
         """``remote process killed by SIGTERM (core dumped): message``."""
-        text = f"remote process killed by SIG{self.signal}"
+        if self.signal == UNNAMED_SIGNAL:
+            text = "remote process killed by a signal the server did not name"
+        elif self.number is None:
+            text = f"remote process killed by a signal unknown here ({shown(self.signal)})"
+        else:
+            text = f"remote process killed by SIG{self.signal}"
         if self.core_dumped:
             text += " (core dumped)"
         if self.message:
-            text += f": {self.message}"
+            text += f": {shown(self.message)}"
         return text
 
 
@@ -68,6 +99,23 @@ class GaveUp:
 
     signal: int
 
+    def describe(self) -> str:
+        """``second SIGTERM: closed the session without waiting for the remote process``."""
+        name = signal.Signals(self.signal).name
+        return f"second {name}: closed the session without waiting for the remote process"
 
-#: The end of a session that ran: the remote's own end, or why we stopped waiting for it.
-Outcome = RemoteExited | RemoteKilled | ReaderGone | GaveUp
+
+@dataclass(frozen=True)
+class Stopped:
+    """SIGTERM or SIGHUP sent to remoterepl ended the run (connecting, at a prompt, in the
+    editor or ``--raw``): the terminal and the temporary files were restored first."""
+
+    signal: int
+
+    def describe(self) -> str:
+        """``stopped by SIGTERM``."""
+        return f"stopped by {signal.Signals(self.signal).name}"
+
+
+#: The end of a run: the remote's own end, or why we stopped waiting for it.
+Outcome = RemoteExited | RemoteKilled | ReaderGone | GaveUp | Stopped

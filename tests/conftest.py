@@ -10,6 +10,7 @@ The embedded server needs neither root nor OpenSSH's server: most tests use it.
 * ``ssh_keys`` (session): host key, accepted client key, rejected ("bad") client key.
 * ``sshd`` (session) / ``sshd_factory`` (function): real sshds.
 * ``client_env`` / ``client_env_factory`` (function): client HOMEs for the real sshds.
+* ``silent_listener`` (function): a loopback port that accepts and never speaks.
 * ``login`` (function, parametrized): the embedded server's user, and root on a real sshd
   (OpenSSH ignores signal requests for root logins: the case that needs the other routes).
 
@@ -20,6 +21,7 @@ from __future__ import annotations
 
 import getpass
 import secrets
+import socket
 from collections.abc import Generator, Iterator, Sequence
 from pathlib import Path
 
@@ -210,6 +212,16 @@ def login(request: pytest.FixtureRequest) -> Login:
         return Login(env, env.user_alias)
     env = request.getfixturevalue("client_env")
     return Login(env, env.root_alias)
+
+
+@pytest.fixture
+def silent_listener() -> Iterator[int]:
+    """A loopback port whose listener accepts connections (the kernel completes the
+    handshake) but never says a word: no SSH banner ever arrives."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.bind(("127.0.0.1", 0))
+        sock.listen(8)
+        yield int(sock.getsockname()[1])
 
 
 # --------------------------------------------------------------------------- sshd logs

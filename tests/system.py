@@ -119,6 +119,18 @@ def descendants(pid: int) -> list[int]:
     return found
 
 
+def processes_running(marker: bytes) -> list[int]:
+    """Pids of the processes whose command line contains *marker* (a remote command the
+    test started: the test servers run on this machine)."""
+    found: list[int] = []
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit() and int(entry.name) != os.getpid():
+            with contextlib.suppress(OSError):
+                if marker in (entry / "cmdline").read_bytes():
+                    found.append(int(entry.name))
+    return found
+
+
 def process_exists(pid: int) -> bool:
     """Return True while *pid* names a process that is not a zombie."""
     try:

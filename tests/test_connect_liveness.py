@@ -6,10 +6,8 @@ from __future__ import annotations
 
 import os
 import signal
-import socket
 import subprocess
 import time
-from collections.abc import Iterator
 
 import pytest
 
@@ -23,16 +21,6 @@ from tests.client import (
 from tests.client_env import ClientEnv, ClientEnvFactory
 from tests.embedded_sshd import EmbeddedFactory
 from tests.system import kill_quietly
-
-
-@pytest.fixture
-def silent_listener() -> Iterator[int]:
-    """A loopback port whose listener accepts connections (the kernel completes the
-    handshake) but never says a word: no SSH banner ever arrives."""
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind(("127.0.0.1", 0))
-        sock.listen(8)
-        yield int(sock.getsockname()[1])
 
 
 def test_connect_timeout(embedded_env: ClientEnv, silent_listener: int) -> None:

@@ -5,11 +5,31 @@ when it works, as in a terminal."""
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+
+import pytest
+
 from tests.client import Terminal, spawn_remoterepl
 from tests.client_env import ClientEnv, ClientEnvFactory, Login
 from tests.sshd import SshdFactory
+from tests.system import descendants, kill_quietly, processes_running
 
-TRAP_LOOP = "bash -c \"trap 'echo got-INT' INT; echo ready; while :; do sleep 0.1; done\""
+LOOP_MARK = "rr-trap-loop"  # in the loop's command line: how teardown finds it
+TRAP_LOOP = (
+    f"bash -c \": {LOOP_MARK}; trap 'echo got-INT' INT; echo ready; while :; do sleep 0.1; done\""
+)
+
+
+@pytest.fixture(autouse=True)
+def no_loop_left() -> Iterator[None]:
+    """Without a PTY nothing hangs the remote loop up when the client goes (``~.``, a
+    failed test): kill the loops a test started, with their children."""
+    before = set(processes_running(LOOP_MARK.encode()))
+    yield
+    for pid in set(processes_running(LOOP_MARK.encode())) - before:
+        kill_quietly([*descendants(pid), pid])
+
+
 NOTES = ("second channel", "could not", "Ctrl-C:", "signal request")
 
 
@@ -81,3 +101,18 @@ def test_ctrl_c_that_cannot_take_the_second_channel_says_why(
         assert "Traceback" not in term.transcript_text()
         term.send("~.")
         assert term.wait_exit() == 255
+
+
+def test_ctrl_z_without_a_pty_says_there_is_no_job_control(login: Login) -> None:
+    """-T: Ctrl-Z stops nothing (no job control without a terminal: nothing could ever
+    continue it, the session would freeze; OpenSSH would drop it for root anyway), says
+    so once, and the program goes on."""
+    with spawn_remoterepl(["-T", login.alias, TRAP_LOOP], login.env.env, cols=200) as term:
+        term.wait_for_screen("ready", timeout=15)
+        term.sendcontrol("z")
+        term.wait_for_screen("[Ctrl-Z: no remote terminal (-T), no job control: nothing stopped")
+        term.sendcontrol("c")
+        term.wait_for_screen("got-INT")  # still running, not stopped
+        term.send("~K")
+        term.wait_for_screen("killed by SIGKILL")
+        assert term.wait_exit() == 128 + 9

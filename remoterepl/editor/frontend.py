@@ -39,7 +39,7 @@ from remoterepl.editor.terminal import TerminalOutput, create_output, text_strea
 from remoterepl.editor.toolbar import SessionStatus, Toolbar
 from remoterepl.environment import Environment
 from remoterepl.modes.control import SessionControl
-from remoterepl.modes.escapes import Escape
+from remoterepl.modes.escapes import Escape, printable
 from remoterepl.modes.passthrough import KeyForwarder, following_window_size, suspend_client
 from remoterepl.modes.redirect import Outputs
 from remoterepl.outcome import RemoteExited, RemoteKilled
@@ -276,7 +276,12 @@ class FrontEnd:
 
     def suspend_job(self) -> None:
         """Ctrl-Z: stop the remote foreground job."""
-        self.session.suspend_job()
+        if not self.session.suspend_job():
+            char = self.control.escape_char
+            hint = f"; {printable(char)}^Z suspends remoterepl" if char else ""
+            self.painter.notify(
+                f"[Ctrl-Z: no remote terminal (-T), no job control: nothing stopped{hint}]\n"
+            )
 
     def quit_signal(self) -> None:
         """Ctrl-\\."""

@@ -146,6 +146,13 @@ def make_key_bindings(
         new_line_mode(event)
         actions.interrupt()
 
+    @bindings.add("<sigint>")
+    def _sigint(event: KeyPressEvent) -> None:
+        """A SIGINT, not the Ctrl-C key (the terminal is raw): it comes from the terminal
+        only while $EDITOR has it (cooked), and is that program's; or from ``kill -INT``.
+        Neither ends the session (prompt_toolkit's default would, with 130): SIGTERM
+        does that."""
+
     @bindings.add("enter", filter=is_searching & readline_search)
     def _run_found(event: KeyPressEvent) -> None:
         accept_search()

@@ -372,8 +372,11 @@ def _parse_signal(name: str) -> signal.Signals | None:
 
 
 def _signal_name(signum: int) -> str | None:
-    """SSH name of a signal ("TERM"), None for ones without a name (real-time signals)."""
-    try:
+    """SSH name of a signal: "TERM", "STKFLT"; the real-time ones as ``kill -l`` names them
+    ("RTMIN+3", "RTMAX"), where OpenSSH sends the nameless "SIG@openssh.com": this server
+    tells the client the number. None only for a number that is no signal here."""
+    with contextlib.suppress(ValueError):
         return signal.Signals(signum).name.removeprefix("SIG")
-    except ValueError:
-        return None
+    if signal.SIGRTMIN < signum < signal.SIGRTMAX:
+        return f"RTMIN+{signum - signal.SIGRTMIN}"
+    return None

@@ -50,8 +50,9 @@ class KeyForwarder:
             data = os.read(self.fd, 65536)
         except BlockingIOError:
             return
-        except OSError:  # the terminal hung up (EIO): as its end of input
-            data = b""
+        except OSError:  # the terminal hung up (EIO): its SIGHUP ends the run, not an EOF
+            self.stop()
+            return
         if not data:
             self.stop()
             self.session.send_eof()
@@ -104,12 +105,17 @@ def suspend_client(fd: int = STDIN) -> None:
 @contextlib.contextmanager
 def raw_terminal(fd: int = STDIN) -> Iterator[None]:
     """Put the terminal in raw mode; restore it exactly, whatever happens."""
-    saved = termios.tcgetattr(fd)
     try:
+        saved = termios.tcgetattr(fd)
         tty.setraw(fd, termios.TCSANOW)
+    except termios.error:  # it hung up already: its SIGHUP ends the run
+        yield
+        return
+    try:
         yield
     finally:
-        termios.tcsetattr(fd, termios.TCSADRAIN, saved)
+        with contextlib.suppress(termios.error):  # it hung up: nothing left to restore
+            termios.tcsetattr(fd, termios.TCSADRAIN, saved)
 
 
 async def run_raw(session: RemoteSession, env: Environment, escape_char: str | None) -> Outcome:

@@ -20,51 +20,70 @@ import stat
 from collections.abc import Iterator
 from typing import IO
 
-from remoterepl.environment import Environment
+from remoterepl.environment import Console, Environment
 from remoterepl.modes.redirect import Outputs
 from remoterepl.outcome import GaveUp, Outcome, ReaderGone
 from remoterepl.session.process import RemoteSession
+from remoterepl.stopsignals import StopSignals
 
 # Larger chunks mean fewer trips through the event loop per megabyte (benchmarks/README.md).
 BUFSIZE = 512 * 1024
-FORWARDED_SIGNALS = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
+ABANDON_FLUSH_TIMEOUT = 2.0  # seconds for our writers to pass on output after a second signal
 
 
 class _SignalForwarder:
-    """First SIGINT/SIGTERM/SIGHUP goes to the remote process; a second one gives up on it."""
+    """The first SIGINT/SIGTERM/SIGHUP goes to the remote process by the surest route
+    (:meth:`RemoteSession.deliver_signal`: a second channel where OpenSSH would ignore the
+    request, as for root logins), so its traps run and its own status comes back; a
+    second one ends the session at once (``abandoned``)."""
 
-    def __init__(self, session: RemoteSession) -> None:
+    def __init__(self, session: RemoteSession, stops: StopSignals, console: Console) -> None:
         self.session = session
-        self.abandoned_by: int | None = None
-        self._forwarded = False
+        self.console = console
+        self.abandoned: asyncio.Future[int] = asyncio.get_running_loop().create_future()
+        self._stops = stops
+        self._delivery: asyncio.Task[None] | None = None
+        self._scope = contextlib.ExitStack()
 
     def __enter__(self) -> _SignalForwarder:
         loop = asyncio.get_running_loop()
-        for signum in FORWARDED_SIGNALS:
-            loop.add_signal_handler(signum, self._on_signal, signum)
+        # As ssh: a SIGINT ignored when we started (``cmd &`` in a script) stays ignored.
+        if signal.getsignal(signal.SIGINT) is not signal.SIG_IGN:
+            loop.add_signal_handler(signal.SIGINT, self._on_signal, signal.SIGINT)
+            self._scope.callback(loop.remove_signal_handler, signal.SIGINT)
+        self._scope.enter_context(self._stops.taken_by(self._on_signal))
         return self
 
     def __exit__(self, *exc: object) -> None:
-        loop = asyncio.get_running_loop()
-        for signum in FORWARDED_SIGNALS:
-            loop.remove_signal_handler(signum)
+        self._scope.close()
+        if self._delivery is not None:
+            self._delivery.cancel()
 
     def _on_signal(self, signum: int) -> None:
-        if self._forwarded:
-            self.abandoned_by = signum
-            self.session.close()
-            return
-        self._forwarded = True
-        self.session.signal(signal.Signals(signum).name.removeprefix("SIG"))
+        if self._delivery is None:
+            name = signal.Signals(signum).name.removeprefix("SIG")
+            self._delivery = asyncio.create_task(self._deliver(name))
+        elif not self.abandoned.done():
+            self.abandoned.set_result(signum)
+
+    async def _deliver(self, name: str) -> None:
+        report = await self.session.deliver_signal(name)
+        # A second signal meanwhile dropped the connection (the helper's with it): moot.
+        if not report.delivered and not self.abandoned.done():
+            self.console.error(f"{report}; a second SIG{name} ends the session")
 
 
 async def run_pipe(
-    session: RemoteSession, env: Environment, stdin: IO[bytes] | None, outputs: Outputs
+    session: RemoteSession,
+    env: Environment,
+    stdin: IO[bytes] | None,
+    outputs: Outputs,
+    stops: StopSignals,
 ) -> Outcome:
     """Stream until the remote process ends; return how the session ended.
 
     ``stdin`` and ``outputs`` are --stdin/--stdout/--stderr files (None: ``env``'s own
-    streams)."""
+    streams); ``stops`` hands us SIGTERM/SIGHUP (see :class:`_SignalForwarder`)."""
     # A merge is two writers on one file (asyncssh's own STDOUT target loses stderr data
     # with OpenSSH servers).
     to_stderr = outputs.merged == "stdout-to-stderr"
@@ -77,17 +96,26 @@ async def run_pipe(
     logging.getLogger("asyncio").setLevel(logging.ERROR)
     with (
         _fd_flags_kept((env.stdin, env.stdout, env.stderr)),
-        _SignalForwarder(session) as forwarder,
+        _SignalForwarder(session, stops, env.console) as forwarder,
         _watching_for_reader_gone((stdout.fileno(), stderr.fileno()), reader_gone),
     ):
         await session.redirect_output(stdout, stderr, bufsize=BUFSIZE, close_at_eof=False)
         feeder = asyncio.create_task(_feed(session, stdin, env.stdin))
         try:
             ended = asyncio.ensure_future(session.wait())
-            await asyncio.wait((ended, reader_gone), return_when=asyncio.FIRST_COMPLETED)
+            await asyncio.wait(
+                (ended, reader_gone, forwarder.abandoned), return_when=asyncio.FIRST_COMPLETED
+            )
             ended.cancel()
         finally:
             feeder.cancel()
+        if forwarder.abandoned.done() and session.end is None:
+            # At once, whatever the remote does; what it sent has reached our writers,
+            # which get a moment to hand it on to a slow reader.
+            session.abandon()
+            with contextlib.suppress(asyncio.TimeoutError, OSError):
+                await asyncio.wait_for(session.wait(), ABANDON_FLUSH_TIMEOUT)
+            return GaveUp(forwarder.abandoned.result())
     if reader_gone.done():
         # Like a local program in a pipeline (``| head -1``): stop quietly, as if killed
         # by SIGPIPE, unless the remote's own status came first; the remote sees its
@@ -97,8 +125,6 @@ async def run_pipe(
             await asyncio.wait_for(session.wait(), 5)  # lets asyncssh finish its cleanup
         if session.end is None:
             return ReaderGone()
-    if forwarder.abandoned_by is not None and session.end is None:
-        return GaveUp(forwarder.abandoned_by)
     return session.outcome()
 
 

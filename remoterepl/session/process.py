@@ -25,6 +25,7 @@ from remoterepl.ssh.connection import Connection
 # the local side until it drains to a quarter of it (asyncssh's flow control).
 INPUT_HIGH_WATER = 1024 * 1024
 SIGNAL_HELPER_TIMEOUT = 10.0  # seconds for the second-channel signal fallback
+SETTLE_TIMEOUT = 1.0  # seconds for asyncssh's clean-up after the connection closed
 
 
 @dataclass(frozen=True)
@@ -142,13 +143,14 @@ class RemoteSession:
         self.signal("INT")
         return True
 
-    def suspend_job(self) -> None:
-        """Stop the remote foreground job, as Ctrl-Z does in a local terminal (never
-        raises)."""
-        if self._pty is not None:
-            self.try_send(PTY_SIGNAL_KEYS["TSTP"])
-        else:
-            self.signal("TSTP")
+    def suspend_job(self) -> bool:
+        """Stop the remote foreground job, as Ctrl-Z does in a local terminal; False (and
+        nothing sent) without a PTY: there is no job control then, and nothing would ever
+        continue what stopped (no ``fg``), so the session would freeze. Never raises."""
+        if self._pty is None:
+            return False
+        self.try_send(PTY_SIGNAL_KEYS["TSTP"])
+        return True
 
     def signal(self, name: str) -> None:
         """Send a signal request (OpenSSH ignores these for root logins)."""
@@ -198,6 +200,8 @@ class RemoteSession:
             result = await self._connection.run(kill_script(name), timeout=SIGNAL_HELPER_TIMEOUT)
         except (OSError, asyncio.TimeoutError) as exc:
             return str(exc) or type(exc).__name__
+        if result.exit_status is None:
+            return "the second channel closed before it answered"
         return None if result.exit_status == 0 else "no remote process found to signal"
 
     # -- output ------------------------------------------------------------------------
@@ -250,6 +254,13 @@ class RemoteSession:
         """How the remote process ended, once the server said so."""
         return self._channel.end
 
+    async def settle(self) -> None:
+        """Once the connection is closed: give asyncssh a moment to finish closing what it
+        copies output into (bounded, never raises), else Python warns at exit about its
+        unfinished clean-up."""
+        with contextlib.suppress(asyncio.TimeoutError, OSError):
+            await asyncio.wait_for(self.wait(), SETTLE_TIMEOUT)
+
     def outcome(self) -> RemoteExited | RemoteKilled:
         """How the session ended; raises Disconnected (``~.``) or SessionLost."""
         if self._disconnected is not None:
@@ -264,6 +275,12 @@ class RemoteSession:
     def close(self) -> None:
         """Close the channel (the remote sees a hang-up)."""
         self._channel.close()
+
+    def abandon(self) -> None:
+        """Drop the connection without waiting for the remote process, as ssh does when
+        signalled: a server whose process lives on (or that stopped answering) would keep a
+        channel close waiting."""
+        self._connection.close()
 
     @property
     def left(self) -> bool:

@@ -219,28 +219,27 @@ def _log_configuration(files: ConfigFiles, route: Route) -> None:
         diagnostics.debug("route: " + " -> ".join(hops))
 
 
-def _plan(settings: ConnectSettings) -> tuple[ConfigFiles, Route, str | None, bool]:
+def _plan(settings: ConnectSettings, files: ConfigFiles) -> tuple[Route, str | None, bool]:
     """Everything decided before the network is touched (blocking)."""
     password = (
         read_password_file(settings.password_file) if settings.password_file is not None else None
     )
-    files = write_config_files(settings)
-    try:
-        route = plan_route(settings.target, files)
-        _log_configuration(files, route)
-    except BaseException:
-        files.remove()
-        raise
-    return files, route, password, terminal_available()
+    route = plan_route(settings.target, files)
+    _log_configuration(files, route)
+    return route, password, terminal_available()
 
 
 async def connect(settings: ConnectSettings, console: Console) -> Connection:
     """Open an authenticated connection; failures raise ConnectError/HostKeyError.
 
     ``console`` takes ssh's warnings and the servers' banners (none under -q)."""
-    files, route, password, terminal = await _blocking(_plan, settings)
+    # Written here, not in a worker thread: once it exists, the finally below owns it
+    # (a SIGTERM cancelling us while a worker made it would leave it behind). Two small
+    # local files: instant.
+    files = write_config_files(settings)
     opened: list[tuple[asyncssh.SSHClientConnection, HopClient]] = []
     try:
+        route, password, terminal = await _blocking(_plan, settings, files)
         previous: Hop | None = None
         tunnel: asyncssh.SSHClientConnection | None = None
         for step in route.hops():
@@ -255,6 +254,6 @@ async def connect(settings: ConnectSettings, console: Console) -> Connection:
             conn.close()
         raise
     finally:
-        await _blocking(files.remove)
+        files.remove()  # synchronous: a second cancellation cannot skip it
     conn, client = opened[-1]
     return Connection(conn, client, opened[:-1])

@@ -104,7 +104,9 @@ async def ask(prompt: str, *, echo: bool) -> str | None:
     Raises NoTerminal when there is no controlling terminal.
     """
     loop = asyncio.get_running_loop()
-    fd, saved = await loop.run_in_executor(None, _open, echo)
+    # On the loop, not in a worker (opening a terminal does not block): a SIGTERM that
+    # cancels us while a worker switched echo off would leave it off.
+    fd, saved = _open(echo)
     try:
         await loop.run_in_executor(None, _write_all, fd, prompt)
         return await _read_line(fd)
