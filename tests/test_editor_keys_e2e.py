@@ -333,13 +333,15 @@ def test_no_destination_names_only_destination(embedded_env: ClientEnv) -> None:
 def test_a_bad_option_value_names_the_option_not_a_temporary_file(
     embedded_env: ClientEnv,
 ) -> None:
-    """``-o ServerAliveInterval=abc``: one line naming the option and the value; status 2."""
+    """``-o ServerAliveInterval=abc``: one line naming the option and the value, then the
+    usage line; status 2."""
     args = ["-o", "ServerAliveInterval=abc", embedded_env.user_alias, "true"]
     with spawn_remoterepl(args, embedded_env.env, cols=200) as term:
         assert term.wait_exit() == 2
         screen = term.screen_text()
-    assert screen.strip() == (
-        "remoterepl: bad option -o ServerAliveInterval=abc: "
-        "invalid ServerAliveInterval integer value: abc"
+    assert screen.strip().splitlines()[0] == (
+        "remoterepl: bad -o option 'ServerAliveInterval=abc': "
+        "ServerAliveInterval abc: invalid time value (whole seconds, 0 or more)"
     ), screen
+    assert screen.strip().splitlines()[1].startswith("usage: remoterepl "), screen
     assert "/tmp" not in screen and "overrides" not in screen

@@ -25,7 +25,7 @@ class _Channel:
         self.signals: list[str] = []
         self.end: object = None
 
-    def write(self, data: bytes) -> None:
+    def write(self, data: bytes, *, secret: bool = False) -> None:
         self.written.append(data)
 
     def send_signal(self, name: str) -> None:
