@@ -105,7 +105,7 @@ def run_piped(args: Sequence[str], env: ClientEnv, fault: Fault, flood: int = 0)
 
         def drain() -> None:
             assert proc.stdout is not None
-            while chunk := proc.stdout.read1(1 << 16):
+            while chunk := os.read(proc.stdout.fileno(), 1 << 16):
                 with cond:
                     out.extend(chunk)
                     cond.notify_all()
@@ -398,12 +398,12 @@ def test_slow_reader_gets_every_byte(login: Login, tmp_path: Path) -> None:
     size = 256 << 20
     payload = tmp_path / "payload"
     digest = hashlib.sha256()
-    with payload.open("wb") as out:
+    with payload.open("wb") as sink:
         block = os.urandom(1 << 20)
         for i in range(size >> 20):
             chunk = bytes([i & 0xFF]) + block[1:]
             digest.update(chunk)
-            out.write(chunk)
+            sink.write(chunk)
     argv = " ".join(f"'{a}'" for a in remoterepl_command([login.alias, f"cat {payload}"]))
     # The late reader counts and hashes what it reads, at its own (steady) pace.
     script = f"{argv} | (sleep 5; tee >(wc -c >&2) | sha256sum); echo ${{PIPESTATUS[0]}}"
