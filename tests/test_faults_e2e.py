@@ -389,12 +389,10 @@ def _peak_rss(pid: int) -> int | None:
 
 def test_slow_reader_gets_every_byte(login: Login, tmp_path: Path) -> None:
     """``remoterepl h 'cat FILE' | (sleep 5; cat)``: 256 MiB reach the late reader byte-exact,
-    status 0, and while the reader sleeps the client holds only a window of it (its peak
-    RSS stays < 100 MiB; taking the stream in would cost 256 MiB more).
-
-    Measured: ~45 MiB while the reader sleeps. Once it drains at about the stream's own
-    rate, the client's RSS can grow to ~200 MiB (not asserted here: see the report of
-    issue 12 on client memory)."""
+    status 0, and the client holds only a window of it, while the reader sleeps and while it
+    drains at about the stream's own rate: peak RSS < 100 MiB (measured ~50 MiB; up to
+    ~220 MiB and growing with the stream while asyncssh reopened the receive window for
+    data it had not delivered yet, see ssh/compat.py)."""
     size = 256 << 20
     payload = tmp_path / "payload"
     digest = hashlib.sha256()
@@ -415,10 +413,9 @@ def test_slow_reader_gets_every_byte(login: Login, tmp_path: Path) -> None:
         env=login.env.env,
         start_new_session=True,
     )
-    peaks: list[int] = []  # while the reader sleeps
-    started = time.monotonic()
+    peaks: list[int] = []
     try:
-        while shell.poll() is None and time.monotonic() - started < 4.5:
+        while shell.poll() is None:
             for pid in descendants(shell.pid):
                 with contextlib.suppress(OSError):
                     if b"remoterepl" in Path(f"/proc/{pid}/cmdline").read_bytes():

@@ -22,7 +22,7 @@ import asyncssh
 from remoterepl.environment import Console
 from remoterepl.errors import HostKeyError
 from remoterepl.settings import ConnectSettings
-from remoterepl.ssh import diagnostics
+from remoterepl.ssh import compat, diagnostics
 from remoterepl.ssh.auth import Asker, PasswordAuth, read_password_file
 from remoterepl.ssh.client import Hop, HopClient, where
 from remoterepl.ssh.config import ConfigFiles, default_options, write_config_files
@@ -233,6 +233,7 @@ async def connect(settings: ConnectSettings, console: Console) -> Connection:
     """Open an authenticated connection; failures raise ConnectError/HostKeyError.
 
     ``console`` takes ssh's warnings and the servers' banners (none under -q)."""
+    compat.window_reopens_only_for_delivered_data()  # memory stays bounded under a slow reader
     files, route, password, terminal = await _blocking(_plan, settings)
     opened: list[tuple[asyncssh.SSHClientConnection, HopClient]] = []
     try:
