@@ -28,7 +28,7 @@ from pathlib import Path
 from typing import IO
 
 from tests.keys import KeyPair
-from tests.system import LOOPBACK, TestServer, kill_quietly
+from tests.system import LOOPBACK, TestServer, kill_and_wait
 
 _READY_TIMEOUT = 20.0
 ROOT = Path(__file__).resolve().parent.parent
@@ -102,7 +102,7 @@ class EmbeddedSshd(TestServer):
         except subprocess.TimeoutExpired:
             self.proc.kill()
             self.proc.wait(timeout=10)
-        kill_quietly(leftovers)
+        kill_and_wait(leftovers)
         for stream in (self.proc.stdin, self.proc.stdout):
             if stream is not None:
                 with contextlib.suppress(OSError):

@@ -25,7 +25,7 @@ import pytest
 
 from tests.client_env import TestUsers
 from tests.keys import KeyPair
-from tests.system import LOOPBACK, TestServer, free_port, kill_quietly, require_root
+from tests.system import LOOPBACK, TestServer, free_port, kill_and_wait, require_root
 
 SSHD = Path("/usr/sbin/sshd")
 
@@ -303,7 +303,7 @@ class SshdServer(TestServer):
         leftovers = self.session_pids()
         if self.proc.poll() is None:
             self.proc.terminate()
-        kill_quietly(leftovers)
+        kill_and_wait(leftovers)
         self._reap()
 
     def _reap(self) -> None:

@@ -9,6 +9,7 @@ import shutil
 import signal
 import socket
 import subprocess
+import time
 from collections.abc import Iterable, Sequence
 from pathlib import Path
 from typing import TypeVar
@@ -145,6 +146,23 @@ def kill_quietly(pids: Iterable[int], sig: int = signal.SIGKILL) -> None:
     for pid in pids:
         with contextlib.suppress(ProcessLookupError):
             os.kill(pid, sig)
+
+
+def kill_and_wait(pids: Iterable[int], timeout: float = 10.0) -> list[int]:
+    """SIGKILL each pid and wait until none is alive (a zombie counts as gone); return
+    the pids still alive after *timeout*.
+
+    kill() only queues the signal: a loaded machine may run the process again (to die)
+    only later, and until then /proc shows it alive. Callers that promise "killed" must
+    wait for it."""
+    pending = list(pids)
+    kill_quietly(pending)
+    deadline = time.monotonic() + timeout
+    while pending := [pid for pid in pending if process_exists(pid)]:
+        if time.monotonic() >= deadline:
+            break
+        time.sleep(0.01)
+    return pending
 
 
 def private_netns_command(argv: Sequence[str]) -> list[str]:

@@ -165,3 +165,40 @@ def test_prompt_toolkit_what_the_editor_relies_on() -> None:
         assert callable(getattr(Vt100_Output, name)), name
     assert "enable_cpr" in inspect.signature(Vt100_Output.__init__).parameters
     assert "leave_alternate_screen" in inspect.signature(Renderer.erase).parameters
+
+
+async def test_receive_window_counts_data_not_yet_delivered() -> None:
+    """A reader that pauses the channel after every packet and resumes on the next loop
+    turn: with compat's window fix, what waits in the channel's buffer (``_recv_buf``)
+    never exceeds the receive window (``_recv_window``, ``_init_recv_window``); asyncssh
+    alone let it grow by up to a window per pause (measured: 11 MiB buffered of 32 sent)."""
+    compat.window_reopens_only_for_delivered_data()
+    key = asyncssh.generate_private_key("ssh-ed25519")
+    loop = asyncio.get_running_loop()
+    peak = 0
+    received = 0
+
+    class Reader(asyncssh.SSHClientSession[bytes]):
+        def connection_made(self, chan: asyncssh.SSHClientChannel[bytes]) -> None:
+            self.chan = chan
+
+        def data_received(self, data: bytes, datatype: asyncssh.DataType) -> None:
+            nonlocal peak, received
+            received += len(data)
+            assert self.chan._recv_window <= self.chan._init_recv_window
+            buffered = sum(len(chunk) for chunk, _ in self.chan._recv_buf)
+            peak = max(peak, buffered)
+            self.chan.pause_reading()
+            loop.call_soon(self.chan.resume_reading)
+
+    async with await start_server([key]) as server:
+        conn = await asyncssh.connect(
+            server.host, server.port, client_keys=[key], known_hosts=None, config=None
+        )
+        async with conn:
+            chan, _session = await conn.create_session(
+                Reader, "head -c 33554432 /dev/zero", encoding=None
+            )
+            await asyncio.wait_for(chan.wait_closed(), 60)
+    assert received == 32 << 20
+    assert peak <= chan.get_recv_window(), (peak, chan.get_recv_window())

@@ -48,6 +48,19 @@ def last_line(text: str) -> str:
     return lines[-1] if lines else ""
 
 
+def interrupt_then_end(term: Terminal) -> None:
+    """Ctrl-C, then Ctrl-D once python3 is back at its prompt, and expect it to exit 0.
+
+    Not both at once: python's readline can read the Ctrl-D (end of input) in the same
+    wake-up that delivers the SIGINT, and then reports the KeyboardInterrupt and drops the
+    end of input (seen on a fresh root: a new prompt, and the session stayed)."""
+    shown = term.screen_text().count("KeyboardInterrupt")
+    term.sendcontrol("c")
+    term.wait_for_screen(lambda s: s.count("KeyboardInterrupt") > shown and last_line(s) == ">>>")
+    term.sendcontrol("d")
+    assert term.wait_exit() == 0
+
+
 def quit_bc(term: Terminal) -> None:
     """End a bc session with Ctrl-D and expect status 0."""
     term.sendcontrol("d")
@@ -216,9 +229,7 @@ def test_tab_completes_a_word_seen_in_remote_output(embedded_env: ClientEnv) -> 
         term.wait_for_screen(lambda s: "\nzebra_quokka" in s)
         term.send("zebr\t")
         term.wait_for_screen(lambda s: last_line(s) == ">>> zebra_quokka")
-        term.sendcontrol("c")
-        term.sendcontrol("d")
-        assert term.wait_exit() == 0
+        interrupt_then_end(term)
 
 
 def test_tab_completes_remote_file_and_command_names_in_a_shell(
@@ -280,9 +291,7 @@ def test_input_is_highlighted_by_language_and_no_color_turns_it_off(
             styles = _styled_chars(term, "import")
             plain = all(fg == "default" and not bold for fg, bold in styles)
             assert plain == no_color, styles
-            term.sendcontrol("c")
-            term.sendcontrol("d")
-            assert term.wait_exit() == 0
+            interrupt_then_end(term)
 
 
 def test_strip_escapes_drops_title_and_clipboard_sequences(embedded_env: ClientEnv) -> None:

@@ -37,11 +37,13 @@ PRIVATE_NAMES = (
     "asyncssh.public_key:SSHKeyPair.__init__",  # a key pair unlocked on demand
     "asyncssh.crypto.x509",  # skipped while importing (see fastimport)
     "ctypes.util:_findSoname_ldconfig",  # library probes without gcc/ld (see fastimport)
+    "asyncssh.channel:SSHChannel._deliver_data",  # the receive window (see below)
 )
 # Instance attributes (no class attribute to look up; the test checks them on live objects):
 # SSHConnection._transport (coalescing, see transport.py), SSHConfig._options (key order),
 # SSHClientConnection._agent_forward_path (agent forwarding cancelled for an untrusted host),
-# the ``packet`` extra of asyncssh's packet log records (secret lines hidden from dumps).
+# the ``packet`` extra of asyncssh's packet log records (secret lines hidden from dumps),
+# SSHChannel._recv_window, _init_recv_window and _recv_buf (the receive window).
 
 X509_MODULE = "asyncssh.crypto.x509"
 
@@ -85,6 +87,42 @@ def logged_packet(record: object) -> bytes | None:
     it in the record's ``extra``), or None for other records."""
     packet = getattr(record, "packet", None)
     return packet if isinstance(packet, bytes) else None
+
+
+# -- the receive window (connect.py) -----------------------------------------------------
+
+
+def window_reopens_only_for_delivered_data() -> None:
+    """Make asyncssh's channels grant the peer only the window that was delivered.
+
+    asyncssh (2.24) tops the receive window back up to its full size as soon as it delivers
+    one packet after the window fell below half -- counting what still waits undelivered
+    in the channel's buffer (reading paused: our stdout pipe is full) as consumed. Each
+    pause and resume of a reader about as fast as the stream then lets the server send
+    another window's worth on top of the buffer: a 2 GB download into ``| sha256sum`` held
+    ~300 MiB of packets after 5 s (tracemalloc), growing until the end. Counting the
+    buffer keeps it under one window, as OpenSSH's own client does. Idempotent."""
+    from asyncssh.channel import SSHChannel
+
+    original = SSHChannel._deliver_data
+    if getattr(original, "_remoterepl_window", False):
+        return
+
+    @functools.wraps(original)
+    def deliver(self: Any, data: bytes, datatype: Any) -> None:
+        # asyncssh adjusts by (init - window) once window < init / 2: counting the buffer
+        # as window for that moment both delays the adjust and shrinks it by the buffer.
+        buffered = 0
+        if self._recv_window < self._init_recv_window / 2:
+            buffered = sum(len(chunk) for chunk, _datatype in self._recv_buf)
+        self._recv_window += buffered
+        try:
+            original(self, data, datatype)
+        finally:
+            self._recv_window -= buffered
+
+    deliver._remoterepl_window = True  # type: ignore[attr-defined]
+    SSHChannel._deliver_data = deliver  # type: ignore[method-assign]
 
 
 # -- ssh_config parsing (config.py) ------------------------------------------------------

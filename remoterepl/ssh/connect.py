@@ -23,7 +23,7 @@ from remoterepl.display import shown
 from remoterepl.environment import Console
 from remoterepl.errors import HostKeyError
 from remoterepl.settings import ConnectSettings
-from remoterepl.ssh import diagnostics
+from remoterepl.ssh import compat, diagnostics
 from remoterepl.ssh.auth import Asker, PasswordAuth, read_password_file
 from remoterepl.ssh.client import Hop, HopClient, where
 from remoterepl.ssh.config import ConfigFiles, default_options, write_config_files
@@ -233,6 +233,7 @@ async def connect(settings: ConnectSettings, console: Console) -> Connection:
     """Open an authenticated connection; failures raise ConnectError/HostKeyError.
 
     ``console`` takes ssh's warnings and the servers' banners (none under -q)."""
+    compat.window_reopens_only_for_delivered_data()  # memory stays bounded under a slow reader
     # Written here, not in a worker thread: once it exists, the finally below owns it
     # (a SIGTERM cancelling us while a worker made it would leave it behind). Two small
     # local files: instant.
