@@ -30,7 +30,7 @@ from remoterepl.errors import UsageError
 from remoterepl.settings import Settings, host_problem, parse_port
 from remoterepl.ssh import keywords
 from remoterepl.ssh.auth import read_password_file
-from remoterepl.ssh.config import write_config_files
+from remoterepl.ssh.config import check_user_files, write_config_files
 from remoterepl.ssh.identities import load_identity_files
 from remoterepl.ssh.known_hosts import KnownHosts
 from remoterepl.ssh.route import plan_route
@@ -89,6 +89,7 @@ def planned(parsed: Settings) -> Iterator[None]:
     only a UsageError may come out of it."""
     files = write_config_files(parsed.connect)
     try:
+        check_user_files(parsed.connect, files)
         plan_route(parsed.connect.target, files)
         yield
     finally:
@@ -295,6 +296,40 @@ def test_an_unknown_keyword_names_file_and_line(tmp_path: Path) -> None:
         pass
 
 
+def test_distribution_keywords_are_read_quietly(tmp_path: Path) -> None:
+    """What Debian's, Fedora's (RHEL's crypto-policies file) and Apple's ssh accept in the
+    files they share with remoterepl must not stop it."""
+    path = tmp_path / "config"
+    path.write_text(
+        "GSSAPIKexAlgorithms gss-curve25519-sha256-\nHost *\n  UseKeychain yes\n"
+        "  GSSAPITrustDns no\n  Port 2222\n"
+    )
+    with planned(cli.parse_args(["-F", str(path), "h"])):
+        pass
+
+
+@pytest.mark.parametrize("kind", ["fifo", "zero"])
+def test_a_config_file_that_is_not_a_regular_file_is_refused(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, kind: str
+) -> None:
+    """~/.ssh/config as a FIFO blocked the run (on the event loop: no signal got through),
+    -F /dev/zero never ended; both are refused before they are read. -F /dev/null is ssh's
+    "no config"."""
+    if kind == "fifo":
+        monkeypatch.setenv("HOME", str(tmp_path))
+        (tmp_path / ".ssh").mkdir()
+        os.mkfifo(tmp_path / ".ssh" / "config")
+        argv = ["h"]
+    else:
+        argv = ["-F", "/dev/zero", "h"]
+    with pytest.raises(UsageError) as caught, planned(cli.parse_args(argv)):
+        pass
+    assert "is not a regular file" in str(caught.value)
+    assert_one_clean_line(str(caught.value))
+    with planned(cli.parse_args(["-F", os.devnull, "h"])):
+        pass
+
+
 def test_an_include_of_itself_is_refused(tmp_path: Path) -> None:
     """A file that includes itself: OpenSSH's limit of 16 nested Includes, one line."""
     path = tmp_path / "config"
@@ -311,6 +346,8 @@ def test_an_include_of_itself_is_refused(tmp_path: Path) -> None:
         ("Port 99999\n", "bad port"),
         ("Host h\n  Port 0\n", "line 2: Port 0: bad port"),
         ("ConnectTimeout -1\n", "invalid time value"),
+        ("ServerAliveInterval " + "9" * 400 + "\n", "invalid time value"),
+        ("ServerAliveCountMax " + "9" * 5000 + "\n", "whole number"),
         ('User "unbalanced\n', "line 1"),
         ("Host h\n  HostName -oProxyCommand=touch\n", "may not start with '-'"),
         ("Host h\n  ProxyJump -oProxyCommand=x\n", "may not start with '-'"),

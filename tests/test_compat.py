@@ -134,8 +134,9 @@ async def test_agent_forwarding_can_be_cancelled_on_a_live_connection() -> None:
         )
         async with conn:
             assert conn._agent_forward_path == "/nonexistent/agent.sock"
-            compat.disable_agent_forwarding(conn)
+            assert compat.disable_agent_forwarding(conn)
             assert conn._agent_forward_path is None
+    assert not compat.disable_agent_forwarding(object())  # fails closed
 
 
 def test_host_patterns_and_key_algorithms() -> None:

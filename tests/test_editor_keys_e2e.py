@@ -341,7 +341,7 @@ def test_a_bad_option_value_names_the_option_not_a_temporary_file(
         screen = term.screen_text()
     assert screen.strip().splitlines()[0] == (
         "remoterepl: bad -o option 'ServerAliveInterval=abc': "
-        "ServerAliveInterval abc: invalid time value (whole seconds, 0 or more)"
+        "ServerAliveInterval abc: invalid time value (whole seconds, 0 to 2147483647)"
     ), screen
     assert screen.strip().splitlines()[1].startswith("usage: remoterepl "), screen
     assert "/tmp" not in screen and "overrides" not in screen

@@ -182,6 +182,9 @@ def test_what_is_implemented_is_parsed_and_the_rest_is_not() -> None:
         ("Port=0", "bad port"),
         ("ConnectTimeout=-5", "invalid time value"),
         ("ServerAliveCountMax=-1", "whole number"),
+        ("ServerAliveInterval=" + "9" * 400, "invalid time value"),  # was an OverflowError
+        ("ConnectTimeout=" + "9" * 5000, "invalid time value"),  # past int()'s digit limit
+        ("Port=" + "9" * 5000, "bad port"),
         ("Include=/etc/passwd", "Include is for ssh_config files"),
         ("Match=exec true", "Match is for ssh_config files"),
         ("User=a\nProxyCommand touch /tmp/x", "control characters"),
@@ -204,7 +207,7 @@ def test_o_accepted_and_warned() -> None:
             "ForwardX11=no",
             "keepalive=yes",
             "IgnoreUnknown=UseKeychain,Foo*",
-            "UseKeychain=yes",
+            "FooBar=yes",
             "port=2222",
         ]
     )

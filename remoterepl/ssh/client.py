@@ -99,8 +99,11 @@ class HopClient(asyncssh.SSHClient):
                 "Agent forwarding is disabled to avoid man-in-the-middle attacks."
             )
             self.hop.forward_agent = None
-            if self.conn is not None:
-                compat.disable_agent_forwarding(self.conn)
+            if self.conn is not None and not compat.disable_agent_forwarding(self.conn):
+                self.hop.console.error(
+                    "this asyncssh version cannot cancel agent forwarding: refusing the host"
+                )
+                return False
         return trusted
 
     def auth_banner_received(self, msg: str, lang: str) -> None:

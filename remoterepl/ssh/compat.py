@@ -61,11 +61,15 @@ def set_transport(conn: object, transport: object) -> None:
     conn._transport = transport  # type: ignore[attr-defined]
 
 
-def disable_agent_forwarding(conn: object) -> None:
+def disable_agent_forwarding(conn: object) -> bool:
     """Cancel the agent forwarding a connection was opened with (before its session):
-    asyncssh takes the choice only as a connect() argument."""
-    if hasattr(conn, "_agent_forward_path"):
-        conn._agent_forward_path = None
+    asyncssh takes the choice only as a connect() argument. False when this asyncssh has
+    no such attribute: the caller must then refuse the host (fail closed, a security
+    control)."""
+    if not hasattr(conn, "_agent_forward_path"):
+        return False
+    conn._agent_forward_path = None
+    return True
 
 
 async def keepalive_request(conn: asyncssh.SSHClientConnection) -> bool:

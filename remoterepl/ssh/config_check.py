@@ -12,6 +12,7 @@ from __future__ import annotations
 import glob
 import os
 import shlex
+import stat
 
 from remoterepl.display import shown
 from remoterepl.errors import UsageError
@@ -39,16 +40,31 @@ def split_line(line: str) -> tuple[str, list[str]] | None:
     return first, args
 
 
+def _read_lines(path: str) -> list[str]:
+    """The lines of a regular file, or none for /dev/null (``-F /dev/null``). Anything else
+    is refused before it is read: a FIFO would block the run, /dev/zero never end."""
+    try:
+        fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | os.O_CLOEXEC)
+    except OSError as exc:
+        raise UsageError(f"can't read ssh config {shown(path)}: {exc.strerror}") from None
+    with open(fd, encoding="utf-8", errors="replace") as file:
+        mode = os.fstat(fd)
+        if stat.S_ISCHR(mode.st_mode) and mode.st_rdev == os.stat(os.devnull).st_rdev:
+            return []
+        if not stat.S_ISREG(mode.st_mode):
+            raise UsageError(f"ssh config {shown(path)} is not a regular file: refusing it")
+        try:
+            return file.readlines()
+        except OSError as exc:
+            raise UsageError(f"can't read ssh config {shown(path)}: {exc.strerror}") from None
+
+
 class _Checker:
     def __init__(self, ignore_unknown: list[str]) -> None:
         self.ignore_unknown = ignore_unknown
 
     def file(self, path: str, *, system: bool, depth: int) -> None:
-        try:
-            with open(path, encoding="utf-8", errors="replace") as file:
-                lines = file.readlines()
-        except OSError as exc:
-            raise UsageError(f"can't read ssh config {shown(path)}: {exc.strerror}") from None
+        lines = _read_lines(path)
         for number, line in enumerate(lines, 1):
             where = f"{shown(path)} line {number}"
             try:

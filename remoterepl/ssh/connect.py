@@ -26,7 +26,12 @@ from remoterepl.settings import ConnectSettings
 from remoterepl.ssh import compat, diagnostics
 from remoterepl.ssh.auth import Asker, PasswordAuth, read_password_file
 from remoterepl.ssh.client import Hop, HopClient, where
-from remoterepl.ssh.config import ConfigFiles, default_options, write_config_files
+from remoterepl.ssh.config import (
+    ConfigFiles,
+    check_user_files,
+    default_options,
+    write_config_files,
+)
 from remoterepl.ssh.connection import Connection
 from remoterepl.ssh.explain import explain
 from remoterepl.ssh.hostkeys import HostKeyVerifier, Policy
@@ -221,6 +226,7 @@ def _log_configuration(files: ConfigFiles, route: Route) -> None:
 
 def _plan(settings: ConnectSettings, files: ConfigFiles) -> tuple[Route, str | None, bool]:
     """Everything decided before the network is touched (blocking)."""
+    check_user_files(settings, files)
     password = (
         read_password_file(settings.password_file) if settings.password_file is not None else None
     )
@@ -236,7 +242,7 @@ async def connect(settings: ConnectSettings, console: Console) -> Connection:
     compat.window_reopens_only_for_delivered_data()  # memory stays bounded under a slow reader
     # Written here, not in a worker thread: once it exists, the finally below owns it
     # (a SIGTERM cancelling us while a worker made it would leave it behind). Two small
-    # local files: instant.
+    # local files: instant (the user's files are read in the worker, by _plan).
     files = write_config_files(settings)
     opened: list[tuple[asyncssh.SSHClientConnection, HopClient]] = []
     try:

@@ -105,6 +105,24 @@ OBSOLETE = frozenset(
     }
 )
 
+#: Keywords that distributions' builds of OpenSSH add and accept (Debian's and Fedora's
+#: GSSAPI key-exchange patch, which RHEL's crypto-policies file sets; Debian's old keepalive
+#: names; Apple's keychain): the ssh that shares these files reads them, so they must not
+#: stop remoterepl. Ignored: quietly in files, with a warning in -o.
+VENDOR = frozenset(
+    {
+        "GSSAPIClientIdentity",
+        "GSSAPIKexAlgorithms",
+        "GSSAPIRenewalForcesRekey",
+        "GSSAPIServerIdentity",
+        "GSSAPIStrictAcceptorCheck",
+        "GSSAPITrustDns",
+        "ProtocolKeepAlives",
+        "SetupTimeOut",
+        "UseKeychain",
+    }
+)
+
 #: Old names OpenSSH still reads, and the keyword each means.
 ALIASES = {
     "DSAAuthentication": "PubkeyAuthentication",
@@ -180,7 +198,9 @@ IMPLEMENTED = frozenset(
     }
 )
 
-_CANONICAL = {name.lower(): name for name in (*NOT_IMPLEMENTED, *OBSOLETE, *ALIASES, *IMPLEMENTED)}
+_CANONICAL = {
+    name.lower(): name for name in (*NOT_IMPLEMENTED, *OBSOLETE, *VENDOR, *ALIASES, *IMPLEMENTED)
+}
 # Values that ask for nothing: a not-implemented keyword set to one of these is harmless.
 _OFF_VALUES = frozenset({"no", "none", "false", "off", "default"})
 
@@ -195,23 +215,33 @@ def asks_for_something(value: str) -> bool:
     return value.strip().lower() not in _OFF_VALUES
 
 
+# OpenSSH's limit for times and counts (convtime, a2i): asyncssh would take any size and
+# fail converting it to a float deep inside.
+_INT_MAX = 2**31 - 1
+
+
+def _whole(value: str) -> bool:
+    """Digits only, and few enough for int() (which refuses over 4300 digits)."""
+    return value.isascii() and value.isdigit() and len(value) <= 12
+
+
 def _port(value: str) -> str | None:
-    if value.isascii() and value.isdigit() and 0 < int(value) < 65536:
+    if _whole(value) and 0 < int(value) < 65536:
         return None
     return "bad port (1-65535)"
 
 
 def _seconds(value: str) -> str | None:
     # OpenSSH also takes "1m30s"; asyncssh only whole seconds, so only those are offered.
-    if value.isascii() and value.isdigit():
+    if _whole(value) and int(value) <= _INT_MAX:
         return None
-    return "invalid time value (whole seconds, 0 or more)"
+    return f"invalid time value (whole seconds, 0 to {_INT_MAX})"
 
 
 def _count(value: str) -> str | None:
-    if value.isascii() and value.isdigit():
+    if _whole(value) and int(value) <= _INT_MAX:
         return None
-    return "must be a whole number, 0 or more"
+    return f"must be a whole number, 0 to {_INT_MAX}"
 
 
 _VALUE_CHECKS = {
@@ -274,6 +304,10 @@ def judge(keyword: str, value: str, ignore_unknown: Sequence[str] = ()) -> Verdi
         return Verdict(keyword, error=f"unknown keyword '{shown(keyword)}'")
     if name in OBSOLETE:
         return Verdict(name, ignored=True)
+    if name in VENDOR:
+        return Verdict(
+            name, warning=f"{name} (a distribution's OpenSSH keyword): ignored", ignored=True
+        )
     name = ALIASES.get(name, name)
     missing = NOT_IMPLEMENTED.get(name)
     if missing is Missing.FEATURE:
