@@ -6,11 +6,12 @@ from __future__ import annotations
 import asyncio
 import os
 import signal
+import time
 from collections.abc import Iterator
 
 import pytest
 
-from remoterepl.stopsignals import StopSignals
+from remoterepl.stopsignals import FORCE_AFTER, StopSignals
 
 
 @pytest.fixture(autouse=True)
@@ -80,3 +81,33 @@ def test_an_ignored_signal_stays_ignored() -> None:
     signal.signal(signal.SIGHUP, signal.SIG_IGN)
     assert asyncio.run(run()) == (True, signal.SIGTERM)
     assert signal.getsignal(signal.SIGHUP) is signal.SIG_IGN
+
+
+def test_a_later_signal_ends_a_clean_end_that_hangs() -> None:
+    """The first SIGTERM cancels the run; if its clean-up hangs, one sent after
+    FORCE_AFTER kills the process with that signal (in a child: it really dies). A repeat
+    within FORCE_AFTER (a closed terminal's SIGHUP, then the shell's) changes nothing."""
+    pid = os.fork()
+    if pid == 0:  # pragma: no cover - the child
+        try:
+
+            async def hang() -> None:
+                task = asyncio.current_task()
+                assert task is not None
+                with StopSignals(task):
+                    try:
+                        os.kill(os.getpid(), signal.SIGTERM)
+                        await asyncio.sleep(10)
+                    except asyncio.CancelledError:
+                        os.kill(os.getpid(), signal.SIGTERM)  # a repeat: ignored
+                        await asyncio.sleep(FORCE_AFTER + 0.2)
+                        os.kill(os.getpid(), signal.SIGTERM)  # forces the end
+                        await asyncio.sleep(10)  # the clean-up "hangs"
+
+            asyncio.run(hang())
+        finally:
+            os._exit(0)
+    started = time.monotonic()
+    _, status = os.waitpid(pid, 0)
+    assert os.WIFSIGNALED(status) and os.WTERMSIG(status) == signal.SIGTERM, status
+    assert FORCE_AFTER <= time.monotonic() - started < 8

@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import signal
 import sys
 import time
 
@@ -45,6 +44,7 @@ from remoterepl.modes.redirect import Outputs
 from remoterepl.outcome import RemoteExited, RemoteKilled
 from remoterepl.session.process import RemoteSession
 from remoterepl.settings import Settings
+from remoterepl.stopsignals import ignore_keyboard_signals
 
 EXIT_WAIT = 5.0  # seconds to wait for the exit status after the remote's output ended
 STARTUP_QUIET = 1.0  # seconds without output before a silent program gets its local prompt
@@ -183,11 +183,9 @@ class FrontEnd:
                 for task in tasks:
                     task.cancel()
                 if self.session.left:
-                    # Nothing is left to interrupt or stop, and nothing can hang: a key
-                    # typed after ~. that lands once the terminal is cooked again must not
-                    # kill the client before it says how the session ended (status 130).
-                    for number in (signal.SIGINT, signal.SIGQUIT, signal.SIGTSTP):
-                        signal.signal(number, signal.SIG_IGN)
+                    # Nothing is left to interrupt or stop, and nothing can hang (it would
+                    # die with 130 instead of reporting ~.'s 255).
+                    ignore_keyboard_signals()
         self._show_leftovers()
 
     async def _edit_until_remote_ends(self) -> None:

@@ -17,6 +17,7 @@ from remoterepl.modes.control import SessionControl
 from remoterepl.modes.escapes import Escape, EscapeScanner
 from remoterepl.outcome import Outcome
 from remoterepl.session.process import RemoteSession
+from remoterepl.stopsignals import ignore_keyboard_signals
 
 STDIN = 0
 STDOUT = 1
@@ -135,4 +136,6 @@ async def run_raw(session: RemoteSession, env: Environment, escape_char: str | N
             await session.wait()
         finally:
             forwarder.stop()
+            if session.left:
+                ignore_keyboard_signals()  # as in the editor: ~. must end with its 255
     return session.outcome()
