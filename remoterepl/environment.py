@@ -70,6 +70,12 @@ def fill_closed_standard_fds() -> None:
                 os.dup2(null, fd)
     if null is not None and null > 2:
         os.close(null)
+    # Python started with the fd closed made that stream None; print() then fell back to
+    # another one (`remoterepl -V >&-` printed to stderr).
+    for fd, name in ((0, "stdin"), (1, "stdout"), (2, "stderr")):
+        if getattr(sys, name) is None:
+            stream = open(fd, "r" if fd == 0 else "w", closefd=False)  # noqa: SIM115
+            setattr(sys, name, stream)
 
 
 def _isatty(fd: int) -> bool:

@@ -75,3 +75,13 @@ def test_closed_stream_on_a_terminal(embedded_env: ClientEnv, redirect: str) -> 
     assert "hi-there" in screen, screen
     assert screen.split("RC=", 1)[1].split()[0] == "4", screen
     assert "internal error" not in screen and "Traceback" not in screen, screen
+
+
+def test_help_with_stdout_closed_prints_nothing_on_stderr() -> None:
+    """Python starts with ``sys.stdout`` None when fd 1 is closed: ``--help >&-`` printed
+    the help to stderr instead (argparse falls back); now it goes to /dev/null."""
+    command = shlex.join(remoterepl_command(["--help"]))
+    proc = subprocess.run(
+        ["bash", "-c", f"{command} >&-"], capture_output=True, timeout=60, check=False
+    )
+    assert proc.returncode == 0 and proc.stderr == b"", proc.stderr
