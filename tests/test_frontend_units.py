@@ -38,10 +38,12 @@ from remoterepl.editor.history import (
     open_history,
     parse_entries,
 )
+from remoterepl.editor.input_mode import InputMode
 from remoterepl.editor.prompt import default_prompt
 from remoterepl.editor.recording import Recorder
 from remoterepl.editor.sanitize import EscapeStripper
 from remoterepl.editor.secret_prompts import SecretPrompts
+from remoterepl.editor.streams import OutputRouter, RemoteStream
 from remoterepl.editor.terminal import create_output
 from remoterepl.editor.toolbar import SessionStatus, Toolbar, format_duration
 from remoterepl.environment import Environment
@@ -393,6 +395,54 @@ def test_an_unterminated_string_is_dropped_not_held_forever() -> None:
     assert stripper.feed("x\x1b]52;c;" + "A" * 70000) == "x"
     assert stripper.feed("A" * 10) == ""
     assert stripper.feed("B\x07after") == "after"
+
+
+class _Painter:
+    def __init__(self) -> None:
+        self.painted: list[str] = []
+
+    def queue(self, text: str) -> None:
+        self.painted.append(text)
+
+
+class _Events:
+    def prompt_changed(self) -> None: ...
+
+    def keys_to_program(self) -> None: ...
+
+    def keys_to_editor(self) -> None: ...
+
+    def query_sent(self) -> None: ...
+
+
+def test_stdout_and_stderr_are_stripped_each_on_its_own() -> None:
+    """A sequence left unfinished on one stream neither swallows the other stream's text
+    nor is completed by it (interleaved chunks, as the two pumps deliver them)."""
+    painter = _Painter()
+    router = OutputRouter(
+        painter,  # type: ignore[arg-type]
+        _Events(),
+        SessionStatus("d", "cmd", pty=False),
+        mode=InputMode(shell=False),
+        words=None,
+        remote_names=None,
+    )
+    out, err = RemoteStream(strip_escapes=True), RemoteStream(strip_escapes=True)
+
+    def route(stream: RemoteStream, text: str) -> str:
+        painter.painted.clear()
+        router.route(stream, text, False)
+        return "".join(painter.painted)
+
+    assert route(out, "out\x1b]0;unfinished tit") == ""  # "out" waits as the partial line
+    assert route(err, "error one\n") == "error one\n"  # not taken for the OSC's body
+    assert route(out, "le\x07 more\n") == "out more\n"
+    assert route(out, "\x1b[3") == ""  # a CSI held back on stdout
+    assert route(err, "1mtwo\n") == "1mtwo\n"  # stderr's text does not complete it
+    assert route(out, "2mgreen\n") == "\x1b[32mgreen\n"
+    assert route(err, "\x1b[6") == ""  # and the other way round: a query held on stderr
+    assert route(out, "nplain\n") == "nplain\n"
+    assert route(err, "n\x1b[0mthree\n") == "\x1b[0mthree\n"  # the DSR is still dropped
 
 
 # -- highlighting ---------------------------------------------------------------------------

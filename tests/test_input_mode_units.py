@@ -159,7 +159,6 @@ def _router() -> tuple[OutputRouter, SessionStatus, RemoteStream]:
         status,
         mode=InputMode(shell=False),
         words=None,
-        stripper=None,
         remote_names=None,
     )
     return router, status, RemoteStream()

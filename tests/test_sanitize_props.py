@@ -24,13 +24,19 @@ _SAFE_OUTPUT = re.compile(
 )
 # (ESC, intermediates, then "]" is an ordinary escape, not OSC.)
 _INTRODUCER = re.compile(r"\x1b[\]PX^_k\\]|[\x80-\x9f]")
+# Queries the terminal would answer into the input, written out independently of the
+# stripper's own table.
+_QUERY_OUT = re.compile(
+    r"\x05|\x1bZ|\x1b\[(?:[<=>?]?[\d;:]*[nctx]|[<=>?]?[\d;]*\$[pwu]|[\d;]*\*y|>[\d;]*q"
+    r"|\?[\d;]*[umS]|[\d;]*#R|[\d;]*&u)"
+)
 # Introducers, terminators and the bytes around them, 7- and 8-bit.
 _TOKENS = [
     "\x1b", "[", "]", "P", "X", "^", "_", "k", "\\", "\x07", "\x18", "\x1a", "\n", "\r",
     "\x05", "\x7f", "\x90", "\x98", "\x9b", "\x9c", "\x9d", "\x9e", "\x9f", "\x85",
     "0", "1", ";", ":", "?", ">", "$", "*", " ", "(", "#", "m", "n", "c", "t", "q", "p",
     "H", "J", "h", "l", "u", "y", "a", "é", "漢", "\x1b]52;c;", "\x1b]0;", "\x1bP$q",
-    "\x1b[", "\x1b\\",
+    "\x1b[", "\x1b\\", "Z", "R", "&", "\x1bZ", "\x1b[#R", "\x1b[&u", "\x1b[6n", "\x1b[?1004h",
 ]  # fmt: skip
 _streams = st.lists(st.one_of(st.sampled_from(_TOKENS), st.text(max_size=4)), max_size=60).map(
     "".join
@@ -92,7 +98,16 @@ def test_queries_go_and_colours_cursor_and_screen_modes_stay() -> None:
     kept = "\x1b[1;31mred\x1b[0m\x1b[?1049h\x1b[H\x1b[2J\x1b[5 q\x1b(B\x1b7\x1b8\x1b[?2004h"
     assert strip(kept) == kept
     queries = "\x1b[6n\x1b[c\x1b[>c\x1b[=c\x1b[21t\x1b[?2026$p\x1b[>q\x1b[?u\x1b[x\x05"
+    queries += "\x1bZ\x1b[#R\x1b[&u"  # DECID (answered as DA), XTREPORTCOLORS, DECRQUPSS
     assert strip(f"a{queries}b") == "ab"
+    assert strip("\x1b#8\x1b(Z\x1b[#P") == "\x1b#8\x1b(Z\x1b[#P"  # near misses: not queries
+
+
+def test_mouse_and_focus_reporting_modes_are_kept() -> None:
+    """A program that turned them on wants those reports (sent only on a click or a focus
+    change): only what the terminal would answer unasked is stripped."""
+    modes = "\x1b[?1000h\x1b[?1002h\x1b[?1003h\x1b[?1004h\x1b[?1006h\x1b[?1000l\x1b[?1004l"
+    assert strip(modes) == modes
 
 
 def test_csi_with_thousands_of_parameters_is_dropped_in_bounded_memory() -> None:
@@ -110,10 +125,12 @@ def test_csi_with_thousands_of_parameters_is_dropped_in_bounded_memory() -> None
 @PROPERTY
 @given(_streams)
 @example("\x1b]0;t\x1b]52;c;x\x1b[m")
+@example("\x1b\x1bZ\x1b[\x1b[#R\x1b[1;2&u")
 def test_no_string_introducer_or_query_survives(text: str) -> None:
     out = strip(text)
     assert _SAFE_OUTPUT.fullmatch(out), repr(out)
     assert not _INTRODUCER.search(out), repr(out)
+    assert not _QUERY_OUT.search(out), repr(out)
 
 
 @PROPERTY

@@ -32,7 +32,6 @@ from remoterepl.editor.painter import Painter
 from remoterepl.editor.prompt import LineInput
 from remoterepl.editor.recording import Recorder, RecordingStdout
 from remoterepl.editor.remote_text import prompt_text
-from remoterepl.editor.sanitize import EscapeStripper
 from remoterepl.editor.streams import OutputRouter, RemoteStream, pump
 from remoterepl.editor.terminal import TerminalOutput, create_output, text_stream
 from remoterepl.editor.toolbar import SessionStatus, Toolbar
@@ -69,11 +68,16 @@ class FrontEnd:
         self.recorder, self.output = self._open_terminal(config, env, title)
         self.painter = Painter(self.output, color=config.color)
         tint = f"\x1b[{config.stderr_color}m" if config.color else ""
+        strip = config.strip_escapes
         self.stdout = RemoteStream(
-            tint if outputs.merged == "stdout-to-stderr" else "", outputs.stdout
+            tint if outputs.merged == "stdout-to-stderr" else "",
+            outputs.stdout,
+            strip_escapes=strip,
         )
         self.stderr = RemoteStream(
-            "" if outputs.merged == "stderr-to-stdout" else tint, outputs.stderr
+            "" if outputs.merged == "stderr-to-stdout" else tint,
+            outputs.stderr,
+            strip_escapes=strip,
         )
         self.status = SessionStatus(
             str(where), command or "login shell", session.has_pty, list(where.jumps)
@@ -95,7 +99,6 @@ class FrontEnd:
             self.status,
             mode=InputMode(shell=is_shell(command)),
             words=words,
-            stripper=EscapeStripper() if config.strip_escapes else None,
             remote_names=self.remote_names,
         )
         self.answers = TerminalAnswers(self._answer_remote)

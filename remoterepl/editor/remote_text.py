@@ -70,17 +70,24 @@ class OutputSplitter:
         return head
 
     def take_overlong(self, columns: int) -> str:
-        """When the partial line is too long to be a prompt: the part of it up to its last
-        row on a ``columns`` wide screen, to be painted at once (with the line break the
-        terminal's wrap would make); the rest (less than a row) stays the partial line.
-        "" when it is short enough."""
+        """When the partial line is too long to be a prompt, the part of it to paint at
+        once; the rest (less than a row) stays the partial line. A line redrawn in place
+        (a progress bar's ``\\r  42%``) is cut just after its last carriage return, so the
+        cursor is back at the row's start; any other at its last row on a ``columns`` wide
+        screen, with the line break the terminal's wrap would make. No line break is
+        invented where no row was filled. "" when it is short enough."""
         if len(self.partial) <= MAX_PROMPT:
             return ""
         cut, column = last_row_end(self.partial, max(columns, 1))
-        if len(self.partial) - cut > MAX_PROMPT:  # no rows to cut at (escapes, \r)
-            cut, column = len(self.partial), 1
+        wrap = "\r\n" if column else ""
+        if self.partial.find("\r", cut) >= 0:
+            carriage = _last_carriage_return(self.partial, cut)
+            if carriage >= 0 and len(self.partial) - carriage <= MAX_PROMPT:
+                cut, wrap = carriage + 1, ""
+        if len(self.partial) - cut > MAX_PROMPT:  # no rows to cut at (escapes, \b)
+            cut, wrap = len(self.partial), ""
         head, self.partial = self.partial[:cut], self.partial[cut:]
-        return head + "\r\n" if column else head
+        return head + wrap
 
     def line_sent(self) -> None:
         """The user accepted a line and the editor printed it with the partial line as its
@@ -123,6 +130,17 @@ def last_row_end(text: str, columns: int) -> tuple[int, int]:
         elif run == "\t":
             column = min((column // 8 + 1) * 8, columns - 1)
     return cut, cut_column
+
+
+def _last_carriage_return(text: str, start: int) -> int:
+    """Where the last carriage return at or after ``start`` is, not counting one inside an
+    escape sequence (cut there, the terminal would take what follows for the sequence);
+    -1 when there is none. ``start`` is in printable text or at a piece's start."""
+    found = -1
+    for piece in _PIECE.finditer(text, start):
+        if piece.group() == "\r":
+            found = piece.start()
+    return found
 
 
 def prompt_text(partial: str) -> str:

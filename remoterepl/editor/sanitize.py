@@ -4,7 +4,11 @@ A hostile or compromised host can set the window title (and, on terminals that a
 title query, type it back), write the clipboard (OSC 52), talk to the terminal itself (DCS,
 APC, PM, SOS, screen's ``ESC k`` name), ask for reports that land in the input stream, or
 hide text behind 8-bit C1 controls. With stripping on, those are removed; colours (SGR),
-cursor movement and the alternate screen (full-screen programs) are kept.
+cursor movement and the alternate screen (full-screen programs) are kept. So are the
+mouse and focus reporting modes (``?1000h``, ``?1003h``, ``?1004h``), deliberately: the
+program that turned them on wants those reports, and a terminal sends them only on a
+click or a focus change. What is stripped is what the terminal would answer into the
+input unasked, as if typed.
 
 The output is parsed as a terminal parses it (the DEC/ECMA-48 state machine of vt100.net's
 parser diagram, with xterm's rules): a control string ends at its terminator, at any ESC
@@ -40,10 +44,11 @@ _CSI_WELL_FORMED = re.compile(r"[\x30-\x3f]*[\x20-\x2f]*")  # a parameter after 
 # intermediate makes a terminal ignore the sequence (vt100.net's csi_ignore)
 # Questions to the terminal, whose answers would arrive as typed input: DSR, DA, window
 # ops and reports, DECREQTPARM, DECRQM, DECRQPSR, DECRQTSR, DECRQCRA, XTVERSION, the kitty
-# keyboard query, XTQMODKEYS, XTSMGRAPHICS.
+# keyboard query, XTQMODKEYS, XTSMGRAPHICS, XTREPORTCOLORS (``#R``), DECRQUPSS (``&u``).
 _QUERY = re.compile(
-    r"[<=>?]?[\d;:]*(?:[nctx]|\$[pwu]|\*y)|>[\d;]*q|\?[\d;]*[umS]",
+    r"[<=>?]?[\d;:]*(?:[nctx]|\$[pwu]|\*y)|>[\d;]*q|\?[\d;]*[umS]|[\d;]*(?:#R|&u)",
 )
+_DECID = "Z"  # ESC Z: answered like DA
 _OSC_LIKE_INTRODUCERS = {"]": True, "k": True, "P": False, "X": False, "^": False, "_": False}
 # 8-bit introducers (decoded C1 code points): DCS, SOS, OSC, PM, APC -> BEL ends it?
 _C1_STRINGS = {"\x90": False, "\x98": False, "\x9d": True, "\x9e": False, "\x9f": False}
@@ -158,7 +163,8 @@ class EscapeStripper:
             self._state, self._held = _State.STRING, ""
             self._bel_ends = _OSC_LIKE_INTRODUCERS[char]
         elif "\x30" <= char <= "\x7e":  # final
-            if self._held != "\x1b" or char != "\\":  # a lone ST ends nothing: dropped
+            # A lone ST ends nothing, DECID is a query: both dropped.
+            if self._held != "\x1b" or char not in "\\" + _DECID:
                 out.append(self._held + char)
             self._state, self._held = _State.GROUND, ""
         else:

@@ -1,5 +1,5 @@
-"""Remote output on its way to the screen: decoded per stream, stripped of dangerous
-escapes if asked, split into lines to paint and the partial line that becomes the prompt,
+"""Remote output on its way to the screen: decoded and (if asked) stripped of dangerous
+escapes per stream, split into lines to paint and the partial line that becomes the prompt,
 and watched for what it says about the session (full-screen programs, the shell's working
 directory and exit status, a prompt being back)."""
 
@@ -33,8 +33,13 @@ _OSC_REPORT = re.compile(r"\x1b\](7|133);([^\x07\x1b]*)(?:\x07|\x1b\\)")
 class RemoteStream:
     """One remote output stream: to a file as bytes, or to the screen as decoded lines."""
 
-    def __init__(self, tint: str = "", sink: IO[bytes] | None = None) -> None:
+    def __init__(
+        self, tint: str = "", sink: IO[bytes] | None = None, *, strip_escapes: bool = False
+    ) -> None:
         self.decoder = codecs.getincrementaldecoder("utf-8")(errors="replace")
+        # Per stream, as the decoder: a sequence unfinished on one stream must neither
+        # swallow nor be completed by the other stream's text.
+        self.stripper = EscapeStripper() if strip_escapes else None
         self.splitter = OutputSplitter()
         self.tint = tint
         self.sink = sink
@@ -91,7 +96,6 @@ class OutputRouter:
         *,
         mode: InputMode,
         words: WordBank | None,
-        stripper: EscapeStripper | None,
         remote_names: RemoteNames | None,
     ) -> None:
         self.painter = painter
@@ -99,7 +103,6 @@ class OutputRouter:
         self.status = status
         self.mode = mode
         self.words = words
-        self.stripper = stripper
         self.remote_names = remote_names
         self.raw = False  # output goes to the screen as it is (keys go to the program)
         self._raw_tail = ""  # what raw output left on the cursor's line
@@ -123,8 +126,8 @@ class OutputRouter:
             self.status.remote_spoke = True
         if "\x1b]" in text:
             self._note_reports(text)
-        if self.stripper is not None:
-            text = self.stripper.feed(text)
+        if stream.stripper is not None:
+            text = stream.stripper.feed(text)
         if self.words is not None and text:
             self.words.feed(text)
         if not watch:
