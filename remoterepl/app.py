@@ -4,6 +4,7 @@ drive it with the front end the run calls for (line editor, raw passthrough, or 
 from __future__ import annotations
 
 import asyncio
+import errno
 import signal
 from typing import IO
 
@@ -28,14 +29,22 @@ async def run(settings: Settings, env: Environment) -> Outcome:
     with StopSignals(task) as stops:
         try:
             return await _run(settings, env, stops)
-        except (asyncio.CancelledError, Exception):
+        except (asyncio.CancelledError, Exception) as exc:
             # Also an error while unwinding: after a hang-up, writing to the terminal
-            # that is gone (the editor erasing its prompt) fails with EIO.
+            # that is gone (the editor erasing its prompt) fails with EIO. Under nohup no
+            # SIGHUP comes at all: that EIO is the only sign the terminal went away.
+            if stops.received is None and interactive_hang_up(exc, env):
+                stops.received = signal.SIGHUP
             if stops.received is None:
                 raise
             stopped = Stopped(stops.received)
             env.console.error(stopped.describe())
             return stopped
+
+
+def interactive_hang_up(exc: BaseException, env: Environment) -> bool:
+    """True for the EIO a terminal gives once it has hung up."""
+    return env.interactive and isinstance(exc, OSError) and exc.errno == errno.EIO
 
 
 async def _run(settings: Settings, env: Environment, stops: StopSignals) -> Outcome:

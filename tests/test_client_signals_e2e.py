@@ -410,3 +410,47 @@ def test_terminal_hang_up_ends_the_client(
     assert errors.read_text() == "remoterepl: stopped by SIGHUP\n"
     assert status == 128 + signal.SIGHUP
     assert _temp_dirs(private_tmp) == []
+
+
+@pytest.mark.parametrize("where", ["editor", "raw"])
+def test_terminal_hang_up_under_nohup_still_ends_the_client(
+    embedded_env: ClientEnv, private_tmp: Path, where: str
+) -> None:
+    """Under nohup no SIGHUP comes when the terminal goes away: the client must still end
+    (the remote sees the hang-up) instead of waiting on a terminal that is gone."""
+    master, slave = os.openpty()
+    env = {**embedded_env.env, "TMPDIR": str(private_tmp), "TERM": "xterm"}
+    args = [*(["--raw"] if where == "raw" else []), embedded_env.user_alias, "bc"]
+    errors = private_tmp.parent / "stderr"
+
+    def nohup_with_a_terminal() -> None:
+        signal.signal(signal.SIGHUP, signal.SIG_IGN)
+        fcntl.ioctl(0, termios.TIOCSCTTY, 0)
+
+    proc = subprocess.Popen(
+        remoterepl_command(args),
+        stdin=slave,
+        stdout=slave,
+        stderr=errors.open("wb"),
+        env=env,
+        start_new_session=True,
+        preexec_fn=nohup_with_a_terminal,
+    )
+    os.close(slave)
+    try:
+        seen = b""
+        deadline = time.monotonic() + 20
+        while b"bc" not in seen or (where == "editor" and b">" not in seen):
+            assert time.monotonic() < deadline, seen
+            ready, _, _ = select.select([master], [], [], 0.5)
+            if ready:
+                seen += os.read(master, 65536)
+        os.close(master)
+        status = proc.wait(timeout=20)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+    assert errors.read_text() == "remoterepl: stopped by SIGHUP\n"
+    assert status == 128 + signal.SIGHUP
+    assert _temp_dirs(private_tmp) == []

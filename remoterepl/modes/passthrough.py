@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import errno
 import os
 import signal
 import termios
@@ -32,6 +33,7 @@ class KeyForwarder:
         self.fd = fd
         self.scanner = EscapeScanner(control.escape_char) if control.escape_char else None
         self._reading = False
+        self.hung_up = False  # the terminal went away and no SIGHUP will say so (nohup)
 
     def start(self) -> None:
         """Begin forwarding keystrokes."""
@@ -51,12 +53,16 @@ class KeyForwarder:
             data = os.read(self.fd, 65536)
         except BlockingIOError:
             return
-        except OSError:  # the terminal hung up (EIO): its SIGHUP ends the run, not an EOF
-            self.stop()
-            return
+        except OSError:  # EIO: the terminal hung up
+            data = b""
         if not data:
+            # A raw terminal gives no end of input (Ctrl-D is a key): it hung up. Its
+            # SIGHUP ends the run; under nohup none comes, so hang up the remote and end
+            # as the editor does when its terminal hung up (app.py: EIO means SIGHUP).
             self.stop()
-            self.session.send_eof()
+            if signal.getsignal(signal.SIGHUP) is signal.SIG_IGN:
+                self.hung_up = True
+                self.session.close()
             return
         for item in self.scanner.feed(data) if self.scanner else [data]:
             if isinstance(item, Escape):
@@ -138,4 +144,6 @@ async def run_raw(session: RemoteSession, env: Environment, escape_char: str | N
             forwarder.stop()
             if session.left:
                 ignore_keyboard_signals()  # as in the editor: ~. must end with its 255
+    if forwarder.hung_up:
+        raise OSError(errno.EIO, "the terminal hung up")
     return session.outcome()
