@@ -15,6 +15,7 @@ from remoterepl.modes.redirect import Outputs, open_outputs, open_stdin
 from remoterepl.outcome import GaveUp, Outcome, RemoteKilled, Stopped
 from remoterepl.session.process import RemoteSession
 from remoterepl.settings import Settings
+from remoterepl.ssh import diagnostics
 from remoterepl.ssh.channel import PtyRequest
 from remoterepl.ssh.connect import connect
 from remoterepl.stopsignals import StopSignals
@@ -37,6 +38,8 @@ async def run(settings: Settings, env: Environment) -> Outcome:
                 stops.received = signal.SIGHUP
             if stops.received is None:
                 raise
+            if not isinstance(exc, asyncio.CancelledError):  # a slip while unwinding: -v says
+                diagnostics.debug(f"while stopping: {type(exc).__name__}: {exc}")
             stopped = Stopped(stops.received)
             env.console.error(stopped.describe())
             return stopped

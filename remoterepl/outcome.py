@@ -40,7 +40,7 @@ class RemoteExited:
 
 #: What OpenSSH's sshd sends in exit-signal for every signal but the 13 it names (ABRT ALRM
 #: FPE HUP ILL INT KILL PIPE QUIT SEGV TERM USR1 USR2: sig2name() in session.c, 9.2).
-UNNAMED_SIGNAL = "SIG@openssh.com"
+OPENSSH_NAMELESS_SIGNAL = "SIG@openssh.com"
 _REALTIME = re.compile(r"RT(MIN|MAX)(?:([+-])(\d{1,2}))?")
 
 
@@ -75,7 +75,7 @@ class RemoteKilled:
 
     def describe(self) -> str:
         """``remote process killed by SIGTERM (core dumped): message``."""
-        if self.signal == UNNAMED_SIGNAL:
+        if self.signal == OPENSSH_NAMELESS_SIGNAL:
             text = "remote process killed by a signal the server did not name"
         elif self.number is None:
             text = f"remote process killed by a signal unknown here ({shown(self.signal)})"

@@ -30,7 +30,8 @@ from remoterepl.errors import UsageError
 from remoterepl.settings import Settings, host_problem, parse_port
 from remoterepl.ssh import keywords
 from remoterepl.ssh.auth import read_password_file
-from remoterepl.ssh.config import check_user_files, write_config_files
+from remoterepl.ssh.config import write_config_files
+from remoterepl.ssh.config_check import check_user_files
 from remoterepl.ssh.identities import load_identity_files
 from remoterepl.ssh.known_hosts import KnownHosts
 from remoterepl.ssh.route import plan_route
@@ -89,7 +90,7 @@ def planned(parsed: Settings) -> Iterator[None]:
     only a UsageError may come out of it."""
     files = write_config_files(parsed.connect)
     try:
-        check_user_files(parsed.connect, files)
+        check_user_files(parsed.connect, files.user)
         plan_route(parsed.connect.target, files)
         yield
     finally:

@@ -19,7 +19,7 @@ from hypothesis import strategies as st
 
 from remoterepl.cli import exit_status
 from remoterepl.embedded.session import _signal_name
-from remoterepl.outcome import UNNAMED_SIGNAL, ExitStatus, RemoteKilled, signal_number
+from remoterepl.outcome import OPENSSH_NAMELESS_SIGNAL, ExitStatus, RemoteKilled, signal_number
 from tests.client import assert_one_line_error, run_remoterepl, spawn_remoterepl
 from tests.client_env import ClientEnv
 
@@ -100,8 +100,8 @@ def test_every_signal_named_by_the_embedded_server_maps_back_to_its_number() -> 
 def test_openssh_names_map_to_their_numbers() -> None:
     for name in OPENSSH_NAMED:
         assert signal_number(name) == int(signal.Signals[f"SIG{name}"])
-    assert signal_number(UNNAMED_SIGNAL) is None
-    assert exit_status(RemoteKilled(UNNAMED_SIGNAL)) == 128
+    assert signal_number(OPENSSH_NAMELESS_SIGNAL) is None
+    assert exit_status(RemoteKilled(OPENSSH_NAMELESS_SIGNAL)) == 128
 
 
 @settings(max_examples=300, deadline=None)

@@ -21,7 +21,7 @@ from remoterepl.display import shown
 from remoterepl.errors import UsageError
 from remoterepl.settings import ConnectSettings, Target
 from remoterepl.ssh import compat, keywords
-from remoterepl.ssh.config_check import check_config_files
+from remoterepl.ssh.config_check import SYSTEM_CONFIG
 
 if TYPE_CHECKING:
     from asyncssh.config import SSHClientConfig
@@ -53,7 +53,6 @@ def _cpu_has_aes() -> bool:
     return False
 
 
-SYSTEM_CONFIG = "/etc/ssh/ssh_config"
 USER_CONFIG = "~/.ssh/config"
 DEFAULT_PASSWORD_PROMPTS = 3
 
@@ -169,8 +168,8 @@ def _overrides(settings: ConnectSettings) -> list[tuple[str, str]]:
 
 def write_config_files(settings: ConnectSettings) -> ConfigFiles:
     """Write the override and default files into a private temporary directory (two small
-    writes: the caller may run it on the event loop). :func:`check_user_files` reads the
-    user's files, in a worker."""
+    writes: the caller may run it on the event loop). ``config_check.check_user_files``
+    reads the user's files, in a worker."""
     user = user_config_files(settings.config_file)
     directory = tempfile.mkdtemp(prefix="remoterepl-")
     overrides = os.path.join(directory, "overrides")
@@ -181,13 +180,6 @@ def write_config_files(settings: ConnectSettings) -> ConfigFiles:
     with open(defaults, "w") as file:
         file.writelines(_config_line(k, v) for k, v in default_options().items())
     return ConfigFiles(overrides, user, defaults, directory, tuple(o for _l, o in lines))
-
-
-def check_user_files(settings: ConnectSettings, files: ConfigFiles) -> None:
-    """Check the user's ssh_config files (and their Includes) line by line as OpenSSH
-    does: UsageError naming the file and line. Blocking file I/O."""
-    ignore = [p for k, v in settings.options if k.lower() == "ignoreunknown" for p in v.split(",")]
-    check_config_files(files.user, SYSTEM_CONFIG, ignore)
 
 
 def _env_value(value: str) -> str | None:

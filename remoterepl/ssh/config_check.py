@@ -16,10 +16,12 @@ import stat
 
 from remoterepl.display import shown
 from remoterepl.errors import UsageError
+from remoterepl.settings import ConnectSettings
 from remoterepl.ssh import keywords
 
 MAX_INCLUDE_DEPTH = 16  # OpenSSH's READCONF_MAX_DEPTH
 SYSTEM_DIRECTORY = "/etc/ssh"
+SYSTEM_CONFIG = "/etc/ssh/ssh_config"
 
 
 def split_line(line: str) -> tuple[str, list[str]] | None:
@@ -100,6 +102,13 @@ class _Checker:
             for found in sorted(glob.glob(path)):
                 if os.path.isfile(found):
                     self.file(found, system=system, depth=depth + 1)
+
+
+def check_user_files(settings: ConnectSettings, user_files: tuple[str, ...]) -> None:
+    """Check the run's ssh_config files (-F, or ~/.ssh/config and the system file) with
+    -o IgnoreUnknown's patterns."""
+    ignore = [p for k, v in settings.options if k.lower() == "ignoreunknown" for p in v.split(",")]
+    check_config_files(user_files, SYSTEM_CONFIG, ignore)
 
 
 def check_config_files(

@@ -26,12 +26,8 @@ from remoterepl.settings import ConnectSettings
 from remoterepl.ssh import compat, diagnostics
 from remoterepl.ssh.auth import Asker, PasswordAuth, read_password_file
 from remoterepl.ssh.client import Hop, HopClient, where
-from remoterepl.ssh.config import (
-    ConfigFiles,
-    check_user_files,
-    default_options,
-    write_config_files,
-)
+from remoterepl.ssh.config import ConfigFiles, default_options, write_config_files
+from remoterepl.ssh.config_check import check_user_files
 from remoterepl.ssh.connection import Connection
 from remoterepl.ssh.explain import explain
 from remoterepl.ssh.hostkeys import HostKeyVerifier, Policy
@@ -226,7 +222,7 @@ def _log_configuration(files: ConfigFiles, route: Route) -> None:
 
 def _plan(settings: ConnectSettings, files: ConfigFiles) -> tuple[Route, str | None, bool]:
     """Everything decided before the network is touched (blocking)."""
-    check_user_files(settings, files)
+    check_user_files(settings, files.user)
     password = (
         read_password_file(settings.password_file) if settings.password_file is not None else None
     )
