@@ -12,6 +12,7 @@ import asyncio
 import hashlib
 import io
 import os
+import statistics
 import subprocess
 import threading
 from concurrent.futures import ThreadPoolExecutor
@@ -238,7 +239,10 @@ def test_sequential_runs_leave_nothing_behind(
     assert after == before
     assert before[2] == set(), before[2]
     assert _processes_with(str(env.home)) == []
-    # Mid-session a client holds 12 to 14 fds (a worker thread's may be open or not yet);
-    # a leak per run would show as growth from the first runs to the last.
-    assert max(client_fds) - min(client_fds) <= 2, client_fds
+    # Mid-session a client holds 12 to 15 fds (a worker thread's or a helper's may be
+    # open or not yet when counted); a leak of one fd every few runs would show as growth
+    # of dozens from the first runs to the last.
+    quarter = len(client_fds) // 4
+    assert statistics.median(client_fds[-quarter:]) <= statistics.median(client_fds[:quarter]) + 1
+    assert max(client_fds) - min(client_fds) <= 6, client_fds
     assert max(client_fds[-50:]) <= max(client_fds[:50]), client_fds
