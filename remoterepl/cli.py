@@ -344,6 +344,26 @@ def error_status(error: RemoteReplError) -> ExitStatus:
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point: the only place that turns outcomes into exit statuses."""
+    try:
+        return _main(argv)
+    finally:
+        _flush_or_drop_stdout()
+
+
+def _flush_or_drop_stdout() -> None:
+    """Flush stdout now; if its terminal hung up (EIO), drop what is left, or the
+    interpreter's own last flush prints "Exception ignored in ... stdout" after our line."""
+    try:
+        sys.stdout.flush()
+    except OSError:
+        null = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(null, sys.stdout.fileno())
+        os.close(null)
+        with contextlib.suppress(OSError):
+            sys.stdout.flush()
+
+
+def _main(argv: Sequence[str] | None) -> int:
     fill_closed_standard_fds()
     try:
         settings = parse_args(sys.argv[1:] if argv is None else argv)
