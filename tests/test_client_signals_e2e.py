@@ -372,13 +372,10 @@ def _wait_for(condition: Callable[[], bool], timeout: float = 20) -> None:
         time.sleep(0.02)
 
 
-@pytest.mark.parametrize("where", ["editor", "raw"])
-def test_terminal_hang_up_ends_the_client(
-    embedded_env: ClientEnv, private_tmp: Path, where: str
-) -> None:
-    """The terminal itself goes away (its master closed: the kernel's SIGHUP, and every
-    read and write then fails): the client ends at once with 129, leaving nothing in TMPDIR
-    (restoring the modes of a terminal that is gone must not turn into an internal error)."""
+def _hang_up_run(
+    embedded_env: ClientEnv, private_tmp: Path, where: str, preexec: Callable[[], None]
+) -> tuple[int, str]:
+    """Run bc on a pty of its own, close the pty's master once bc is up: (status, stderr)."""
     master, slave = os.openpty()
     env = {**embedded_env.env, "TMPDIR": str(private_tmp), "TERM": "xterm"}
     args = [*(["--raw"] if where == "raw" else []), embedded_env.user_alias, "bc"]
@@ -390,7 +387,7 @@ def test_terminal_hang_up_ends_the_client(
         stderr=errors.open("wb"),  # to read what it said after its terminal went away
         env=env,
         start_new_session=True,
-        preexec_fn=lambda: fcntl.ioctl(0, termios.TIOCSCTTY, 0),
+        preexec_fn=preexec,
     )
     os.close(slave)
     try:
@@ -407,7 +404,22 @@ def test_terminal_hang_up_ends_the_client(
         if proc.poll() is None:
             proc.kill()
             proc.wait()
-    assert errors.read_text() == "remoterepl: stopped by SIGHUP\n"
+    return status, errors.read_text()
+
+
+def _take_the_terminal() -> None:
+    fcntl.ioctl(0, termios.TIOCSCTTY, 0)
+
+
+@pytest.mark.parametrize("where", ["editor", "raw"])
+def test_terminal_hang_up_ends_the_client(
+    embedded_env: ClientEnv, private_tmp: Path, where: str
+) -> None:
+    """The terminal itself goes away (its master closed: the kernel's SIGHUP, and every
+    read and write then fails): the client ends at once with 129, leaving nothing in TMPDIR
+    (restoring the modes of a terminal that is gone must not turn into an internal error)."""
+    status, said = _hang_up_run(embedded_env, private_tmp, where, _take_the_terminal)
+    assert said == "remoterepl: stopped by SIGHUP\n"
     assert status == 128 + signal.SIGHUP
     assert _temp_dirs(private_tmp) == []
 
@@ -418,39 +430,12 @@ def test_terminal_hang_up_under_nohup_still_ends_the_client(
 ) -> None:
     """Under nohup no SIGHUP comes when the terminal goes away: the client must still end
     (the remote sees the hang-up) instead of waiting on a terminal that is gone."""
-    master, slave = os.openpty()
-    env = {**embedded_env.env, "TMPDIR": str(private_tmp), "TERM": "xterm"}
-    args = [*(["--raw"] if where == "raw" else []), embedded_env.user_alias, "bc"]
-    errors = private_tmp.parent / "stderr"
 
     def nohup_with_a_terminal() -> None:
         signal.signal(signal.SIGHUP, signal.SIG_IGN)
-        fcntl.ioctl(0, termios.TIOCSCTTY, 0)
+        _take_the_terminal()
 
-    proc = subprocess.Popen(
-        remoterepl_command(args),
-        stdin=slave,
-        stdout=slave,
-        stderr=errors.open("wb"),
-        env=env,
-        start_new_session=True,
-        preexec_fn=nohup_with_a_terminal,
-    )
-    os.close(slave)
-    try:
-        seen = b""
-        deadline = time.monotonic() + 20
-        while b"bc" not in seen or (where == "editor" and b">" not in seen):
-            assert time.monotonic() < deadline, seen
-            ready, _, _ = select.select([master], [], [], 0.5)
-            if ready:
-                seen += os.read(master, 65536)
-        os.close(master)
-        status = proc.wait(timeout=20)
-    finally:
-        if proc.poll() is None:
-            proc.kill()
-            proc.wait()
-    assert errors.read_text() == "remoterepl: stopped by SIGHUP\n"
+    status, said = _hang_up_run(embedded_env, private_tmp, where, nohup_with_a_terminal)
+    assert said == "remoterepl: stopped by SIGHUP\n"
     assert status == 128 + signal.SIGHUP
     assert _temp_dirs(private_tmp) == []
