@@ -14,15 +14,16 @@ from remoterepl import __version__, tuning
 from remoterepl.display import shown
 from remoterepl.environment import PROG, Console, Environment, fill_closed_standard_fds
 from remoterepl.errors import RemoteReplError, UsageError
-from remoterepl.modes.escapes import DEFAULT_ESCAPE_CHAR, parse_escape_char
 from remoterepl.outcome import ExitStatus, Outcome, ReaderGone, RemoteExited, RemoteKilled
 from remoterepl.settings import (
+    DEFAULT_ESCAPE_CHAR,
     ConnectSettings,
     FrontEndOptions,
     Redirection,
     SessionSettings,
     Settings,
     check_user,
+    parse_escape_char,
     parse_jump_spec,
     parse_port,
     parse_target,
@@ -156,6 +157,50 @@ def build_parser() -> _ArgumentParser:
         help="escape character (default ~; ^X for a control character; none disables)",
     )
     add("--raw", action="store_true", help="plain terminal passthrough like ssh -t: no line editor")
+    add(
+        "-G",
+        dest="print_config",
+        action="store_true",
+        help="print the configuration for DESTINATION, as ssh -G does, and exit",
+    )
+    family = remember(parser.add_mutually_exclusive_group())
+    family.add_argument(
+        "-4", dest="family", action="store_const", const="inet", help="IPv4 only (AddressFamily)"
+    )
+    family.add_argument(
+        "-6", dest="family", action="store_const", const="inet6", help="IPv6 only (AddressFamily)"
+    )
+    add("-C", dest="compression", action="store_true", help="compress all data (Compression yes)")
+    add("-b", dest="bind_address", metavar="ADDRESS", help="local source address (BindAddress)")
+    add("-c", dest="ciphers", metavar="CIPHERS", help="cipher preference list (Ciphers)")
+    add("-m", dest="macs", metavar="MACS", help="MAC preference list (MACs)")
+    add("-P", dest="tag", metavar="TAG", help="tag for Match tagged in ssh_config (Tag)")
+    add(
+        "-n",
+        dest="stdin_null",
+        action="store_true",
+        help="remote stdin from /dev/null (pipe mode, as ssh -n)",
+    )
+    add("-x", dest="no_x11", action="store_true", help="no X11 forwarding (the default)")
+    add(
+        "-E",
+        dest="log_file",
+        metavar="FILE",
+        help="append the -v diagnostics to FILE instead of stderr",
+    )
+    gssapi = remember(parser.add_mutually_exclusive_group())
+    gssapi.add_argument(
+        "-K",
+        dest="gssapi",
+        action="store_const",
+        const=True,
+        help="GSSAPI authentication with credential delegation",
+    )
+    gssapi.add_argument(
+        "-k", dest="gssapi", action="store_const", const=False, help="no GSSAPI delegation"
+    )
+    for flag, (takes_value, _what) in NOT_IMPLEMENTED_FLAGS.items():
+        add(flag, action=_RefusedAction, nargs=1 if takes_value else 0, help=argparse.SUPPRESS)
     editor = remember(parser.add_argument_group("line editor (interactive mode)"))
     editor.add_argument(
         "--config",
@@ -224,6 +269,30 @@ def build_parser() -> _ArgumentParser:
     return parser
 
 
+# ssh's flags that remoterepl does not implement: refused with one line, never "unknown".
+NOT_IMPLEMENTED_FLAGS: dict[str, tuple[bool, str]] = {
+    "-B": (True, "binding to an interface (-B)"),
+    "-M": (False, "connection sharing (-M, ControlMaster)"),
+    "-O": (True, "connection sharing (-O, ControlMaster)"),
+    "-Q": (True, "algorithm queries (-Q)"),
+    "-S": (True, "connection sharing (-S, ControlPath)"),
+    "-s": (False, "subsystems (-s)"),
+    "-W": (True, "stdio forwarding (-W)"),
+    "-w": (True, "tunnel devices (-w)"),
+    "-X": (False, "X11 forwarding (-X)"),
+    "-Y": (False, "X11 forwarding (-Y)"),
+    "-y": (False, "logging to syslog (-y)"),
+}
+
+
+class _RefusedAction(argparse.Action):
+    """An ssh flag remoterepl knows but does not implement: a usage error that says so."""
+
+    def __call__(self, parser: argparse.ArgumentParser, *_args: object) -> None:
+        flag = self.option_strings[0]
+        raise UsageError(f"{NOT_IMPLEMENTED_FLAGS[flag][1]} is not implemented by remoterepl")
+
+
 class _VersionAction(argparse.Action):
     """-V: versions are looked up only when asked (metadata reads cost start-up time)."""
 
@@ -269,6 +338,22 @@ def _options_first(argv: Sequence[str], value_options: set[str]) -> list[str]:
     return [*options, *destination, *argv[i:]]
 
 
+def _flag_options(args: argparse.Namespace) -> list[str]:
+    """The ssh_config keywords that ssh's short flags stand for, as ``-o`` texts (they come
+    before the -o options: the first value wins)."""
+    flags = {
+        "AddressFamily": args.family,
+        "Compression": "yes" if args.compression else None,
+        "BindAddress": args.bind_address,
+        "Ciphers": args.ciphers,
+        "MACs": args.macs,
+        "Tag": args.tag,
+        "GSSAPIAuthentication": "yes" if args.gssapi else None,
+        "GSSAPIDelegateCredentials": {None: None, True: "yes", False: "no"}[args.gssapi],
+    }
+    return [f"{key}={value}" for key, value in flags.items() if value is not None]
+
+
 def parse_args(argv: Sequence[str]) -> Settings:
     """Turn argv into Settings (raises UsageError)."""
     parser = build_parser()
@@ -284,7 +369,11 @@ def parse_args(argv: Sequence[str]) -> Settings:
         parse_jump_spec(args.jump_hosts)  # a bad -J stops here, before anything is read
     for path in args.identity_files:
         _check_file_name("-i", path)
-    options, warnings = keywords.parse_options(args.options)
+    _check_file_name("-E", args.log_file)
+    options, warnings = keywords.parse_options([*_flag_options(args), *args.options])
+    if args.escape_char is not None:  # as -o EscapeChar, first (it wins), checked as -e
+        parse_escape_char(args.escape_char)
+        options = (("EscapeChar", args.escape_char), *options)
     connect = ConnectSettings(
         target=target,
         config_file=args.config_file,
@@ -294,19 +383,22 @@ def parse_args(argv: Sequence[str]) -> Settings:
         forward_agent=args.forward_agent,
         password_file=args.password_file,
         verbosity=args.verbosity,
+        log_file=args.log_file,
         quiet=args.quiet,
         warnings=warnings,
     )
     command = " ".join(args.command) if args.command else None
+    if args.stdin_null and args.stdin is not None:
+        raise UsageError("-n and --stdin both say where remote stdin comes from: choose one")
     redirection = Redirection(
-        stdin=args.stdin,
+        stdin=os.devnull if args.stdin_null else args.stdin,
         stdout=args.stdout,
         stderr=args.stderr,
         append=args.append,
         stderr_to_stdout=args.stderr_to_stdout,
         stdout_to_stderr=args.stdout_to_stderr,
     )
-    escape = args.escape_char if args.escape_char is not None else connect.option("EscapeChar")
+    escape = connect.option("EscapeChar")  # -e is its first value
     session = SessionSettings(
         command=command,
         pty=args.pty,
@@ -322,7 +414,7 @@ def parse_args(argv: Sequence[str]) -> Settings:
             escape_char_given=escape is not None,
         ),
     )
-    return Settings(connect=connect, session=session)
+    return Settings(connect=connect, session=session, print_config=args.print_config)
 
 
 def exit_status(outcome: Outcome) -> int:
@@ -381,7 +473,11 @@ def _main(argv: Sequence[str] | None) -> int:
 
             from remoterepl import app
             from remoterepl.ssh.diagnostics import configure_logging
-        configure_logging(settings.connect.verbosity)
+        configure_logging(settings.connect.verbosity, settings.connect.log_file)
+        if settings.print_config:
+            for line in asyncio.run(app.destination_config(settings)):
+                print(line)
+            return ExitStatus.SUCCESS
         return exit_status(asyncio.run(app.run(settings, env)))
     except RemoteReplError as exc:
         env.console.error(str(exc))

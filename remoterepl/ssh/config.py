@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING
 
 from remoterepl.display import shown
 from remoterepl.errors import UsageError
-from remoterepl.settings import ConnectSettings, Target
+from remoterepl.settings import ConnectSettings, HostSessionOptions, Target
 from remoterepl.ssh import compat, keywords
 from remoterepl.ssh.config_check import SYSTEM_CONFIG
 
@@ -70,7 +70,7 @@ DEFAULT_IDENTITY_FILES = (
 # taught to the parser, so that Host/Match blocks apply to them too.
 _EXTRA_KEYWORDS = {
     "StrictHostKeyChecking": "string",
-    "EscapeChar": "string",
+    "EscapeChar": "words",  # not "string", which reads "none" as not set
     "BatchMode": "bool",
     "NumberOfPasswordPrompts": "int",
     "HashKnownHosts": "bool",
@@ -346,6 +346,23 @@ class HostConfig:
         """RemoteCommand, expanded."""
         value = self.get("RemoteCommand")
         return None if value is None else self.expand(str(value))
+
+    def session_options(self) -> HostSessionOptions:
+        """RemoteCommand, RequestTTY and EscapeChar as this host's ssh_config sets them."""
+        tty = self.get("RequestTTY")
+        escape = self.get("EscapeChar")
+        return HostSessionOptions(
+            remote_command=self.remote_command,
+            request_tty=None
+            if tty is None
+            else "yes"
+            if tty is True
+            else "no"
+            if not tty
+            else str(tty),
+            # "words": ["none"] was read as [] (a list: "none" as a word is unambiguous)
+            escape_char=None if not isinstance(escape, list) else " ".join(escape) or "none",
+        )
 
     def not_implemented(self) -> list[str]:
         """The keywords set for this host that remoterepl does not implement (and whose

@@ -18,6 +18,7 @@ from dataclasses import dataclass
 
 from remoterepl.display import shown
 from remoterepl.errors import UsageError
+from remoterepl.settings import parse_escape_char
 
 
 class Missing(enum.Enum):
@@ -244,7 +245,23 @@ def _count(value: str) -> str | None:
     return f"must be a whole number, 0 to {_INT_MAX}"
 
 
+def _escape_char(value: str) -> str | None:
+    try:
+        parse_escape_char(value)
+    except UsageError:
+        return "bad escape character (one character, ^X or none)"
+    return None
+
+
+def _request_tty(value: str) -> str | None:
+    if value.lower() in ("yes", "no", "force", "auto", "true", "false"):
+        return None
+    return "expected yes, no, force or auto"
+
+
 _VALUE_CHECKS = {
+    "EscapeChar": _escape_char,
+    "RequestTTY": _request_tty,
     "Port": _port,
     "ConnectTimeout": _seconds,
     "ServerAliveInterval": _seconds,
