@@ -57,7 +57,7 @@ function __@NAME@_hosts --description 'Host names from ssh_config and known_host
     set -l token (commandline -ct)
     set -l keep (string match -r -- '^.*[,@]' $token)
     for name in (command $words[1] @COMPLETE_HOSTS@ $config 2>/dev/null)
-        echo $keep$name
+        echo "$keep$name"
     end
 end
 
