@@ -192,6 +192,10 @@ def test_bash_completes_destinations(home: Path, tmp_path: Path) -> None:
     assert _bash_complete(home, tmp_path, "remoterepl we") == ["web1", "web2"]
     assert _bash_complete(home, tmp_path, "remoterepl -p 2222 -o Port=22 db") == ["db-main"]
     assert _bash_complete(home, tmp_path, "remoterepl kh-po") == ["kh-port"]
+    other = tmp_path / "other.conf"
+    other.write_text("Host only-here\n")
+    assert _bash_complete(home, tmp_path, f"remoterepl -F {other} on") == ["only-here"]
+    assert _bash_complete(home, tmp_path, f"remoterepl -F {other} we") == []
     # "alice@db": bash's words are alice, @, db; readline replaces "@db"
     replies = _bash_complete(
         home, tmp_path, "remoterepl alice@db", ["remoterepl", "alice", "@", "db"]
@@ -223,6 +227,25 @@ def test_bash_leaves_the_remote_command_to_the_default(home: Path, tmp_path: Pat
     assert "-p" in _bash_complete(home, tmp_path, "remoterepl web1 -")
 
 
+def _interactive(
+    argv: list[str], env: dict[str, str], cwd: Path, cases: list[tuple[str, str]]
+) -> None:
+    """Type each line of ``cases`` and Tab in the interactive shell ``argv``; the screen
+    must then show the completed line, and Enter runs it with those words."""
+    shell = pexpect.spawn(argv[0], argv[1:], env=env, cwd=str(cwd), encoding="utf-8")
+    try:
+        shell.expect_exact("$ ", timeout=10)
+        for typed, wanted in cases:
+            shell.send(typed + "\t")
+            shell.expect_exact(wanted, timeout=10)
+            shell.send("\r")
+            shell.expect(r"LINE:(.*)\r\n", timeout=10)
+            assert shell.match.group(1).rstrip() == wanted.rstrip("= ").removeprefix("remoterepl ")
+            shell.expect_exact("$ ", timeout=10)
+    finally:
+        shell.close(force=True)
+
+
 def test_bash_completion_in_a_real_interactive_bash(home: Path, tmp_path: Path) -> None:
     """Through readline itself, as a person presses Tab: the lines bash ends up with."""
     _need("bash")
@@ -233,25 +256,38 @@ def test_bash_completion_in_a_real_interactive_bash(home: Path, tmp_path: Path) 
     rc.write_text(f"PS1='$ '\nsource {script}\nremoterepl() {{ printf 'LINE:%s\\n' \"$*\"; }}\n")
     env = _env(home)
     env["TERM"] = "dumb"
-    bash = pexpect.spawn(
-        "bash", ["--rcfile", str(rc), "-i"], env=env, cwd=str(tmp_path), encoding="utf-8"
+    cases = [
+        ("remoterepl alice@db", "remoterepl alice@db-main "),
+        ("remoterepl inc", "remoterepl included-box "),
+        ("remoterepl --stdout=keys/al", "remoterepl --stdout=keys/alpha.key "),
+        ("remoterepl -J bob@web1,kh-po", "remoterepl -J bob@web1,kh-port "),
+    ]
+    _interactive(["bash", "--rcfile", str(rc), "-i"], env, tmp_path, cases)
+
+
+def test_zsh_completion_in_a_real_interactive_zsh(home: Path, tmp_path: Path) -> None:
+    """The zsh script on $fpath under compinit, Tab pressed in an interactive zsh."""
+    _need("zsh")
+    functions = tmp_path / "functions"
+    functions.mkdir()
+    (functions / "_remoterepl").write_text(_script("zsh"))
+    other = tmp_path / "other.conf"
+    other.write_text("Host only-here\n")
+    (tmp_path / ".zshrc").write_text(
+        f"fpath=({functions} $fpath)\nautoload -Uz compinit\ncompinit -u -D\nPS1='$ '\n"
+        'remoterepl() { print -r -- "LINE:$*" }\n'  # Enter; completion runs `command`
     )
-    try:
-        bash.expect_exact("$ ", timeout=10)
-        for typed, wanted in (
-            ("remoterepl alice@db", "alice@db-main"),
-            ("remoterepl inc", "included-box"),
-            ("remoterepl --stdout=keys/al", "--stdout=keys/alpha.key"),
-            ("remoterepl -J bob@web1,kh-po", "-J bob@web1,kh-port"),
-        ):
-            bash.send(typed + "\t")
-            bash.expect_exact(wanted, timeout=10)
-            bash.send("\r")
-            bash.expect(r"LINE:(.*)\r\n", timeout=10)
-            assert bash.match.group(1) == wanted
-            bash.expect_exact("$ ", timeout=10)
-    finally:
-        bash.close(force=True)
+    env = _env(home)
+    env.update(TERM="dumb", ZDOTDIR=str(tmp_path))
+    cases = [
+        ("remoterepl inc", "remoterepl included-box "),
+        ("remoterepl alice@db", "remoterepl alice@db-main "),
+        ("remoterepl --comp", "remoterepl --completion="),
+        ("remoterepl -i keys/al", "remoterepl -i keys/alpha.key "),
+        ("remoterepl -J web1,inc", "remoterepl -J web1,included-box "),
+        ("remoterepl -F other.conf on", "remoterepl -F other.conf only-here "),
+    ]
+    _interactive(["zsh", "-i"], env, tmp_path, cases)
 
 
 # --- zsh, fish --------------------------------------------------------------------------------
