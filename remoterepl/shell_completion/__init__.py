@@ -85,7 +85,7 @@ def options(parser: argparse.ArgumentParser) -> list[Option]:
         repeatable = isinstance(action, argparse._AppendAction | argparse._CountAction)
         excludes = set(exclusive.get(action, ()))
         if isinstance(action, argparse._HelpAction):
-            excludes.add("*")  # after -h nothing else matters
+            excludes.update(("-", "*"))  # after -h nothing else matters
         found.append(
             Option(
                 flags=tuple(action.option_strings),
