@@ -10,7 +10,7 @@ import sys
 from collections.abc import Sequence
 from typing import Any, NoReturn, Protocol, TypeVar
 
-from remoterepl import __version__, tuning
+from remoterepl import __version__, shell_completion, tuning
 from remoterepl.display import shown
 from remoterepl.environment import PROG, Console, Environment, fill_closed_standard_fds
 from remoterepl.errors import RemoteReplError, UsageError
@@ -252,6 +252,7 @@ def build_parser() -> _ArgumentParser:
         help="send remote stdout where stderr goes (1>&2)",
     )
     add("-V", action=_VersionAction, help="print version information and exit")
+    shell_completion.add_option(add)
     add(
         "destination",
         metavar="DESTINATION",
@@ -457,8 +458,11 @@ def _flush_or_drop_stdout() -> None:
 
 def _main(argv: Sequence[str] | None) -> int:
     fill_closed_standard_fds()
+    argv = sys.argv[1:] if argv is None else argv
+    if argv and argv[0] == shell_completion.COMPLETE_HOSTS:  # fast: parses nothing else
+        return shell_completion.complete_hosts(argv[1:])
     try:
-        settings = parse_args(sys.argv[1:] if argv is None else argv)
+        settings = parse_args(argv)
     except UsageError as exc:
         console = Console(sys.stderr)
         console.error(str(exc))
