@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from remoterepl.cli import build_parser
+from remoterepl.arguments import build_parser
 from remoterepl.shell_completion import options
 
 ROOT = Path(__file__).resolve().parent.parent

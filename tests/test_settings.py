@@ -112,7 +112,7 @@ def test_every_option_with_a_value_is_known_to_the_reordering() -> None:
     the ones the parser skips a word for when options follow DESTINATION."""
     import re
 
-    from remoterepl.cli import NOT_IMPLEMENTED_FLAGS, build_parser
+    from remoterepl.arguments import NOT_IMPLEMENTED_FLAGS, build_parser
 
     parser = build_parser()
     shown = set(re.findall(r"^  (-{1,2}[\w-]+) [^\s,]", parser.format_help(), re.MULTILINE))

@@ -15,7 +15,7 @@ import pexpect
 import pytest
 
 from remoterepl import shell_completion
-from remoterepl.cli import build_parser
+from remoterepl.arguments import build_parser
 from remoterepl.ssh import hostnames
 from tests.client import remoterepl_command, remoterepl_path
 from tests.client_env import client_environment

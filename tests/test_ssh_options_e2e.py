@@ -12,9 +12,8 @@ from pathlib import Path
 
 import pytest
 
-from tests.client import run_remoterepl, spawn_remoterepl
+from tests.client import assert_one_line_error, run_remoterepl, spawn_remoterepl, stderr_lines
 from tests.client_env import ClientEnv, Login
-from tests.client import assert_one_line_error, stderr_lines
 
 pytestmark = pytest.mark.timeout(120)
 
@@ -126,9 +125,7 @@ def test_print_config_refuses_a_bad_config_like_a_run(embedded_env: ClientEnv) -
 
 def test_remote_command_from_the_config_runs(embedded_env: ClientEnv) -> None:
     """RemoteCommand in the host's block runs instead of the login shell (pipe mode)."""
-    _prepend_config(
-        embedded_env, f"Host {embedded_env.user_alias}\n  RemoteCommand echo from-%n\n"
-    )
+    _prepend_config(embedded_env, f"Host {embedded_env.user_alias}\n  RemoteCommand echo from-%n\n")
     proc = run_remoterepl([embedded_env.user_alias], env=embedded_env.env, timeout=30)
     assert (proc.returncode, proc.stdout) == (0, f"from-{embedded_env.user_alias}\n".encode())
 

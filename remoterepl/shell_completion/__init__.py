@@ -1,5 +1,5 @@
 """``remoterepl --completion bash|zsh|fish``: completion scripts generated from the
-argparse parser, so an option added to ``cli.build_parser`` is completed without editing
+argparse parser, so an option added to ``arguments.build_parser`` is completed without editing
 them. Host names come from ``remoterepl --complete-hosts [-F FILE]`` (one per line,
 :mod:`remoterepl.ssh.hostnames`): one implementation for the three shells.
 

@@ -27,10 +27,11 @@ from remoterepl.settings import ConnectSettings
 from remoterepl.ssh import compat, diagnostics
 from remoterepl.ssh.auth import Asker, PasswordAuth, read_password_file
 from remoterepl.ssh.client import Hop, HopClient, where
-from remoterepl.ssh.config import ConfigFiles, HostConfig, default_options, write_config_files
+from remoterepl.ssh.config import ConfigFiles, default_options, write_config_files
 from remoterepl.ssh.config_check import check_user_files
 from remoterepl.ssh.connection import Connection
 from remoterepl.ssh.explain import explain
+from remoterepl.ssh.host_config import HostConfig
 from remoterepl.ssh.hostkeys import HostKeyVerifier, Policy
 from remoterepl.ssh.identities import IdentityFile, load_identity_files
 from remoterepl.ssh.known_hosts import KnownHosts, host_label

@@ -13,7 +13,7 @@ from collections.abc import Iterator
 
 from remoterepl.display import shown
 from remoterepl.ssh import compat, keywords
-from remoterepl.ssh.config import HostConfig
+from remoterepl.ssh.host_config import HostConfig
 from remoterepl.ssh.hostkeys import Policy
 
 # OpenSSH's defaults for keywords remoterepl implements, where ssh -G prints one.
