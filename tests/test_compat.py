@@ -62,7 +62,10 @@ def test_config_parsing_through_compat(tmp_path: Path) -> None:
     raw = str(config.get("ProxyCommand"))
     assert "%h" in raw
     assert compat.expand_config_value(config, raw) == "nc h 2222"
-    assert list(compat.config_keywords_in_order(config))[:2] == ["ProxyCommand", "RemotereplTestKeyword"]
+    assert list(compat.config_keywords_in_order(config))[:2] == [
+        "ProxyCommand",
+        "RemotereplTestKeyword",
+    ]
 
 
 async def test_connection_transport_and_keepalive() -> None:
