@@ -142,7 +142,11 @@ class _Painter:
 
 
 class _Events:
-    def prompt_changed(self) -> None: ...
+    def __init__(self) -> None:
+        self.prompt_changes = 0
+
+    def prompt_changed(self) -> None:
+        self.prompt_changes += 1
 
     def keys_to_program(self) -> None: ...
 
@@ -151,11 +155,13 @@ class _Events:
     def query_sent(self) -> None: ...
 
 
-def _router() -> tuple[OutputRouter, SessionStatus, RemoteStream]:
-    status = SessionStatus("d", "python3", pty=True)
+def _router(
+    events: _Events | None = None, busy_since: float | None = None
+) -> tuple[OutputRouter, SessionStatus, RemoteStream]:
+    status = SessionStatus("d", "python3", pty=True, busy_since=busy_since)
     router = OutputRouter(
         _Painter(),  # type: ignore[arg-type]
-        _Events(),
+        events or _Events(),
         status,
         mode=InputMode(shell=False),
         words=None,
@@ -177,3 +183,16 @@ def test_an_echo_arriving_in_pieces_is_not_a_prompt() -> None:
     assert status.busy_since is not None
     router.route(stream, ">>> ", True)
     assert status.busy_since is None
+
+
+def test_readline_reading_with_no_text_redraws_the_prompt() -> None:
+    """``bc -q`` starts with readline's mark alone (its prompt is empty): the remote is no
+    longer busy, and the prompt is redrawn so that the local one shows (nothing else
+    would: no line to paint, no partial line)."""
+    events = _Events()
+    router, status, stream = _router(events, busy_since=1.0)  # starting up
+    router.route(stream, "\x1b[?2004h", True)
+    assert status.busy_since is None
+    assert events.prompt_changes == 1
+    router.route(stream, "\x1b[?2004h", True)  # not busy: nothing changed, no redraw
+    assert events.prompt_changes == 1

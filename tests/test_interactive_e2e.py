@@ -35,6 +35,18 @@ def test_bc_arithmetic_with_local_prompt(embedded_env: ClientEnv) -> None:
         assert term.wait_exit() == 0
 
 
+def test_bc_quiet_gets_its_local_prompt_before_anything_is_typed(login: Login) -> None:
+    """``bc -q`` prints nothing but readline's bracketed-paste mark before it reads: the
+    local ``bc>`` prompt shows at once (it used to stay an empty screen until a first line
+    was sent), and again after each answer."""
+    with spawn_remoterepl([login.alias, "bc", "-q"], login.env.env) as term:
+        term.wait_for_screen(lambda s: s.strip() == "bc>")
+        term.sendline("2+3")
+        term.wait_for_screen(lambda s: s.strip() == "bc> 2+3\n5\nbc>")
+        term.sendcontrol("d")
+        assert term.wait_exit() == 0
+
+
 def test_ctrl_c_interrupts_a_bc_loop_and_the_session_goes_on(login: Login) -> None:
     """Ctrl-C stops a loop of 10^9 iterations (minutes of work); the next line answers."""
     with spawn_remoterepl([login.alias, "bc"], login.env.env) as term:

@@ -142,8 +142,7 @@ class OutputRouter:
             was_raw = self.raw
             self.mode.note_mark(mark)
             if self.mode.reading_line:
-                remote_ready(self.status)  # a line editor waits for a line
-                self._echoes_due = 0
+                self._line_editor_reads()
             self._leave_dead_screen()
             if self.mode.tty_stale:
                 self._trust_tty_later()
@@ -152,6 +151,17 @@ class OutputRouter:
                 self._paint_raw(mark.group(0))
             done = mark.end()
         self._paint(stream, text[done:])
+
+    def _line_editor_reads(self) -> None:
+        """A line editor waits for a line: the remote is no longer busy. That changes the
+        prompt even when no text comes with it: a program whose prompt is empty (bc -q,
+        whose only output at the start is readline's mark) gets the local one now, and
+        nothing else would redraw it (no line to paint, no partial line)."""
+        was_busy = self.status.busy_since is not None
+        remote_ready(self.status)
+        self._echoes_due = 0
+        if was_busy:
+            self.events.prompt_changed()
 
     def before_next_line(self, text: str) -> None:
         """Paint ``text`` (the local prompt a line was typed at) before the next complete
