@@ -18,6 +18,7 @@ from remoterepl.settings import Settings
 from remoterepl.ssh import diagnostics
 from remoterepl.ssh.channel import PtyRequest
 from remoterepl.ssh.connect import connect
+from remoterepl.ssh.connection import Connection
 from remoterepl.stopsignals import StopSignals
 
 
@@ -43,6 +44,17 @@ async def run(settings: Settings, env: Environment) -> Outcome:
             stopped = Stopped(stops.received)
             env.console.error(stopped.describe())
             return stopped
+
+
+async def _hold(connection: Connection, stops: StopSignals) -> Outcome:
+    """-N: keep the forwards until a signal (quietly: asked for) or the connection ends."""
+    try:
+        await connection.wait_lost()
+    except asyncio.CancelledError:
+        if stops.received is None:
+            raise
+        return Stopped(stops.received)
+    raise connection.lost_error()
 
 
 def interactive_hang_up(exc: BaseException, env: Environment) -> bool:
@@ -100,6 +112,16 @@ async def _run_session(
     connection = await connect(settings.connect, env.console)
     session: RemoteSession | None = None
     try:
+        await connection.start_forwarding(env.console)
+        if env.background is not None:  # -f: the parent returns to the shell now
+            env.background.ready(quiet_stdout=connection.no_session)
+        elif connection.fork_in_config:
+            env.console.warn(
+                "Warning: ForkAfterAuthentication from ssh_config is not honoured "
+                "(remoterepl decides before reading it): use -f"
+            )
+        if connection.no_session:
+            return await _hold(connection, stops)
         # The remote echoes as a terminal would, also under the editor: the echo shows each
         # line after its own prompt, and a program's "echo off" marks a secret.
         pty = None

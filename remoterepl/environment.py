@@ -15,6 +15,7 @@ import sys
 from dataclasses import dataclass
 from typing import TextIO
 
+from remoterepl.background import BackgroundChild
 from remoterepl.display import shown
 
 PROG = "remoterepl"
@@ -97,6 +98,7 @@ class Environment:
     stdout_isatty: bool = False
     term: str | None = None  # TERM; None when unset or empty
     no_color: bool = False  # NO_COLOR is set (to anything but "")
+    background: BackgroundChild | None = None  # -f: the child that goes to the background
 
     @property
     def interactive(self) -> bool:
@@ -112,9 +114,12 @@ class Environment:
         return size.columns, size.lines
 
     @classmethod
-    def from_process(cls, *, quiet: bool = False) -> Environment:
+    def from_process(
+        cls, *, quiet: bool = False, background: BackgroundChild | None = None
+    ) -> Environment:
         """This process's real environment."""
         return cls(
+            background=background,
             console=Console(sys.stderr, quiet=quiet),
             stdin_isatty=_isatty(0),
             stdout_isatty=_isatty(1),

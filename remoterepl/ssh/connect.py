@@ -30,6 +30,7 @@ from remoterepl.ssh.config import ConfigFiles, default_options, write_config_fil
 from remoterepl.ssh.config_check import check_user_files
 from remoterepl.ssh.connection import Connection
 from remoterepl.ssh.explain import explain
+from remoterepl.ssh.forwarding import ForwardPlan, check_session_type, plan_forwards
 from remoterepl.ssh.hostkeys import HostKeyVerifier, Policy
 from remoterepl.ssh.identities import IdentityFile, load_identity_files
 from remoterepl.ssh.known_hosts import KnownHosts, host_label
@@ -220,15 +221,19 @@ def _log_configuration(files: ConfigFiles, route: Route) -> None:
         diagnostics.debug("route: " + " -> ".join(hops))
 
 
-def _plan(settings: ConnectSettings, files: ConfigFiles) -> tuple[Route, str | None, bool]:
+def _plan(
+    settings: ConnectSettings, files: ConfigFiles
+) -> tuple[Route, str | None, bool, ForwardPlan]:
     """Everything decided before the network is touched (blocking)."""
     check_user_files(settings, files.user)
     password = (
         read_password_file(settings.password_file) if settings.password_file is not None else None
     )
     route = plan_route(settings.target, files)
+    check_session_type(route.host)
+    forwards = plan_forwards(settings, route.host)  # a bad LocalForward stops us here
     _log_configuration(files, route)
-    return route, password, terminal_available()
+    return route, password, terminal_available(), forwards
 
 
 async def connect(settings: ConnectSettings, console: Console) -> Connection:
@@ -242,7 +247,7 @@ async def connect(settings: ConnectSettings, console: Console) -> Connection:
     files = write_config_files(settings)
     opened: list[tuple[asyncssh.SSHClientConnection, HopClient]] = []
     try:
-        route, password, terminal = await _blocking(_plan, settings, files)
+        route, password, terminal, forwards = await _blocking(_plan, settings, files)
         previous: Hop | None = None
         tunnel: asyncssh.SSHClientConnection | None = None
         for step in route.hops():
@@ -259,4 +264,4 @@ async def connect(settings: ConnectSettings, console: Console) -> Connection:
     finally:
         files.remove()  # synchronous: a second cancellation cannot skip it
     conn, client = opened[-1]
-    return Connection(conn, client, opened[:-1])
+    return Connection(conn, client, opened[:-1], forwards)
