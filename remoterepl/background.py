@@ -56,6 +56,11 @@ def _status(returncode: int) -> int:
     return 128 - returncode if returncode < 0 else returncode
 
 
+def is_child() -> bool:
+    """Whether this process is the background child of a -f run."""
+    return READY_FD_VARIABLE in os.environ
+
+
 class BackgroundChild:
     """The child's side: :meth:`ready` tells the parent to return to the shell."""
 

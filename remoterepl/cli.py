@@ -10,11 +10,10 @@ import sys
 from collections.abc import Sequence
 from typing import Any, NoReturn, Protocol, TypeVar
 
-from remoterepl import __version__, background, tuning
+from remoterepl import __version__, background, forwards, tuning
 from remoterepl.display import shown
 from remoterepl.environment import PROG, Console, Environment, fill_closed_standard_fds
 from remoterepl.errors import RemoteReplError, UsageError
-from remoterepl.forwards import Kind, parse_forward
 from remoterepl.modes.escapes import DEFAULT_ESCAPE_CHAR, parse_escape_char
 from remoterepl.outcome import ExitStatus, Outcome, ReaderGone, RemoteExited, RemoteKilled
 from remoterepl.settings import (
@@ -156,43 +155,7 @@ def build_parser() -> _ArgumentParser:
         metavar="CHAR",
         help="escape character (default ~; ^X for a control character; none disables)",
     )
-    forwarding = remember(parser.add_argument_group("port forwarding"))
-    forwarding.add_argument(
-        "-L",
-        dest="local_forwards",
-        metavar="[BIND:]PORT:HOST:HOSTPORT",
-        action="append",
-        default=[],
-        help="forward a local port (or socket) to HOST:HOSTPORT from the server; repeatable",
-    )
-    forwarding.add_argument(
-        "-R",
-        dest="remote_forwards",
-        metavar="[BIND:]PORT:HOST:HOSTPORT",
-        action="append",
-        default=[],
-        help="forward a port (or socket) on the server to HOST:HOSTPORT from here; repeatable",
-    )
-    forwarding.add_argument(
-        "-D",
-        dest="dynamic_forwards",
-        metavar="[BIND:]PORT",
-        action="append",
-        default=[],
-        help="local SOCKS4/5 proxy whose connections the server makes; repeatable",
-    )
-    forwarding.add_argument(
-        "-N",
-        dest="no_command",
-        action="store_true",
-        help="no remote command: only forward ports (SessionType none)",
-    )
-    forwarding.add_argument(
-        "-f",
-        dest="fork_after_auth",
-        action="store_true",
-        help="go to the background after authentication (ForkAfterAuthentication yes)",
-    )
+    forwards.add_arguments(remember(parser.add_argument_group("port forwarding")))
     add("--raw", action="store_true", help="plain terminal passthrough like ssh -t: no line editor")
     editor = remember(parser.add_argument_group("line editor (interactive mode)"))
     editor.add_argument(
@@ -307,39 +270,6 @@ def _options_first(argv: Sequence[str], value_options: set[str]) -> list[str]:
     return [*options, *destination, *argv[i:]]
 
 
-def _option_yes(options: tuple[tuple[str, str], ...], keyword: str) -> bool:
-    """Whether the first ``-o`` value of ``keyword`` is yes (ssh's first value wins)."""
-    value = next((v for k, v in options if k.lower() == keyword.lower()), "")
-    return value.lower() in ("yes", "true")
-
-
-def _check_background(args: argparse.Namespace, options: tuple[tuple[str, str], ...]) -> None:
-    """-N and -f as ssh refuses them (-N with options that need a remote process)."""
-    session_none = args.no_command or next(
-        (v.lower() == "none" for k, v in options if k.lower() == "sessiontype"), False
-    )
-    if args.no_command and args.command:
-        raise UsageError("-N runs no remote command: drop COMMAND or -N")
-    if session_none:
-        needs = [
-            name
-            for name, given in (
-                ("--raw", args.raw),
-                ("--record", args.record),
-                ("--stdin", args.stdin),
-                ("--stdout", args.stdout),
-                ("--stderr", args.stderr),
-            )
-            if given
-        ]
-        if needs:
-            raise UsageError(f"-N runs no remote command: not with {', '.join(needs)}")
-    forking = args.fork_after_auth or _option_yes(options, "ForkAfterAuthentication")
-    has_command = args.command or any(k.lower() == "remotecommand" for k, _v in options)
-    if forking and not session_none and not has_command:
-        raise UsageError("Cannot fork into background without a command to execute (use -N)")
-
-
 def parse_args(argv: Sequence[str]) -> Settings:
     """Turn argv into Settings (raises UsageError)."""
     parser = build_parser()
@@ -356,16 +286,6 @@ def parse_args(argv: Sequence[str]) -> Settings:
     for path in args.identity_files:
         _check_file_name("-i", path)
     options, warnings = keywords.parse_options(args.options)
-    forwards = tuple(
-        parse_forward(kind, spec)
-        for kind, specs in (
-            (Kind.LOCAL, args.local_forwards),
-            (Kind.REMOTE, args.remote_forwards),
-            (Kind.DYNAMIC, args.dynamic_forwards),
-        )
-        for spec in specs
-    )
-    _check_background(args, options)
     connect = ConnectSettings(
         target=target,
         config_file=args.config_file,
@@ -377,9 +297,7 @@ def parse_args(argv: Sequence[str]) -> Settings:
         verbosity=args.verbosity,
         quiet=args.quiet,
         warnings=warnings,
-        forwards=forwards,
-        no_command=args.no_command,
-        fork_after_auth=args.fork_after_auth or _option_yes(options, "ForkAfterAuthentication"),
+        **forwards.connect_fields(vars(args), options),  # -L -R -D -N -f
     )
     command = " ".join(args.command) if args.command else None
     redirection = Redirection(
@@ -449,18 +367,16 @@ def _flush_or_drop_stdout() -> None:
 
 def _main(argv: Sequence[str] | None) -> int:
     fill_closed_standard_fds()
-    args = list(sys.argv[1:] if argv is None else argv)
     try:
-        settings = parse_args(args)
+        settings = parse_args(sys.argv[1:] if argv is None else argv)
     except UsageError as exc:
         console = Console(sys.stderr)
         console.error(str(exc))
         console.warn(f"usage: {PROG} [OPTIONS] DESTINATION [COMMAND [ARG...]] (see {PROG} --help)")
         return ExitStatus.USAGE
-    child = background.BackgroundChild.from_environment()
-    if settings.connect.fork_after_auth and child is None:
-        return background.run_parent(args)  # the child connects; we wait until it is ready
-    env = Environment.from_process(quiet=settings.connect.quiet, background=child)
+    if settings.connect.fork_after_auth and not background.is_child():  # -f: the child
+        return background.run_parent(sys.argv[1:] if argv is None else argv)  # connects
+    env = Environment.from_process(quiet=settings.connect.quiet)
     for warning in settings.connect.warnings:
         env.console.note(warning)
     try:

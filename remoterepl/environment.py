@@ -114,12 +114,10 @@ class Environment:
         return size.columns, size.lines
 
     @classmethod
-    def from_process(
-        cls, *, quiet: bool = False, background: BackgroundChild | None = None
-    ) -> Environment:
-        """This process's real environment."""
+    def from_process(cls, *, quiet: bool = False) -> Environment:
+        """This process's real environment (for the child of -f, stdin is /dev/null now)."""
         return cls(
-            background=background,
+            background=BackgroundChild.from_environment(),
             console=Console(sys.stderr, quiet=quiet),
             stdin_isatty=_isatty(0),
             stdout_isatty=_isatty(1),

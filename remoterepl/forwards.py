@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import enum
 from dataclasses import dataclass
+from typing import Any, Protocol
 
 from remoterepl.display import shown
 from remoterepl.errors import UsageError
@@ -190,6 +191,8 @@ def parse_config_forward(kind: Kind, words: list[str]) -> Forward:
     spec = ":".join(words)
     try:
         forward = parse_forward(kind, spec)
+        if kind is Kind.REMOTE and len(words) == 1:  # readconf.c: LISTEN alone is SOCKS
+            raise UsageError(f"Bad remote forwarding specification '{shown(spec)}'")
     except UsageError as exc:
         raise UsageError(f"{keyword} {shown(' '.join(words))}: {exc}") from None
     return Forward(forward.kind, forward.listen, forward.target, " ".join(words), keyword)
@@ -225,3 +228,71 @@ def merge(first: tuple[Forward, ...], then: list[Forward]) -> tuple[Forward, ...
         if not any(forward.same_as(f) for f in merged):
             merged.append(forward)
     return tuple(merged)
+
+
+# -- the command line (remoterepl.cli) ------------------------------------------------------
+
+#: -L/-R/-D: (flag, metavar, help); each repeatable (the argparse dest: the letter).
+FORWARD_FLAGS = (
+    ("-L", "[BIND:]PORT:HOST:HOSTPORT", "forward a local port (or socket) to HOST:HOSTPORT"),
+    (
+        "-R",
+        "[BIND:]PORT:HOST:HOSTPORT",
+        "forward a port (or socket) on the server to HOST:HOSTPORT",
+    ),
+    ("-D", "[BIND:]PORT", "local SOCKS4/5 proxy whose connections the server makes"),
+)
+#: -N/-f: (flag, help).
+SESSION_FLAGS = (
+    ("-N", "no remote command: only forward ports (SessionType none)"),
+    ("-f", "go to the background after authentication (ForkAfterAuthentication yes)"),
+)
+#: Options that need a remote process (not with -N): argparse dests.
+_SESSION_OPTIONS = ("raw", "record", "stdin", "stdout", "stderr")
+
+
+class _Adds(Protocol):
+    def add_argument(self, *args: Any, **kwargs: Any) -> Any: ...
+
+
+def add_arguments(group: _Adds) -> None:
+    """Add -L -R -D -N -f to an argparse group (argparse's dest: the letter)."""
+    for flag, metavar, text in FORWARD_FLAGS:
+        group.add_argument(flag, dest=flag[1], metavar=metavar, action="append", help=text)
+    for flag, text in SESSION_FLAGS:
+        group.add_argument(flag, dest=flag[1], action="store_true", help=text)
+
+
+def connect_fields(args: dict[str, Any], options: tuple[tuple[str, str], ...]) -> dict[str, Any]:
+    """ConnectSettings' forwards, no_command and fork_after_auth from argparse's values
+    (see :func:`add_arguments`) and the -o options; UsageError as ssh refuses them."""
+    given = ((Kind.LOCAL, args["L"]), (Kind.REMOTE, args["R"]), (Kind.DYNAMIC, args["D"]))
+    return {
+        "forwards": tuple(parse_forward(kind, s) for kind, specs in given for s in specs or ()),
+        "no_command": bool(args["N"]),
+        "fork_after_auth": check_no_command(args, options),
+    }
+
+
+def _first(options: tuple[tuple[str, str], ...], keyword: str) -> str | None:
+    return next((v for k, v in options if k.lower() == keyword.lower()), None)
+
+
+def check_no_command(args: dict[str, Any], options: tuple[tuple[str, str], ...]) -> bool:
+    """Refuse -N with what needs a remote process (COMMAND, --raw, --stdin...) and -f
+    without anything to run (ssh's words); ``args`` are argparse's values. Return whether
+    to go to the background (-f, or -o ForkAfterAuthentication=yes)."""
+    command = bool(args["command"])
+    session_none = bool(args["N"]) or (_first(options, "SessionType") or "").lower() == "none"
+    if args["N"] and command:
+        raise UsageError("-N runs no remote command: drop COMMAND or -N")
+    needing = [f"--{name}" for name in _SESSION_OPTIONS if args.get(name)]
+    if session_none and needing:
+        raise UsageError(f"-N runs no remote command: not with {', '.join(needing)}")
+    fork = bool(args["f"]) or (_first(options, "ForkAfterAuthentication") or "").lower() in (
+        "yes",
+        "true",
+    )
+    if fork and not session_none and not command and _first(options, "RemoteCommand") is None:
+        raise UsageError("Cannot fork into background without a command to execute (use -N)")
+    return fork

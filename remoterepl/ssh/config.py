@@ -74,16 +74,8 @@ _EXTRA_KEYWORDS = {
     "BatchMode": "bool",
     "NumberOfPasswordPrompts": "int",
     "HashKnownHosts": "bool",
-    "LocalForward": "lines",
-    "RemoteForward": "lines",
-    "DynamicForward": "lines",
-    "GatewayPorts": "bool",
-    "ExitOnForwardFailure": "bool",
-    "ClearAllForwardings": "bool",
-    "SessionType": "string",
-    "ForkAfterAuthentication": "bool",
 }
-compat.teach_config_keywords(_EXTRA_KEYWORDS)
+compat.teach_config_keywords({**_EXTRA_KEYWORDS, **keywords.FORWARDING_TYPES})
 # Not implemented, but kept, so that a warning can say when one applies to a host.
 _FEATURES = [k for k, m in keywords.NOT_IMPLEMENTED.items() if m is keywords.Missing.FEATURE]
 compat.teach_config_keywords(dict.fromkeys(_FEATURES, "words"))
@@ -167,10 +159,6 @@ def _overrides(settings: ConnectSettings) -> list[tuple[str, str]]:
     if settings.forward_agent is not None:
         agent, flag = ("yes", "-A") if settings.forward_agent else ("no", "-a")
         lines.append((_config_line("ForwardAgent", agent), flag))
-    if settings.no_command:
-        lines.append((_config_line("SessionType", "none"), "-N"))
-    if settings.fork_after_auth:
-        lines.append((_config_line("ForkAfterAuthentication", "yes"), "-f"))
     lines.extend((_config_line(k, v), f"-o {shlex.quote(f'{k}={v}')}") for k, v in settings.options)
     lines.extend(
         (_config_line("IdentityFile", f), f"-i {shlex.quote(f)}") for f in settings.identity_files
@@ -358,40 +346,6 @@ class HostConfig:
         """RemoteCommand, expanded."""
         value = self.get("RemoteCommand")
         return None if value is None else self.expand(str(value))
-
-    def forward_lines(self, keyword: str) -> list[list[str]]:
-        """Every LocalForward/RemoteForward/DynamicForward line for this host, as words."""
-        value = self.get(keyword)
-        return [list(map(str, line)) for line in value] if isinstance(value, list) else []
-
-    @property
-    def gateway_ports(self) -> bool:
-        """GatewayPorts: local forwards without a bind address listen on every address."""
-        return bool(self.get("GatewayPorts", False))
-
-    @property
-    def exit_on_forward_failure(self) -> bool:
-        """ExitOnForwardFailure: a forward that cannot be set up ends the run."""
-        return bool(self.get("ExitOnForwardFailure", False))
-
-    @property
-    def clear_all_forwardings(self) -> bool:
-        """ClearAllForwardings: no forwards at all, from the command line or the files."""
-        return bool(self.get("ClearAllForwardings", False))
-
-    @property
-    def session_type(self) -> str:
-        """SessionType, lower case: ``default``, ``none`` (-N) or ``subsystem``."""
-        marker = object()
-        value = self.get("SessionType", marker)
-        if value is marker:
-            return "default"
-        return "none" if value is None else str(value).lower()  # asyncssh reads none as None
-
-    @property
-    def fork_after_authentication(self) -> bool:
-        """ForkAfterAuthentication (-f)."""
-        return bool(self.get("ForkAfterAuthentication", False))
 
     def not_implemented(self) -> list[str]:
         """The keywords set for this host that remoterepl does not implement (and whose

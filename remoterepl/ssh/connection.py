@@ -92,12 +92,12 @@ class Connection:
     @property
     def no_session(self) -> bool:
         """SessionType none (-N): no remote process, the forwards alone."""
-        return self._client.hop.config.session_type == "none"
+        return self._forward_plan.no_session
 
     @property
     def fork_in_config(self) -> bool:
-        """ForkAfterAuthentication yes for this host (the config files' or -f's)."""
-        return self._client.hop.config.fork_after_authentication
+        """ForkAfterAuthentication yes for this host (a config file's or -o's)."""
+        return self._forward_plan.fork_in_config
 
     # -- forwarding --------------------------------------------------------------------
 

@@ -38,24 +38,42 @@ class ForwardPlan:
     forwards: tuple[Forward, ...]
     gateway_ports: bool = False
     exit_on_failure: bool = False
+    no_session: bool = False  # -N or SessionType none: no remote process
+    fork_in_config: bool = False  # ForkAfterAuthentication yes (-f, -o or a file)
+
+
+def session_type(config: HostConfig) -> str:
+    """SessionType, lower case: ``default``, ``none`` (-N) or ``subsystem``."""
+    marker = object()
+    value = config.get("SessionType", marker)
+    if value is marker:
+        return "default"
+    return "none" if value is None else str(value).lower()  # asyncssh reads none as None
+
+
+def _lines(config: HostConfig, keyword: str) -> list[list[str]]:
+    """Every line of ``keyword`` that applies to the host, as words; -o
+    'LocalForward=8080 host:80' is one quoted word in the generated file."""
+    value = config.get(keyword)
+    lines = value if isinstance(value, list) else []
+    return [[word for part in line for word in str(part).split()] for line in lines]
 
 
 def plan_forwards(settings: ConnectSettings, config: HostConfig) -> ForwardPlan:
     """-L/-R/-D first, then the config file's lines, repeats dropped (as ssh adds them);
     none at all with ClearAllForwardings. UsageError for a bad config line."""
-    if config.clear_all_forwardings:
-        return ForwardPlan(())
-    from_config: list[Forward] = []
-    for kind in Kind:
-        keyword = KEYWORDS[kind]
-        for line in config.forward_lines(keyword):
-            # -o 'LocalForward=8080 host:80' is one quoted word in the generated file
-            words = [word for part in line for word in part.split()]
-            from_config.append(parse_config_forward(kind, words))
+    from_config = [
+        parse_config_forward(kind, words)
+        for kind in Kind
+        for words in _lines(config, KEYWORDS[kind])
+    ]
+    clear = bool(config.get("ClearAllForwardings", False))
     return ForwardPlan(
-        merge(settings.forwards, from_config),
-        gateway_ports=config.gateway_ports,
-        exit_on_failure=config.exit_on_forward_failure,
+        () if clear else merge(settings.forwards, from_config),
+        gateway_ports=bool(config.get("GatewayPorts", False)),
+        exit_on_failure=bool(config.get("ExitOnForwardFailure", False)),
+        no_session=settings.no_command or session_type(config) == "none",
+        fork_in_config=bool(config.get("ForkAfterAuthentication", False)),
     )
 
 
@@ -212,5 +230,5 @@ async def open_forwards(
 
 def check_session_type(config: HostConfig) -> None:
     """SessionType subsystem (ssh -s) is not implemented: refused before connecting."""
-    if config.session_type == "subsystem":
+    if session_type(config) == "subsystem":
         raise UsageError("SessionType subsystem is not implemented by remoterepl")

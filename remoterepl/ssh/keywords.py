@@ -199,6 +199,17 @@ IMPLEMENTED = frozenset(
     }
 )
 
+#: The forwarding keywords' types for asyncssh's parser (``config._EXTRA_KEYWORDS``'s
+#: kinds; "lines": every line that applies), read by ``ssh/forwarding.py``.
+FORWARDING_TYPES = {
+    **dict.fromkeys(("LocalForward", "RemoteForward", "DynamicForward"), "lines"),
+    **dict.fromkeys(
+        ("GatewayPorts", "ExitOnForwardFailure", "ClearAllForwardings", "ForkAfterAuthentication"),
+        "bool",
+    ),
+    "SessionType": "string",
+}
+
 _CANONICAL = {
     name.lower(): name for name in (*NOT_IMPLEMENTED, *OBSOLETE, *VENDOR, *ALIASES, *IMPLEMENTED)
 }
