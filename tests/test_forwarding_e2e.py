@@ -420,3 +420,85 @@ def test_tilde_hash_lists_the_forwards(client_env: ClientEnv) -> None:
             term.wait_for_screen("~#  list forwarded ports")
             term.sendcontrol("d")
             assert term.wait_exit() == 0
+
+
+@pytest.mark.parametrize(("key", "status"), [("ctrl-c", 130), ("sighup", 129)])
+def test_no_command_in_a_terminal_ends_quietly(
+    client_env: ClientEnv, key: str, status: int
+) -> None:
+    """-N on a terminal: nothing is read from it, the forward works, and Ctrl-C (or the
+    terminal's hang-up) ends the run with 128+N and no message of ours."""
+    port = free_port()
+    with echo_server() as echo:
+        args = ["-v", "-N", "-L", f"{port}:{LOOPBACK}:{echo}", client_env.user_alias]
+        with spawn_remoterepl(args, client_env.env, rows=40, cols=200) as term:
+            term.wait_for_screen(f"listening on localhost:{port}", timeout=20)
+            assert echo_through(port) == "echo: hello\n"
+            shown_before = term.transcript_text()
+            if key == "ctrl-c":
+                term.sendcontrol("c")
+            else:
+                term.child.kill(signal.SIGHUP)
+            assert term.wait_exit(timeout=20) == status
+            after = term.transcript_text()[len(shown_before) :]
+            assert "remoterepl:" not in after and "Traceback" not in after, after
+    assert refused(port)
+
+
+def test_unix_socket_forms(client_env: ClientEnv, tmp_path: Path) -> None:
+    """-L /local.sock:HOST:PORT and -L PORT:/remote.sock (root login: the socket paths are
+    in the test's private directory)."""
+    local_socket, remote_socket = tmp_path / "local.sock", tmp_path / "remote.sock"
+    port = free_port()
+    with (
+        echo_server() as echo,
+        socketserver.ThreadingUnixStreamServer(str(remote_socket), _Echo) as unix_echo,
+    ):
+        threading.Thread(target=unix_echo.serve_forever, daemon=True).start()
+        try:
+            args = ["-L", f"{local_socket}:{LOOPBACK}:{echo}", "-L", f"{port}:{remote_socket}"]
+            with start_remoterepl(
+                [*args, client_env.root_alias, READY], env=client_env.env
+            ) as proc:
+                assert proc.stdout is not None and proc.stdin is not None
+                assert read_line_with_timeout(proc.stdout, 30) == b"ready\n"
+                with socket.socket(socket.AF_UNIX) as sock:
+                    sock.settimeout(10)
+                    sock.connect(str(local_socket))
+                    sock.sendall(b"via socket\n")
+                    assert sock.makefile("rb").readline() == b"echo: via socket\n"
+                assert echo_through(port, "to socket") == "echo: to socket\n"
+                proc.stdin.close()
+                assert proc.wait(timeout=30) == 0
+            assert not local_socket.exists()  # removed on the way out, as ssh does
+        finally:
+            unix_echo.shutdown()
+
+
+def test_fork_after_authentication_runs_the_command_in_the_background(
+    client_env: ClientEnv, tmp_path: Path
+) -> None:
+    """-f COMMAND: back with 0 at once; the command runs with stdin from /dev/null and its
+    output still goes where ours went (as ssh -f)."""
+    marker = f"bg-{free_port()}"
+    command = f"read line; echo {marker} read=$? line=$line"
+    output = tmp_path / "stdout"
+    try:
+        with output.open("wb") as stdout:
+            parent = subprocess.run(
+                remoterepl_command(["-f", client_env.user_alias, command]),
+                input=b"never read\n",
+                stdout=stdout,
+                stderr=subprocess.DEVNULL,
+                env=client_env.env,
+                timeout=60,
+                start_new_session=True,
+            )
+        assert parent.returncode == 0
+        deadline = time.monotonic() + 30
+        while _background_children(marker) and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert _background_children(marker) == []
+        assert output.read_text() == f"{marker} read=1 line=\n"
+    finally:
+        kill_and_wait(_background_children(marker))
