@@ -13,6 +13,7 @@ from dataclasses import dataclass
 
 import asyncssh
 
+from remoterepl.display import shown
 from remoterepl.environment import Console
 from remoterepl.errors import ConnectError, UsageError
 from remoterepl.forwards import (
@@ -108,7 +109,7 @@ class Forwards:
                 else f"to {_target_words(forward.target)}"
                 + (" from here" if forward.kind is Kind.REMOTE else " from the server")
             )
-            lines.append(f"  {forward}: listening {side} on {item.where}, {to}")
+            lines.append(shown(f"  {forward}: listening {side} on {item.where}, {to}"))
         return "\n".join(lines) + "\n"
 
     def add(self, item: _Open) -> None:
@@ -179,7 +180,9 @@ async def _listen(
             assert target.host is not None
             listener = await conn.forward_local_port(host, listen.port, target.host, target.port)
     except OSError as exc:
-        reason = os.strerror(exc.errno) if exc.errno else str(exc)
+        # errno's words without asyncssh's "error while attempting to bind on address ...";
+        # a name that does not resolve (gaierror: a negative errno) keeps its own words
+        reason = os.strerror(exc.errno) if exc.errno and exc.errno > 0 else exc.strerror or str(exc)
         raise OSError(exc.errno, f"bind [{_shown_host(host)}]:{listen.port}: {reason}") from None
     return _Open(forward, listener, f"{_shown_host(host)}:{listener.get_port()}")
 
@@ -212,7 +215,7 @@ async def open_forwards(
             if plan.exit_on_failure:
                 forwards.close()
                 raise ConnectError(f"{message}; exiting (ExitOnForwardFailure yes)") from None
-            console.warn(f"Warning: {message}")
+            console.warn(shown(f"Warning: {message}"))
             continue
         except (asyncssh.ConnectionLost, asyncssh.DisconnectError) as exc:
             forwards.close()
@@ -220,8 +223,10 @@ async def open_forwards(
         if forward.kind is Kind.REMOTE and forward.listen.path is None and forward.listen.port == 0:
             # ssh's own line: the user has no other way to learn the port
             console.warn(
-                f"Allocated port {item.listener.get_port()} for remote forward to "
-                f"{_target_words(forward.target or Endpoint())}"
+                shown(
+                    f"Allocated port {item.listener.get_port()} for remote forward to "
+                    f"{_target_words(forward.target or Endpoint())}"
+                )
             )
         diagnostics.debug(f"forwarding {forward}: listening on {item.where}")
         forwards.add(item)
