@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import errno
 import signal
+from dataclasses import replace
 from typing import IO
 
 from remoterepl import tuning
@@ -14,10 +15,10 @@ from remoterepl.errors import UsageError
 from remoterepl.modes.redirect import Outputs, open_outputs, open_stdin
 from remoterepl.outcome import GaveUp, Outcome, RemoteKilled, Stopped
 from remoterepl.session.process import RemoteSession
-from remoterepl.settings import Settings
+from remoterepl.settings import HostSessionOptions, Settings, parse_escape_char
 from remoterepl.ssh import diagnostics
 from remoterepl.ssh.channel import PtyRequest
-from remoterepl.ssh.connect import connect
+from remoterepl.ssh.connect import connect, planned
 from remoterepl.ssh.connection import Connection
 from remoterepl.stopsignals import StopSignals
 
@@ -44,6 +45,16 @@ async def run(settings: Settings, env: Environment) -> Outcome:
             stopped = Stopped(stops.received)
             env.console.error(stopped.describe())
             return stopped
+
+
+async def destination_config(settings: Settings) -> list[str]:
+    """``-G``: the destination's configuration, one ``keyword value`` line each; nothing
+    is sent (UsageError for a bad config file)."""
+    from remoterepl.ssh.show_config import config_lines
+
+    async with planned(settings.connect) as plan:
+        host = plan.destination
+        return list(config_lines(host))
 
 
 async def _hold(connection: Connection, stops: StopSignals) -> Outcome:
@@ -96,36 +107,39 @@ async def _run_session(
     outputs: Outputs,
     stops: StopSignals,
 ) -> Outcome:
-    options = settings.session
-    editor = interactive and not options.raw  # the line editor drives the session
-    want_pty = options.pty if options.pty is not None else (interactive or options.raw)
-    if want_pty and options.redirect.stderr and not options.redirect.stdout_to_stderr:
-        env.console.note(
-            "warning: a remote PTY merges stderr into stdout; use -T to keep "
-            "stderr apart for --stderr"
-        )
-    frontend = None
-    if editor:  # read before connecting: a bad config file costs no login
-        from remoterepl.editor.config import load_frontend_config
+    async with planned(settings.connect) as plan:
+        settings = for_destination(settings, plan.destination.session_options(), interactive)
+        options = settings.session
+        no_session = plan.forwards.no_session  # -N, SessionType none
+        if settings.connect.fork_after_auth and not no_session and options.command is None:
+            raise UsageError("Cannot fork into background without a command to execute (use -N)")
+        if options.pty and options.redirect.stderr and not options.redirect.stdout_to_stderr:
+            env.console.note(
+                "warning: a remote PTY merges stderr into stdout; use -T to keep "
+                "stderr apart for --stderr"
+            )
+        frontend = None
+        if interactive and not options.raw and not no_session:  # before connecting: no login
+            from remoterepl.editor.config import load_frontend_config
 
-        frontend = load_frontend_config(settings, env)
-    connection = await connect(settings.connect, env.console)
+            frontend = load_frontend_config(settings, env)
+        connection = await connect(plan, env.console)
     session: RemoteSession | None = None
     try:
         await connection.start_forwarding(env.console)
         if env.background is not None:  # -f: the parent returns to the shell now
-            env.background.ready(quiet_stdout=connection.no_session)
-        elif connection.fork_in_config:
+            env.background.ready(quiet_stdout=no_session)
+        elif plan.forwards.fork_in_config:
             env.console.warn(
                 "Warning: ForkAfterAuthentication from ssh_config is not honoured "
                 "(remoterepl decides before reading it): use -f"
             )
-        if connection.no_session:
+        if no_session:
             return await _hold(connection, stops)
         # The remote echoes as a terminal would, also under the editor: the echo shows each
         # line after its own prompt, and a program's "echo off" marks a secret.
         pty = None
-        if want_pty:
+        if options.pty:
             columns, rows = env.window_size()
             pty = PtyRequest(env.term or "xterm", columns, rows)
         session = await RemoteSession.open(connection, options.command, pty)
@@ -152,3 +166,26 @@ async def _run_session(
         connection.close()
         if session is not None:
             await session.settle()
+
+
+def for_destination(settings: Settings, host: HostSessionOptions, interactive: bool) -> Settings:
+    """``settings`` with what the destination's ssh_config says where the command line
+    left the choice open: RemoteCommand, RequestTTY, EscapeChar. ``pty`` comes out decided."""
+    session = settings.session
+    command = session.command
+    if host.remote_command is not None:
+        if command is not None:  # ssh's own refusal, word for word
+            raise UsageError("Cannot execute command-line and remote command.")
+        command = host.remote_command
+    pty = session.pty
+    if pty is None:
+        # As ssh: "yes" only for a terminal (a pipe stays byte-exact), "force" always.
+        wanted = {"yes": interactive, "force": True, "no": False}
+        pty = wanted.get((host.request_tty or "auto").lower(), interactive or session.raw)
+    escape = session.escape_char
+    if not session.frontend.escape_char_given and host.escape_char is not None:
+        try:
+            escape = parse_escape_char(host.escape_char)
+        except UsageError as exc:
+            raise UsageError(f"EscapeChar in ssh config: {exc}") from None
+    return replace(settings, session=replace(session, command=command, pty=pty, escape_char=escape))

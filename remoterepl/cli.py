@@ -8,237 +8,27 @@ import contextlib
 import os
 import sys
 from collections.abc import Sequence
-from typing import Any, NoReturn, Protocol, TypeVar
 
-from remoterepl import __version__, background, forwards, tuning
+from remoterepl import background, forwards, shell_completion, tuning
+from remoterepl.arguments import build_parser, options_first
 from remoterepl.display import shown
 from remoterepl.environment import PROG, Console, Environment, fill_closed_standard_fds
 from remoterepl.errors import RemoteReplError, UsageError
-from remoterepl.modes.escapes import DEFAULT_ESCAPE_CHAR, parse_escape_char
 from remoterepl.outcome import ExitStatus, Outcome, ReaderGone, RemoteExited, RemoteKilled
 from remoterepl.settings import (
+    DEFAULT_ESCAPE_CHAR,
     ConnectSettings,
     FrontEndOptions,
     Redirection,
     SessionSettings,
     Settings,
     check_user,
+    parse_escape_char,
     parse_jump_spec,
     parse_port,
     parse_target,
 )
 from remoterepl.ssh import keywords
-
-
-class _Adds(Protocol):
-    def add_argument(self, *args: Any, **kwargs: Any) -> argparse.Action: ...
-
-
-_Container = TypeVar("_Container", bound=_Adds)
-EPILOG = """\
-Interactive when stdin and stdout are terminals (line editing, Ctrl-C interrupts the
-remote work, Ctrl-D ends its input); otherwise a byte-exact pipe.
-Exit status: the remote one; 128+N if it died of signal N; 255 for connection,
-authentication and host-key failures; 2 for usage errors."""
-
-
-class _ArgumentParser(argparse.ArgumentParser):
-    """Errors raise UsageError; remembers which option strings take a value word."""
-
-    def __init__(self, **kwargs: Any) -> None:
-        super().__init__(**kwargs)
-        self.value_options: set[str] = set()
-        self.remember_value_options(self)
-
-    def remember_value_options(self, container: _Container) -> _Container:
-        """Make ``container`` (this parser or one of its groups) note each option added
-        to it that takes a value (``-p PORT``), for :func:`_options_first`."""
-        add_argument = container.add_argument
-
-        def add(*args: Any, **kwargs: Any) -> argparse.Action:
-            action = add_argument(*args, **kwargs)
-            if action.nargs != 0:
-                self.value_options.update(action.option_strings)
-            return action
-
-        container.add_argument = add  # type: ignore[method-assign]
-        return container
-
-    def error(self, message: str) -> NoReturn:
-        raise UsageError(message)
-
-
-def build_parser() -> _ArgumentParser:
-    """The ssh-compatible option set."""
-    parser = _ArgumentParser(
-        prog=PROG,
-        usage="%(prog)s [OPTIONS] DESTINATION [COMMAND [ARG...]]",
-        description="Drive one long-lived remote REPL or shell over SSH with a local line editor.",
-        epilog=EPILOG,
-        formatter_class=argparse.RawDescriptionHelpFormatter,
-    )
-    add = parser.add_argument
-    add("-p", dest="port", metavar="PORT", help="port to connect to")
-    add("-l", dest="user", metavar="USER", help="user to log in as")
-    add(
-        "-i",
-        dest="identity_files",
-        metavar="FILE",
-        action="append",
-        default=[],
-        help="identity (private key) file; repeatable",
-    )
-    add(
-        "-F",
-        dest="config_file",
-        metavar="FILE",
-        help="ssh_config file (default: ~/.ssh/config and /etc/ssh/ssh_config)",
-    )
-    add(
-        "-o",
-        dest="options",
-        metavar="KEY=VALUE",
-        action="append",
-        default=[],
-        help="ssh_config option, e.g. -o StrictHostKeyChecking=accept-new; repeatable",
-    )
-    add(
-        "-J",
-        dest="jump_hosts",
-        metavar="[USER@]HOST[:PORT][,...]",
-        help="connect through these jump hosts, in order (ProxyJump)",
-    )
-    remember = parser.remember_value_options
-    agent = remember(parser.add_mutually_exclusive_group())
-    agent.add_argument(
-        "-A",
-        dest="forward_agent",
-        action="store_const",
-        const=True,
-        help="forward the SSH agent to the remote (ForwardAgent yes)",
-    )
-    agent.add_argument(
-        "-a",
-        dest="forward_agent",
-        action="store_const",
-        const=False,
-        help="do not forward the SSH agent (ForwardAgent no)",
-    )
-    add(
-        "--password-file",
-        dest="password_file",
-        metavar="FILE",
-        help="read the password from the first line of FILE (mode 0600 or stricter)",
-    )
-    pty = remember(parser.add_mutually_exclusive_group())
-    pty.add_argument(
-        "-t", dest="pty", action="store_const", const=True, help="force a remote pseudo-terminal"
-    )
-    pty.add_argument(
-        "-T",
-        dest="pty",
-        action="store_const",
-        const=False,
-        help="disable the remote pseudo-terminal",
-    )
-    add(
-        "-v",
-        dest="verbosity",
-        action="count",
-        default=0,
-        help="verbose diagnostics on stderr; repeat for more",
-    )
-    add("-q", dest="quiet", action="store_true", help="quiet: no warnings")
-    add(
-        "-e",
-        dest="escape_char",
-        metavar="CHAR",
-        help="escape character (default ~; ^X for a control character; none disables)",
-    )
-    forwards.add_arguments(remember(parser.add_argument_group("port forwarding")))
-    add("--raw", action="store_true", help="plain terminal passthrough like ssh -t: no line editor")
-    editor = remember(parser.add_argument_group("line editor (interactive mode)"))
-    editor.add_argument(
-        "--config",
-        metavar="FILE",
-        help="front-end config file (default: ~/.config/remoterepl/config.toml)",
-    )
-    editor.add_argument(
-        "--no-history",
-        dest="history",
-        action="store_const",
-        const=False,
-        help="neither read nor write the persistent input history",
-    )
-    editor.add_argument(
-        "--record",
-        metavar="FILE",
-        help="record the session as an asciicast v2 file (asciinema play)",
-    )
-    editor.add_argument(
-        "--lexer",
-        metavar="NAME",
-        help="Pygments lexer for input highlighting (default: from COMMAND; none disables)",
-    )
-    editor.add_argument(
-        "--strip-escapes",
-        action="store_const",
-        const=True,
-        help="drop terminal control strings (titles, clipboard, DCS) from "
-        "remote output: for untrusted hosts",
-    )
-    redirect = remember(parser.add_argument_group("redirection of the remote process's streams"))
-    redirect.add_argument("--stdin", metavar="FILE", help="feed remote stdin from FILE")
-    redirect.add_argument("--stdout", metavar="FILE", help="write remote stdout to FILE")
-    redirect.add_argument("--stderr", metavar="FILE", help="write remote stderr to FILE")
-    redirect.add_argument(
-        "--append",
-        action="store_true",
-        help="append to --stdout/--stderr files instead of truncating",
-    )
-    merge = remember(redirect.add_mutually_exclusive_group())
-    merge.add_argument(
-        "--stderr-to-stdout",
-        action="store_true",
-        help="send remote stderr where stdout goes (2>&1)",
-    )
-    merge.add_argument(
-        "--stdout-to-stderr",
-        action="store_true",
-        help="send remote stdout where stderr goes (1>&2)",
-    )
-    add("-V", action=_VersionAction, help="print version information and exit")
-    add(
-        "destination",
-        metavar="DESTINATION",
-        help="[user@]host[:port], [user@][v6addr]:port, ssh://[user@]host[:port] "
-        "or a Host alias from ssh_config",
-    )
-    command = add(
-        "command",
-        metavar="COMMAND",
-        nargs=argparse.REMAINDER,
-        help="remote command (default: the login shell); several words are joined "
-        "with spaces, as ssh does",
-    )
-    command.required = False  # argparse counts a REMAINDER as required in its error text
-    return parser
-
-
-class _VersionAction(argparse.Action):
-    """-V: versions are looked up only when asked (metadata reads cost start-up time)."""
-
-    def __init__(self, option_strings: list[str], dest: str, **kwargs: object) -> None:
-        super().__init__(option_strings, dest, nargs=0, help=str(kwargs.get("help", "")))
-
-    def __call__(self, parser: argparse.ArgumentParser, *_args: object) -> None:
-        import importlib.metadata
-
-        parts = [f"{PROG} {__version__}"]
-        for dist in ("asyncssh", "prompt_toolkit"):
-            with contextlib.suppress(importlib.metadata.PackageNotFoundError):
-                parts.append(f"{dist} {importlib.metadata.version(dist)}")
-        parser.exit(0, ", ".join(parts) + "\n")
 
 
 def _check_file_name(option: str, path: str | None) -> None:
@@ -249,31 +39,26 @@ def _check_file_name(option: str, path: str | None) -> None:
         raise UsageError(f"bad {option} file name '{shown(path)}': no such user")
 
 
-def _options_first(argv: Sequence[str], value_options: set[str]) -> list[str]:
-    """Move options that follow DESTINATION in front of it, as ssh accepts
-    ``ssh host -p 2222 cmd``; the first other word after DESTINATION starts COMMAND."""
-    options: list[str] = []
-    destination: list[str] = []
-    i = 0
-    while i < len(argv):
-        arg = argv[i]
-        if arg == "--" or arg == "-" or not arg.startswith("-"):
-            if destination or arg == "--":
-                break
-            destination = [arg]
-        else:
-            options.append(arg)
-            if arg in value_options and i + 1 < len(argv):
-                i += 1
-                options.append(argv[i])
-        i += 1
-    return [*options, *destination, *argv[i:]]
+def _flag_options(args: argparse.Namespace) -> list[str]:
+    """The ssh_config keywords that ssh's short flags stand for, as ``-o`` texts (they come
+    before the -o options: the first value wins)."""
+    flags = {
+        "AddressFamily": args.family,
+        "Compression": "yes" if args.compression else None,
+        "BindAddress": args.bind_address,
+        "Ciphers": args.ciphers,
+        "MACs": args.macs,
+        "Tag": args.tag,
+        "GSSAPIAuthentication": "yes" if args.gssapi else None,
+        "GSSAPIDelegateCredentials": {None: None, True: "yes", False: "no"}[args.gssapi],
+    }
+    return [f"{key}={value}" for key, value in flags.items() if value is not None]
 
 
 def parse_args(argv: Sequence[str]) -> Settings:
     """Turn argv into Settings (raises UsageError)."""
     parser = build_parser()
-    args = parser.parse_args(_options_first(argv, parser.value_options))
+    args = parser.parse_args(options_first(argv, parser.value_options))
     target = parse_target(args.destination)
     if target.user is None and args.user is not None:
         target = type(target)(target.host, check_user(args.user, "-l user name"), target.port)
@@ -285,7 +70,11 @@ def parse_args(argv: Sequence[str]) -> Settings:
         parse_jump_spec(args.jump_hosts)  # a bad -J stops here, before anything is read
     for path in args.identity_files:
         _check_file_name("-i", path)
-    options, warnings = keywords.parse_options(args.options)
+    _check_file_name("-E", args.log_file)
+    options, warnings = keywords.parse_options([*_flag_options(args), *args.options])
+    if args.escape_char is not None:  # as -o EscapeChar, first (it wins), checked as -e
+        parse_escape_char(args.escape_char)
+        options = (("EscapeChar", args.escape_char), *options)
     connect = ConnectSettings(
         target=target,
         config_file=args.config_file,
@@ -295,20 +84,23 @@ def parse_args(argv: Sequence[str]) -> Settings:
         forward_agent=args.forward_agent,
         password_file=args.password_file,
         verbosity=args.verbosity,
+        log_file=args.log_file,
         quiet=args.quiet,
         warnings=warnings,
         **forwards.connect_fields(vars(args), options),  # -L -R -D -N -f
     )
     command = " ".join(args.command) if args.command else None
+    if args.stdin_null and args.stdin is not None:
+        raise UsageError("-n and --stdin both say where remote stdin comes from: choose one")
     redirection = Redirection(
-        stdin=args.stdin,
+        stdin=os.devnull if args.stdin_null else args.stdin,
         stdout=args.stdout,
         stderr=args.stderr,
         append=args.append,
         stderr_to_stdout=args.stderr_to_stdout,
         stdout_to_stderr=args.stdout_to_stderr,
     )
-    escape = args.escape_char if args.escape_char is not None else connect.option("EscapeChar")
+    escape = connect.option("EscapeChar")  # -e is its first value
     session = SessionSettings(
         command=command,
         pty=args.pty,
@@ -324,7 +116,7 @@ def parse_args(argv: Sequence[str]) -> Settings:
             escape_char_given=escape is not None,
         ),
     )
-    return Settings(connect=connect, session=session)
+    return Settings(connect=connect, session=session, print_config=args.print_config)
 
 
 def exit_status(outcome: Outcome) -> int:
@@ -367,15 +159,18 @@ def _flush_or_drop_stdout() -> None:
 
 def _main(argv: Sequence[str] | None) -> int:
     fill_closed_standard_fds()
+    argv = sys.argv[1:] if argv is None else argv
+    if argv and argv[0] == shell_completion.COMPLETE_HOSTS:  # fast: parses nothing else
+        return shell_completion.complete_hosts(argv[1:])
     try:
-        settings = parse_args(sys.argv[1:] if argv is None else argv)
+        settings = parse_args(argv)
     except UsageError as exc:
         console = Console(sys.stderr)
         console.error(str(exc))
         console.warn(f"usage: {PROG} [OPTIONS] DESTINATION [COMMAND [ARG...]] (see {PROG} --help)")
         return ExitStatus.USAGE
-    if settings.connect.fork_after_auth and not background.is_child():  # -f: the child
-        return background.run_parent(sys.argv[1:] if argv is None else argv)  # connects
+    if settings.connect.fork_after_auth and not settings.print_config and not background.is_child():
+        return background.run_parent(argv)  # -f: the child connects; we wait till it is ready
     env = Environment.from_process(quiet=settings.connect.quiet)
     for warning in settings.connect.warnings:
         env.console.note(warning)
@@ -385,7 +180,11 @@ def _main(argv: Sequence[str] | None) -> int:
 
             from remoterepl import app
             from remoterepl.ssh.diagnostics import configure_logging
-        configure_logging(settings.connect.verbosity)
+        configure_logging(settings.connect.verbosity, settings.connect.log_file)
+        if settings.print_config:
+            for line in asyncio.run(app.destination_config(settings)):
+                print(line)
+            return ExitStatus.SUCCESS
         return exit_status(asyncio.run(app.run(settings, env)))
     except RemoteReplError as exc:
         env.console.error(str(exc))

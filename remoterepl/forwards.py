@@ -234,13 +234,17 @@ def merge(first: tuple[Forward, ...], then: list[Forward]) -> tuple[Forward, ...
 
 #: -L/-R/-D: (flag, metavar, help); each repeatable (the argparse dest: the letter).
 FORWARD_FLAGS = (
-    ("-L", "[BIND:]PORT:HOST:HOSTPORT", "forward a local port (or socket) to HOST:HOSTPORT"),
+    (
+        "-L",
+        "[BIND:]PORT:HOST:HOSTPORT",
+        "forward a local port or socket to HOST:HOSTPORT as the server reaches it; repeatable",
+    ),
     (
         "-R",
         "[BIND:]PORT:HOST:HOSTPORT",
-        "forward a port (or socket) on the server to HOST:HOSTPORT",
+        "forward a port or socket on the server to HOST:HOSTPORT as reached from here; repeatable",
     ),
-    ("-D", "[BIND:]PORT", "local SOCKS4/5 proxy whose connections the server makes"),
+    ("-D", "[BIND:]PORT", "local SOCKS4/5 proxy whose connections the server makes; repeatable"),
 )
 #: -N/-f: (flag, help).
 SESSION_FLAGS = (
@@ -279,20 +283,14 @@ def _first(options: tuple[tuple[str, str], ...], keyword: str) -> str | None:
 
 
 def check_no_command(args: dict[str, Any], options: tuple[tuple[str, str], ...]) -> bool:
-    """Refuse -N with what needs a remote process (COMMAND, --raw, --stdin...) and -f
-    without anything to run (ssh's words); ``args`` are argparse's values. Return whether
-    to go to the background (-f, or -o ForkAfterAuthentication=yes)."""
-    command = bool(args["command"])
+    """Refuse -N with what needs a remote process (COMMAND, --raw, --stdin...); ``args``
+    are argparse's values. Return whether to go to the background (-f, or -o
+    ForkAfterAuthentication=yes; the app refuses it when there is nothing to run)."""
     session_none = bool(args["N"]) or (_first(options, "SessionType") or "").lower() == "none"
-    if args["N"] and command:
+    if args["N"] and args["command"]:
         raise UsageError("-N runs no remote command: drop COMMAND or -N")
     needing = [f"--{name}" for name in _SESSION_OPTIONS if args.get(name)]
     if session_none and needing:
         raise UsageError(f"-N runs no remote command: not with {', '.join(needing)}")
-    fork = bool(args["f"]) or (_first(options, "ForkAfterAuthentication") or "").lower() in (
-        "yes",
-        "true",
-    )
-    if fork and not session_none and not command and _first(options, "RemoteCommand") is None:
-        raise UsageError("Cannot fork into background without a command to execute (use -N)")
-    return fork
+    fork = (_first(options, "ForkAfterAuthentication") or "").lower() in ("yes", "true")
+    return bool(args["f"]) or fork

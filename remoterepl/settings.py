@@ -9,6 +9,8 @@ from remoterepl.display import shown
 from remoterepl.errors import UsageError
 from remoterepl.forwards import Forward
 
+DEFAULT_ESCAPE_CHAR = "~"
+
 
 @dataclass(frozen=True)
 class Target:
@@ -31,6 +33,7 @@ class ConnectSettings:
     forward_agent: bool | None = None  # -A (True) / -a (False); None: ssh_config decides
     password_file: str | None = None  # --password-file FILE
     verbosity: int = 0
+    log_file: str | None = None  # -E FILE: the -v diagnostics go there, appended
     quiet: bool = False
     warnings: tuple[str, ...] = ()  # about the command line: shown once the run starts
     forwards: tuple[Forward, ...] = ()  # -L/-R/-D in command-line order (ssh_config adds more)
@@ -44,12 +47,22 @@ class ConnectSettings:
 
 
 @dataclass(frozen=True)
+class HostSessionOptions:
+    """The session keywords of the destination's ssh_config, as written (None: not set);
+    :func:`remoterepl.app` applies them where the command line left the choice open."""
+
+    remote_command: str | None = None  # RemoteCommand, %-tokens expanded
+    request_tty: str | None = None  # RequestTTY: yes, no, force or auto
+    escape_char: str | None = None  # EscapeChar
+
+
+@dataclass(frozen=True)
 class SessionSettings:
     """What to run remotely and how to attach to it."""
 
     command: str | None = None  # None: the login shell
     pty: bool | None = None  # None: decided by mode (interactive: yes, pipe: no)
-    escape_char: str | None = "~"  # None: escapes disabled (-e none)
+    escape_char: str | None = DEFAULT_ESCAPE_CHAR  # None: escapes disabled (-e none)
     raw: bool = False  # --raw: plain passthrough, no line editor
     redirect: Redirection = field(default_factory=lambda: Redirection())
     frontend: FrontEndOptions = field(default_factory=lambda: FrontEndOptions())
@@ -64,7 +77,7 @@ class FrontEndOptions:
     record: str | None = None  # --record FILE: an asciicast v2 recording
     lexer: str | None = None  # --lexer NAME ("none": no highlighting)
     strip_escapes: bool | None = None  # --strip-escapes: drop OSC/DCS/... from remote output
-    escape_char_given: bool = False  # -e or -o EscapeChar: wins over the config file
+    escape_char_given: bool = False  # -e or -o EscapeChar: wins over config.toml
 
 
 @dataclass(frozen=True)
@@ -85,6 +98,19 @@ class Settings:
 
     connect: ConnectSettings
     session: SessionSettings = field(default_factory=SessionSettings)
+    print_config: bool = False  # -G: print the destination's configuration and exit
+
+
+def parse_escape_char(value: str) -> str | None:
+    """Parse ``-e`` / EscapeChar as ssh does: a character, ``^X`` for a control
+    character, or ``none`` to disable escapes."""
+    if value.lower() == "none":
+        return None
+    if len(value) == 2 and value[0] == "^" and 0x3F <= ord(value[1].upper()) <= 0x5F:
+        return chr(ord(value[1].upper()) & 0x1F)
+    if len(value) == 1:
+        return value
+    raise UsageError(f"bad escape character '{shown(value)}': use one character, ^X or none")
 
 
 def parse_port(text: str) -> int:

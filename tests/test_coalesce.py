@@ -341,19 +341,19 @@ def test_corked_of_a_plain_object_is_a_null_context() -> None:
 
 
 async def test_remoterepl_connection_coalesces(client_home: ClientEnv) -> None:
-    """A connection from remoterepl.ssh.connect.connect has the wrapper installed, and a
+    """A connection from remoterepl.ssh.connect has the wrapper installed, and a
     RemoteSession.send of many SSH packets leaves as one write to the socket transport."""
     from remoterepl.environment import Console
     from remoterepl.outcome import RemoteExited
     from remoterepl.session.process import RemoteSession
     from remoterepl.settings import ConnectSettings, Target
     from remoterepl.ssh import compat
-    from remoterepl.ssh.connect import connect
+    from remoterepl.ssh.connect import open_connection
 
     settings = ConnectSettings(
         target=Target(client_home.user_alias), config_file=str(client_home.config_path), quiet=True
     )
-    connection = await connect(settings, Console(None))
+    connection = await open_connection(settings, Console(None))
     try:
         transport = compat.get_transport(connection._conn)
         assert isinstance(transport, CoalescingTransport)

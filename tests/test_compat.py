@@ -52,15 +52,25 @@ def test_keypair_constructor_takes_what_compat_passes() -> None:
 def test_config_parsing_through_compat(tmp_path: Path) -> None:
     """A config loads without %-expansion, taught keywords are kept, values expand once,
     and the parsed keywords keep their order (SSHConfig._options)."""
-    compat.teach_config_keywords({"EscapeChar": "string"})
-    path = tmp_path / "config"
-    path.write_text("Host h\n    ProxyCommand nc %h %p\n    EscapeChar ^]\n    Port 2222\n")
-    config = compat.load_client_config([str(path)], "me", (), "h", ())
-    assert config.get("EscapeChar") == "^]"
-    raw = str(config.get("ProxyCommand"))
-    assert "%h" in raw
-    assert compat.expand_config_value(config, raw) == "nc h 2222"
-    assert list(compat.config_keywords_in_order(config))[:2] == ["ProxyCommand", "EscapeChar"]
+    from asyncssh.config import SSHClientConfig
+
+    try:
+        compat.teach_config_keywords({"RemotereplTestKeyword": "string"})  # nothing else uses it
+        path = tmp_path / "config"
+        path.write_text(
+            "Host h\n    ProxyCommand nc %h %p\n    RemotereplTestKeyword ^]\n    Port 2222\n"
+        )
+        config = compat.load_client_config([str(path)], "me", (), "h", ())
+        assert config.get("RemotereplTestKeyword") == "^]"
+        raw = str(config.get("ProxyCommand"))
+        assert "%h" in raw
+        assert compat.expand_config_value(config, raw) == "nc h 2222"
+        assert list(compat.config_keywords_in_order(config))[:2] == [
+            "ProxyCommand",
+            "RemotereplTestKeyword",
+        ]
+    finally:  # a made-up name: test_keywords checks every parsed keyword is OpenSSH's
+        SSHClientConfig._handlers.pop("remotereplTestKeyword".lower(), None)
 
 
 async def test_connection_transport_and_keepalive() -> None:

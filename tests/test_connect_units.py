@@ -12,7 +12,8 @@ import pytest
 
 from remoterepl.errors import UsageError
 from remoterepl.settings import ConnectSettings, Target, parse_jump_spec
-from remoterepl.ssh.config import load_host_config, override_lines, write_config_files
+from remoterepl.ssh.config import override_lines, write_config_files
+from remoterepl.ssh.host_config import load_host_config
 from remoterepl.ssh.hostkeys import Policy
 from remoterepl.ssh.identities import _openssh_public_blob, loose_permissions
 from remoterepl.ssh.known_hosts import KnownHosts, hashed_name

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from remoterepl.cli import build_parser
+from remoterepl.arguments import build_parser
 from remoterepl.embedded.demo import LONG_VALUE_OPTIONS, split_client_args
 from tests.client_env import client_environment
 

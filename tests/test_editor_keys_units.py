@@ -36,11 +36,12 @@ from remoterepl.editor.keys import (
 from remoterepl.editor.secret_prompts import SecretPrompts
 from remoterepl.errors import Disconnected, UsageError
 from remoterepl.modes.control import SessionControl
-from remoterepl.modes.escapes import ESCAPES, Action, Escape, parse_escape_char
+from remoterepl.modes.escapes import ESCAPES, Action, Escape
 from remoterepl.outcome import ExitStatus
 from remoterepl.session.process import RemoteSession
-from remoterepl.settings import ConnectSettings, Target
-from remoterepl.ssh.config import load_host_config, write_config_files
+from remoterepl.settings import ConnectSettings, Target, parse_escape_char
+from remoterepl.ssh.config import write_config_files
+from remoterepl.ssh.host_config import load_host_config
 
 # -- history: what is never stored -----------------------------------------------------------
 

@@ -5,7 +5,8 @@ from __future__ import annotations
 import pytest
 
 from remoterepl.errors import UsageError
-from remoterepl.modes.escapes import ESCAPES, EscapeScanner, help_text, parse_escape_char, printable
+from remoterepl.modes.escapes import ESCAPES, EscapeScanner, help_text, printable
+from remoterepl.settings import parse_escape_char
 
 
 def test_parse_escape_char() -> None:

@@ -377,6 +377,19 @@ def test_fork_after_authentication_failure_is_the_childs_status(client_env: Clie
     assert _background_children(spec) == []
 
 
+def test_fork_without_anything_to_run_is_refused(client_env: ClientEnv) -> None:
+    """-f with neither -N nor a command (nor RemoteCommand): ssh's refusal, before any
+    login (the parent passes on the child's status 2), nothing left behind."""
+    proc = run_remoterepl(
+        ["-f", "-o", "Tag=fork-refused", client_env.user_alias], env=client_env.env
+    )
+    assert proc.returncode == 2
+    assert stderr_lines(proc.stderr) == [
+        "remoterepl: Cannot fork into background without a command to execute (use -N)"
+    ]
+    assert _background_children("fork-refused") == []
+
+
 def test_no_command_holds_until_sigterm(client_env: ClientEnv) -> None:
     """-N in the foreground (stdin not a terminal): the forward works until SIGTERM,
     which ends the run quietly with 128+15."""

@@ -165,7 +165,6 @@ def test_command_line_collects_every_forward() -> None:
         (["-L", "8080", "h"], "Bad local forwarding specification '8080'"),
         (["-D", "x", "h"], "Bad dynamic forwarding specification 'x'"),
         (["-R", "1080", "h"], "remote dynamic forwarding"),
-        (["-f", "h"], "Cannot fork into background without a command to execute"),
         (["-N", "h", "ls"], "-N runs no remote command"),
         (["-N", "--raw", "h"], "-N runs no remote command: not with --raw"),
         (["-o", "LocalForward=8080", "h"], "missing target argument"),

@@ -17,7 +17,7 @@ from remoterepl.modes.passthrough import KeyForwarder
 from remoterepl.session.process import RemoteSession, SignalReport
 from remoterepl.settings import ConnectSettings, Target
 from remoterepl.ssh.channel import PtyRequest
-from remoterepl.ssh.connect import connect
+from remoterepl.ssh.connect import open_connection
 from tests.client_env import ClientEnv
 
 pytestmark = pytest.mark.timeout(60)
@@ -27,7 +27,7 @@ async def _ended_session(env: ClientEnv, pty: bool, how: str) -> RemoteSession:
     settings = ConnectSettings(
         target=Target(env.user_alias), config_file=str(env.config_path), quiet=True
     )
-    connection = await connect(settings, Console(None))
+    connection = await open_connection(settings, Console(None))
     request = PtyRequest("xterm", 80, 24) if pty else None
     session = await RemoteSession.open(connection, "cat", request)
     if how == "exited":
@@ -121,7 +121,7 @@ async def test_the_second_channel_route_on_an_ended_session(
     settings = ConnectSettings(
         target=Target(client_env.root_alias), config_file=str(client_env.config_path), quiet=True
     )
-    connection = await connect(settings, Console(None))
+    connection = await open_connection(settings, Console(None))
     session = await RemoteSession.open(connection, "cat", None)
     try:
         if how == "exited":

@@ -32,8 +32,7 @@ from typing import Any, NoReturn
 from remoterepl.command import program_of
 from remoterepl.environment import Environment
 from remoterepl.errors import UsageError
-from remoterepl.modes.escapes import DEFAULT_ESCAPE_CHAR, parse_escape_char
-from remoterepl.settings import Settings
+from remoterepl.settings import DEFAULT_ESCAPE_CHAR, Settings, parse_escape_char
 
 if sys.version_info >= (3, 11):
     import tomllib

@@ -30,7 +30,16 @@ USAGE = "usage: remoterepl-demo [REMOTEREPL OPTIONS...] [COMMAND [ARG...]]"
 # and remoterepl's long ones (tests/test_demo.py keeps these in step with its parser).
 _VALUE_OPTIONS = frozenset("BbcDEeFIiJLlmOoPpQRSWw")
 LONG_VALUE_OPTIONS = frozenset(
-    {"--password-file", "--config", "--record", "--lexer", "--stdin", "--stdout", "--stderr"}
+    {
+        "--password-file",
+        "--config",
+        "--record",
+        "--lexer",
+        "--stdin",
+        "--stdout",
+        "--stderr",
+        "--completion",
+    }
 )
 _CLIENTS = ("remoterepl", "ssh")  # "ssh": hidden, to check the server with OpenSSH's client
 

@@ -6,11 +6,6 @@ from __future__ import annotations
 import enum
 from dataclasses import dataclass
 
-from remoterepl.display import shown
-from remoterepl.errors import UsageError
-
-DEFAULT_ESCAPE_CHAR = "~"
-
 
 class Action(enum.Enum):
     """What an escape asks for."""
@@ -51,18 +46,6 @@ ESCAPES: dict[str, Escape] = {
         Escape("2", Action.SIGNAL, "send SIGUSR2", "USR2"),
     )
 }
-
-
-def parse_escape_char(value: str) -> str | None:
-    """Parse ``-e`` / EscapeChar as ssh does: a character, ``^X`` for a control
-    character, or ``none`` to disable escapes."""
-    if value.lower() == "none":
-        return None
-    if len(value) == 2 and value[0] == "^" and 0x3F <= ord(value[1].upper()) <= 0x5F:
-        return chr(ord(value[1].upper()) & 0x1F)
-    if len(value) == 1:
-        return value
-    raise UsageError(f"bad escape character '{shown(value)}': use one character, ^X or none")
 
 
 def lookup(escape_char: str, key: str) -> Escape | None:

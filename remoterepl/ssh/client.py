@@ -13,7 +13,7 @@ import asyncssh
 from remoterepl.environment import Console
 from remoterepl.ssh import compat, diagnostics
 from remoterepl.ssh.auth import PasswordAuth
-from remoterepl.ssh.config import HostConfig
+from remoterepl.ssh.host_config import HostConfig
 from remoterepl.ssh.hostkeys import HostKeyVerifier
 from remoterepl.ssh.identities import (
     IdentityFile,

@@ -14,7 +14,8 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import os
-from collections.abc import Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
+from dataclasses import dataclass
 from typing import TypeVar
 
 import asyncssh
@@ -31,6 +32,7 @@ from remoterepl.ssh.config_check import check_user_files
 from remoterepl.ssh.connection import Connection
 from remoterepl.ssh.explain import explain
 from remoterepl.ssh.forwarding import ForwardPlan, check_session_type, plan_forwards
+from remoterepl.ssh.host_config import HostConfig
 from remoterepl.ssh.hostkeys import HostKeyVerifier, Policy
 from remoterepl.ssh.identities import IdentityFile, load_identity_files
 from remoterepl.ssh.known_hosts import KnownHosts, host_label
@@ -221,36 +223,68 @@ def _log_configuration(files: ConfigFiles, route: Route) -> None:
         diagnostics.debug("route: " + " -> ".join(hops))
 
 
-def _plan(
-    settings: ConnectSettings, files: ConfigFiles
-) -> tuple[Route, str | None, bool, ForwardPlan]:
+def _plan(settings: ConnectSettings, files: ConfigFiles) -> tuple[Route, ForwardPlan]:
     """Everything decided before the network is touched (blocking)."""
     check_user_files(settings, files.user)
-    password = (
-        read_password_file(settings.password_file) if settings.password_file is not None else None
-    )
     route = plan_route(settings.target, files)
     check_session_type(route.host)
     forwards = plan_forwards(settings, route.host)  # a bad LocalForward stops us here
     _log_configuration(files, route)
-    return route, password, terminal_available(), forwards
+    return route, forwards
 
 
-async def connect(settings: ConnectSettings, console: Console) -> Connection:
-    """Open an authenticated connection; failures raise ConnectError/HostKeyError.
+@dataclass(frozen=True)
+class Plan:
+    """A run's route and ssh_config, read before anything is sent: what the destination's
+    config says about the session (RemoteCommand...) is known before it is opened."""
 
-    ``console`` takes ssh's warnings and the servers' banners (none under -q)."""
-    compat.window_reopens_only_for_delivered_data()  # memory stays bounded under a slow reader
+    settings: ConnectSettings
+    files: ConfigFiles
+    route: Route
+    forwards: ForwardPlan  # -L/-R/-D, the destination's LocalForward..., -N, -f
+
+    @property
+    def destination(self) -> HostConfig:
+        """The destination's own ssh_config."""
+        return self.route.host
+
+
+@contextlib.asynccontextmanager
+async def planned(settings: ConnectSettings) -> AsyncIterator[Plan]:
+    """The plan for ``settings``; connect within the block (its config files go at its end).
+
+    Raises UsageError for a bad config file or route."""
     # Written here, not in a worker thread: once it exists, the finally below owns it
     # (a SIGTERM cancelling us while a worker made it would leave it behind). Two small
     # local files: instant (the user's files are read in the worker, by _plan).
     files = write_config_files(settings)
+    try:
+        yield Plan(settings, files, *await _blocking(_plan, settings, files))
+    finally:
+        files.remove()  # synchronous: a second cancellation cannot skip it
+
+
+def _read_secrets(settings: ConnectSettings) -> tuple[str | None, bool]:
+    """The --password-file password, and whether there is a terminal to ask on (blocking)."""
+    password = (
+        read_password_file(settings.password_file) if settings.password_file is not None else None
+    )
+    return password, terminal_available()
+
+
+async def connect(plan: Plan, console: Console) -> Connection:
+    """Open an authenticated connection along ``plan``'s route; failures raise
+    ConnectError/HostKeyError.
+
+    ``console`` takes ssh's warnings and the servers' banners (none under -q)."""
+    compat.window_reopens_only_for_delivered_data()  # memory stays bounded under a slow reader
+    settings = plan.settings
     opened: list[tuple[asyncssh.SSHClientConnection, HopClient]] = []
     try:
-        route, password, terminal, forwards = await _blocking(_plan, settings, files)
+        password, terminal = await _blocking(_read_secrets, settings)
         previous: Hop | None = None
         tunnel: asyncssh.SSHClientConnection | None = None
-        for step in route.hops():
+        for step in plan.route.hops():
             hop = await _blocking(
                 _prepare_hop, step, settings, console, None if step.is_hop else password, terminal
             )
@@ -261,7 +295,11 @@ async def connect(settings: ConnectSettings, console: Console) -> Connection:
         for conn, _client in reversed(opened):
             conn.close()
         raise
-    finally:
-        files.remove()  # synchronous: a second cancellation cannot skip it
     conn, client = opened[-1]
-    return Connection(conn, client, opened[:-1], forwards)
+    return Connection(conn, client, opened[:-1], plan.forwards)
+
+
+async def open_connection(settings: ConnectSettings, console: Console) -> Connection:
+    """:func:`planned` and :func:`connect` in one, for callers with nothing to decide between."""
+    async with planned(settings) as plan:
+        return await connect(plan, console)

@@ -117,7 +117,11 @@ class Connection:
         """Start ``command`` (the login shell when None) on a new session channel."""
         options = pty.process_options() if pty is not None else {}
         try:
-            process = await self._conn.create_process(command, encoding=None, **options)
+            # request_pty given: the decision is made (-t/-T over RequestTTY), asyncssh
+            # must not make it again from ssh_config.
+            process = await self._conn.create_process(
+                command, encoding=None, request_pty="force" if pty else False, **options
+            )
         except asyncssh.ChannelOpenError as exc:
             raise ConnectError(f"the server refused to start the session: {exc.reason}") from None
         except (asyncssh.ConnectionLost, asyncssh.DisconnectError):
@@ -129,7 +133,11 @@ class Connection:
         Raises ChannelClosed, OSError, or asyncio.TimeoutError after ``timeout`` seconds."""
         with channel_errors():
             result = await self._conn.run(
-                command, stdin=asyncssh.DEVNULL, stderr=asyncssh.DEVNULL, timeout=timeout
+                command,
+                stdin=asyncssh.DEVNULL,
+                stderr=asyncssh.DEVNULL,
+                timeout=timeout,
+                request_pty=False,  # whatever RequestTTY says: a helper's output is data
             )
         return HelperResult(result.exit_status, str(result.stdout or ""))
 

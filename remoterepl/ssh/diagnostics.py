@@ -15,6 +15,7 @@ import logging
 import sys
 
 from remoterepl.display import shown
+from remoterepl.errors import UsageError
 from remoterepl.ssh import compat
 
 LOGGER = logging.getLogger("remoterepl")
@@ -77,17 +78,27 @@ class _Formatter(logging.Formatter):
         return f"{level}: asyncssh: {text}"
 
 
-def configure_logging(verbosity: int) -> None:
-    """Route remoterepl's and asyncssh's logging to stderr according to -v count."""
+def configure_logging(verbosity: int, log_file: str | None = None) -> None:
+    """Route remoterepl's and asyncssh's logging by -v count: to stderr, or appended to
+    ``log_file`` (-E; UsageError if it cannot be opened)."""
     if verbosity <= 0:
         return
     import asyncssh
 
-    handler = logging.StreamHandler(sys.stderr)
+    handler: logging.Handler
+    if log_file is None:
+        handler = logging.StreamHandler(sys.stderr)
+        if sys.stderr.isatty():
+            handler.terminator = "\r\n"  # readable even while the terminal is in raw mode
+    else:
+        try:
+            handler = logging.FileHandler(log_file, encoding="utf-8")
+        except OSError as exc:
+            raise UsageError(
+                f"can't open log file '{shown(log_file)}': {exc.strerror or exc}"
+            ) from None
     handler.setFormatter(_Formatter())
     handler.addFilter(_Redact())
-    if sys.stderr.isatty():
-        handler.terminator = "\r\n"  # readable even while the terminal is in raw mode
     LOGGER.addHandler(handler)
     LOGGER.setLevel(logging.DEBUG)
     LOGGER.propagate = False

@@ -28,7 +28,7 @@ from remoterepl.forwards import (
 )
 from remoterepl.settings import ConnectSettings
 from remoterepl.ssh import diagnostics
-from remoterepl.ssh.config import HostConfig
+from remoterepl.ssh.host_config import HostConfig
 
 
 @dataclass(frozen=True)

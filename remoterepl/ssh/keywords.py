@@ -19,6 +19,7 @@ from dataclasses import dataclass
 from remoterepl.display import shown
 from remoterepl.errors import UsageError
 from remoterepl.forwards import Kind, parse_config_forward
+from remoterepl.settings import parse_escape_char
 
 
 class Missing(enum.Enum):
@@ -199,17 +200,6 @@ IMPLEMENTED = frozenset(
     }
 )
 
-#: The forwarding keywords' types for asyncssh's parser (``config._EXTRA_KEYWORDS``'s
-#: kinds; "lines": every line that applies), read by ``ssh/forwarding.py``.
-FORWARDING_TYPES = {
-    **dict.fromkeys(("LocalForward", "RemoteForward", "DynamicForward"), "lines"),
-    **dict.fromkeys(
-        ("GatewayPorts", "ExitOnForwardFailure", "ClearAllForwardings", "ForkAfterAuthentication"),
-        "bool",
-    ),
-    "SessionType": "string",
-}
-
 _CANONICAL = {
     name.lower(): name for name in (*NOT_IMPLEMENTED, *OBSOLETE, *VENDOR, *ALIASES, *IMPLEMENTED)
 }
@@ -273,7 +263,23 @@ def _session_type(value: str) -> str | None:
     return "must be none, subsystem or default"
 
 
+def _escape_char(value: str) -> str | None:
+    try:
+        parse_escape_char(value)
+    except UsageError:
+        return "bad escape character (one character, ^X or none)"
+    return None
+
+
+def _request_tty(value: str) -> str | None:
+    if value.lower() in ("yes", "no", "force", "auto", "true", "false"):
+        return None
+    return "expected yes, no, force or auto"
+
+
 _VALUE_CHECKS: dict[str, Callable[[str], str | None]] = {
+    "EscapeChar": _escape_char,
+    "RequestTTY": _request_tty,
     "Port": _port,
     "ConnectTimeout": _seconds,
     "ServerAliveInterval": _seconds,

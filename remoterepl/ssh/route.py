@@ -15,7 +15,8 @@ from dataclasses import dataclass
 from remoterepl.display import shown
 from remoterepl.errors import UsageError
 from remoterepl.settings import Target, host_problem, parse_jump_spec
-from remoterepl.ssh.config import ConfigFiles, HostConfig, load_host_config
+from remoterepl.ssh.config import ConfigFiles
+from remoterepl.ssh.host_config import HostConfig, load_host_config
 
 MAX_HOPS = 16
 

@@ -1,0 +1,315 @@
+"""The ssh-compatible option set: the argparse parser behind ``--help``, the man page's
+OPTIONS (scripts/man) and the shell completion scripts, and how options after DESTINATION
+are found. Parsing only: :mod:`remoterepl.cli` turns the result into Settings."""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+from collections.abc import Sequence
+from typing import Any, NoReturn, Protocol, TypeVar
+
+from remoterepl import __version__, forwards, shell_completion
+from remoterepl.environment import PROG
+from remoterepl.errors import UsageError
+
+
+class _Adds(Protocol):
+    def add_argument(self, *args: Any, **kwargs: Any) -> argparse.Action: ...
+
+
+_Container = TypeVar("_Container", bound=_Adds)
+EPILOG = """\
+Interactive when stdin and stdout are terminals (line editing, Ctrl-C interrupts the
+remote work, Ctrl-D ends its input); otherwise a byte-exact pipe.
+Exit status: the remote one; 128+N if it died of signal N; 255 for connection,
+authentication and host-key failures; 2 for usage errors."""
+
+
+class ArgumentParser(argparse.ArgumentParser):
+    """Errors raise UsageError; remembers which option strings take a value word."""
+
+    def __init__(self, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.value_options: set[str] = set()
+        self.remember_value_options(self)
+
+    def remember_value_options(self, container: _Container) -> _Container:
+        """Make ``container`` (this parser or one of its groups) note each option added
+        to it that takes a value (``-p PORT``), for :func:`_options_first`."""
+        add_argument = container.add_argument
+
+        def add(*args: Any, **kwargs: Any) -> argparse.Action:
+            action = add_argument(*args, **kwargs)
+            if action.nargs != 0:
+                self.value_options.update(action.option_strings)
+            return action
+
+        container.add_argument = add  # type: ignore[method-assign]
+        return container
+
+    def error(self, message: str) -> NoReturn:
+        raise UsageError(message)
+
+
+def build_parser() -> ArgumentParser:
+    """The ssh-compatible option set."""
+    parser = ArgumentParser(
+        prog=PROG,
+        usage="%(prog)s [OPTIONS] DESTINATION [COMMAND [ARG...]]",
+        description="Drive one long-lived remote REPL or shell over SSH with a local line editor.",
+        epilog=EPILOG,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    add = parser.add_argument
+    add("-p", dest="port", metavar="PORT", help="port to connect to")
+    add("-l", dest="user", metavar="USER", help="user to log in as")
+    add(
+        "-i",
+        dest="identity_files",
+        metavar="FILE",
+        action="append",
+        default=[],
+        help="identity (private key) file; repeatable",
+    )
+    add(
+        "-F",
+        dest="config_file",
+        metavar="FILE",
+        help="ssh_config file (default: ~/.ssh/config and /etc/ssh/ssh_config)",
+    )
+    add(
+        "-o",
+        dest="options",
+        metavar="KEY=VALUE",
+        action="append",
+        default=[],
+        help="ssh_config option, e.g. -o StrictHostKeyChecking=accept-new; repeatable",
+    )
+    add(
+        "-J",
+        dest="jump_hosts",
+        metavar="[USER@]HOST[:PORT][,...]",
+        help="connect through these jump hosts, in order (ProxyJump)",
+    )
+    remember = parser.remember_value_options
+    agent = remember(parser.add_mutually_exclusive_group())
+    agent.add_argument(
+        "-A",
+        dest="forward_agent",
+        action="store_const",
+        const=True,
+        help="forward the SSH agent to the remote (ForwardAgent yes)",
+    )
+    agent.add_argument(
+        "-a",
+        dest="forward_agent",
+        action="store_const",
+        const=False,
+        help="do not forward the SSH agent (ForwardAgent no)",
+    )
+    add(
+        "--password-file",
+        dest="password_file",
+        metavar="FILE",
+        help="read the password from the first line of FILE (mode 0600 or stricter)",
+    )
+    pty = remember(parser.add_mutually_exclusive_group())
+    pty.add_argument(
+        "-t", dest="pty", action="store_const", const=True, help="force a remote pseudo-terminal"
+    )
+    pty.add_argument(
+        "-T",
+        dest="pty",
+        action="store_const",
+        const=False,
+        help="disable the remote pseudo-terminal",
+    )
+    add(
+        "-v",
+        dest="verbosity",
+        action="count",
+        default=0,
+        help="verbose diagnostics on stderr; repeat for more",
+    )
+    add("-q", dest="quiet", action="store_true", help="quiet: no warnings")
+    add(
+        "-e",
+        dest="escape_char",
+        metavar="CHAR",
+        help="escape character (default ~; ^X for a control character; none disables)",
+    )
+    add("--raw", action="store_true", help="plain terminal passthrough like ssh -t: no line editor")
+    add(
+        "-G",
+        dest="print_config",
+        action="store_true",
+        help="print the configuration for DESTINATION, as ssh -G does, and exit",
+    )
+    family = remember(parser.add_mutually_exclusive_group())
+    family.add_argument(
+        "-4", dest="family", action="store_const", const="inet", help="IPv4 only (AddressFamily)"
+    )
+    family.add_argument(
+        "-6", dest="family", action="store_const", const="inet6", help="IPv6 only (AddressFamily)"
+    )
+    add("-C", dest="compression", action="store_true", help="compress all data (Compression yes)")
+    add("-b", dest="bind_address", metavar="ADDRESS", help="local source address (BindAddress)")
+    add("-c", dest="ciphers", metavar="CIPHERS", help="cipher preference list (Ciphers)")
+    add("-m", dest="macs", metavar="MACS", help="MAC preference list (MACs)")
+    add("-P", dest="tag", metavar="TAG", help="tag for Match tagged in ssh_config (Tag)")
+    add(
+        "-n",
+        dest="stdin_null",
+        action="store_true",
+        help="remote stdin from /dev/null (pipe mode, as ssh -n)",
+    )
+    add("-x", dest="no_x11", action="store_true", help="no X11 forwarding (the default)")
+    add(
+        "-E",
+        dest="log_file",
+        metavar="FILE",
+        help="append the -v diagnostics to FILE instead of stderr",
+    )
+    gssapi = remember(parser.add_mutually_exclusive_group())
+    gssapi.add_argument(
+        "-K",
+        dest="gssapi",
+        action="store_const",
+        const=True,
+        help="GSSAPI authentication with credential delegation",
+    )
+    gssapi.add_argument(
+        "-k", dest="gssapi", action="store_const", const=False, help="no GSSAPI delegation"
+    )
+    forwards.add_arguments(remember(parser.add_argument_group("port forwarding")))
+    for flag, (takes_value, _what) in NOT_IMPLEMENTED_FLAGS.items():
+        add(flag, action=_RefusedAction, nargs=1 if takes_value else 0, help=argparse.SUPPRESS)
+    editor = remember(parser.add_argument_group("line editor (interactive mode)"))
+    editor.add_argument(
+        "--config",
+        metavar="FILE",
+        help="front-end config file (default: ~/.config/remoterepl/config.toml)",
+    )
+    editor.add_argument(
+        "--no-history",
+        dest="history",
+        action="store_const",
+        const=False,
+        help="neither read nor write the persistent input history",
+    )
+    editor.add_argument(
+        "--record",
+        metavar="FILE",
+        help="record the session as an asciicast v2 file (asciinema play)",
+    )
+    editor.add_argument(
+        "--lexer",
+        metavar="NAME",
+        help="Pygments lexer for input highlighting (default: from COMMAND; none disables)",
+    )
+    editor.add_argument(
+        "--strip-escapes",
+        action="store_const",
+        const=True,
+        help="drop terminal control strings (titles, clipboard, DCS) from "
+        "remote output: for untrusted hosts",
+    )
+    redirect = remember(parser.add_argument_group("redirection of the remote process's streams"))
+    redirect.add_argument("--stdin", metavar="FILE", help="feed remote stdin from FILE")
+    redirect.add_argument("--stdout", metavar="FILE", help="write remote stdout to FILE")
+    redirect.add_argument("--stderr", metavar="FILE", help="write remote stderr to FILE")
+    redirect.add_argument(
+        "--append",
+        action="store_true",
+        help="append to --stdout/--stderr files instead of truncating",
+    )
+    merge = remember(redirect.add_mutually_exclusive_group())
+    merge.add_argument(
+        "--stderr-to-stdout",
+        action="store_true",
+        help="send remote stderr where stdout goes (2>&1)",
+    )
+    merge.add_argument(
+        "--stdout-to-stderr",
+        action="store_true",
+        help="send remote stdout where stderr goes (1>&2)",
+    )
+    add("-V", action=_VersionAction, help="print version information and exit")
+    shell_completion.add_option(add)
+    add(
+        "destination",
+        metavar="DESTINATION",
+        help="[user@]host[:port], [user@][v6addr]:port, ssh://[user@]host[:port] "
+        "or a Host alias from ssh_config",
+    )
+    command = add(
+        "command",
+        metavar="COMMAND",
+        nargs=argparse.REMAINDER,
+        help="remote command (default: the login shell); several words are joined "
+        "with spaces, as ssh does",
+    )
+    command.required = False  # argparse counts a REMAINDER as required in its error text
+    return parser
+
+
+# ssh's flags that remoterepl does not implement: refused with one line, never "unknown".
+NOT_IMPLEMENTED_FLAGS: dict[str, tuple[bool, str]] = {
+    "-B": (True, "binding to an interface (-B)"),
+    "-M": (False, "connection sharing (-M, ControlMaster)"),
+    "-O": (True, "connection sharing (-O, ControlMaster)"),
+    "-Q": (True, "algorithm queries (-Q)"),
+    "-S": (True, "connection sharing (-S, ControlPath)"),
+    "-s": (False, "subsystems (-s)"),
+    "-W": (True, "stdio forwarding (-W)"),
+    "-w": (True, "tunnel devices (-w)"),
+    "-X": (False, "X11 forwarding (-X)"),
+    "-Y": (False, "X11 forwarding (-Y)"),
+    "-y": (False, "logging to syslog (-y)"),
+}
+
+
+class _RefusedAction(argparse.Action):
+    """An ssh flag remoterepl knows but does not implement: a usage error that says so."""
+
+    def __call__(self, parser: argparse.ArgumentParser, *_args: object) -> None:
+        flag = self.option_strings[0]
+        raise UsageError(f"{NOT_IMPLEMENTED_FLAGS[flag][1]} is not implemented by remoterepl")
+
+
+class _VersionAction(argparse.Action):
+    """-V: versions are looked up only when asked (metadata reads cost start-up time)."""
+
+    def __init__(self, option_strings: list[str], dest: str, **kwargs: object) -> None:
+        super().__init__(option_strings, dest, nargs=0, help=str(kwargs.get("help", "")))
+
+    def __call__(self, parser: argparse.ArgumentParser, *_args: object) -> None:
+        import importlib.metadata
+
+        parts = [f"{PROG} {__version__}"]
+        for dist in ("asyncssh", "prompt_toolkit"):
+            with contextlib.suppress(importlib.metadata.PackageNotFoundError):
+                parts.append(f"{dist} {importlib.metadata.version(dist)}")
+        parser.exit(0, ", ".join(parts) + "\n")
+
+
+def options_first(argv: Sequence[str], value_options: set[str]) -> list[str]:
+    """Move options that follow DESTINATION in front of it, as ssh accepts
+    ``ssh host -p 2222 cmd``; the first other word after DESTINATION starts COMMAND."""
+    options: list[str] = []
+    destination: list[str] = []
+    i = 0
+    while i < len(argv):
+        arg = argv[i]
+        if arg == "--" or arg == "-" or not arg.startswith("-"):
+            if destination or arg == "--":
+                break
+            destination = [arg]
+        else:
+            options.append(arg)
+            if arg in value_options and i + 1 < len(argv):
+                i += 1
+                options.append(argv[i])
+        i += 1
+    return [*options, *destination, *argv[i:]]
