@@ -54,7 +54,7 @@ async def destination_config(settings: Settings) -> list[str]:
 
     async with planned(settings.connect) as plan:
         host = plan.destination
-        return list(config_lines(host))
+        return list(config_lines(host, plan.forwards))
 
 
 async def _hold(connection: Connection, stops: StopSignals) -> Outcome:

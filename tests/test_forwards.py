@@ -4,6 +4,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 
 from remoterepl.cli import main, parse_args
@@ -180,3 +182,25 @@ def test_bad_command_lines_stop_with_one_line_and_2(
     err = capsys.readouterr().err
     assert message in err.splitlines()[0], err
     assert len(err.splitlines()) == 2  # the error, then the usage hint
+
+
+def test_dash_g_prints_the_forwards_as_ssh_does(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """-G: the command line's forwards, then the host's lines (readconf.c's format), and
+    -N as sessiontype none; another host's lines are not there."""
+    config = tmp_path / "config"
+    config.write_text(
+        "Host x\n  HostName 127.0.0.1\n  LocalForward 8080 h:80\n  DynamicForward 1080\n"
+        "  RemoteForward /tmp/r.sock /tmp/l.sock\nHost y\n  LocalForward 9 h:9\n"
+    )
+    assert main(["-F", str(config), "-G", "-N", "-L", "[::1]:7:db:5432", "x"]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    forwards = [line for line in lines if "forward " in line or line.startswith("session")]
+    assert forwards == [
+        "dynamicforward 1080",
+        "localforward [::1]:7 [db]:5432",
+        "localforward 8080 [h]:80",
+        "remoteforward /tmp/r.sock /tmp/l.sock",
+        "sessiontype none",
+    ]

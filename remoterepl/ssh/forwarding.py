@@ -233,6 +233,24 @@ async def open_forwards(
     return forwards
 
 
+def _dump(endpoint: Endpoint) -> str:
+    if endpoint.path is not None:
+        return endpoint.path
+    return str(endpoint.port) if endpoint.host is None else f"[{endpoint.host}]:{endpoint.port}"
+
+
+def config_words(plan: ForwardPlan) -> dict[str, list[str]]:
+    """``-G``'s lines for the forwards and -N/-f, as ssh -G writes them (readconf.c
+    dump_cfg_forwards: ``localforward 8080 [localhost]:80``), keyword -> one value a line."""
+    words: dict[str, list[str]] = {keyword: [] for keyword in KEYWORDS.values()}
+    for forward in plan.forwards:
+        target = "" if forward.target is None else f" {_dump(forward.target)}"
+        words[KEYWORDS[forward.kind]].append(f"{_dump(forward.listen)}{target}")
+    if plan.no_session:
+        words["SessionType"] = ["none"]
+    return words
+
+
 def check_session_type(config: HostConfig) -> None:
     """SessionType subsystem (ssh -s) is not implemented: refused before connecting."""
     if session_type(config) == "subsystem":
