@@ -19,6 +19,7 @@ from remoterepl.settings import HostSessionOptions, Settings, parse_escape_char
 from remoterepl.ssh import diagnostics
 from remoterepl.ssh.channel import PtyRequest
 from remoterepl.ssh.connect import connect, planned
+from remoterepl.ssh.connection import Connection
 from remoterepl.stopsignals import StopSignals
 
 
@@ -53,7 +54,18 @@ async def destination_config(settings: Settings) -> list[str]:
 
     async with planned(settings.connect) as plan:
         host = plan.destination
-        return list(config_lines(host))
+        return list(config_lines(host, plan.forwards))
+
+
+async def _hold(connection: Connection, stops: StopSignals) -> Outcome:
+    """-N: keep the forwards until a signal (quietly: asked for) or the connection ends."""
+    try:
+        await connection.wait_lost()
+    except asyncio.CancelledError:
+        if stops.received is None:
+            raise
+        return Stopped(stops.received)
+    raise connection.lost_error()
 
 
 def interactive_hang_up(exc: BaseException, env: Environment) -> bool:
@@ -98,19 +110,32 @@ async def _run_session(
     async with planned(settings.connect) as plan:
         settings = for_destination(settings, plan.destination.session_options(), interactive)
         options = settings.session
+        no_session = plan.forwards.no_session  # -N, SessionType none
+        if settings.connect.fork_after_auth and not no_session and options.command is None:
+            raise UsageError("Cannot fork into background without a command to execute (use -N)")
         if options.pty and options.redirect.stderr and not options.redirect.stdout_to_stderr:
             env.console.note(
                 "warning: a remote PTY merges stderr into stdout; use -T to keep "
                 "stderr apart for --stderr"
             )
         frontend = None
-        if interactive and not options.raw:  # read before connecting: no login wasted
+        if interactive and not options.raw and not no_session:  # before connecting: no login
             from remoterepl.editor.config import load_frontend_config
 
             frontend = load_frontend_config(settings, env)
         connection = await connect(plan, env.console)
     session: RemoteSession | None = None
     try:
+        await connection.start_forwarding(env.console)
+        if env.background is not None:  # -f: the parent returns to the shell now
+            env.background.ready(quiet_stdout=no_session)
+        elif plan.forwards.fork_in_config:
+            env.console.warn(
+                "Warning: ForkAfterAuthentication from ssh_config is not honoured "
+                "(remoterepl decides before reading it): use -f"
+            )
+        if no_session:
+            return await _hold(connection, stops)
         # The remote echoes as a terminal would, also under the editor: the echo shows each
         # line after its own prompt, and a program's "echo off" marks a secret.
         pty = None

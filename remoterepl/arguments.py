@@ -9,7 +9,7 @@ import contextlib
 from collections.abc import Sequence
 from typing import Any, NoReturn, Protocol, TypeVar
 
-from remoterepl import __version__, shell_completion
+from remoterepl import __version__, forwards, shell_completion
 from remoterepl.environment import PROG
 from remoterepl.errors import UsageError
 
@@ -182,6 +182,7 @@ def build_parser() -> ArgumentParser:
     gssapi.add_argument(
         "-k", dest="gssapi", action="store_const", const=False, help="no GSSAPI delegation"
     )
+    forwards.add_arguments(remember(parser.add_argument_group("port forwarding")))
     for flag, (takes_value, _what) in NOT_IMPLEMENTED_FLAGS.items():
         add(flag, action=_RefusedAction, nargs=1 if takes_value else 0, help=argparse.SUPPRESS)
     editor = remember(parser.add_argument_group("line editor (interactive mode)"))

@@ -9,7 +9,7 @@ import os
 import sys
 from collections.abc import Sequence
 
-from remoterepl import shell_completion, tuning
+from remoterepl import background, forwards, shell_completion, tuning
 from remoterepl.arguments import build_parser, options_first
 from remoterepl.display import shown
 from remoterepl.environment import PROG, Console, Environment, fill_closed_standard_fds
@@ -87,6 +87,7 @@ def parse_args(argv: Sequence[str]) -> Settings:
         log_file=args.log_file,
         quiet=args.quiet,
         warnings=warnings,
+        **forwards.connect_fields(vars(args), options),  # -L -R -D -N -f
     )
     command = " ".join(args.command) if args.command else None
     if args.stdin_null and args.stdin is not None:
@@ -168,6 +169,8 @@ def _main(argv: Sequence[str] | None) -> int:
         console.error(str(exc))
         console.warn(f"usage: {PROG} [OPTIONS] DESTINATION [COMMAND [ARG...]] (see {PROG} --help)")
         return ExitStatus.USAGE
+    if settings.connect.fork_after_auth and not settings.print_config and not background.is_child():
+        return background.run_parent(argv)  # -f: the child connects; we wait till it is ready
     env = Environment.from_process(quiet=settings.connect.quiet)
     for warning in settings.connect.warnings:
         env.console.note(warning)

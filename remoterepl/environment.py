@@ -15,6 +15,7 @@ import sys
 from dataclasses import dataclass
 from typing import TextIO
 
+from remoterepl.background import BackgroundChild
 from remoterepl.display import shown
 
 PROG = "remoterepl"
@@ -97,6 +98,7 @@ class Environment:
     stdout_isatty: bool = False
     term: str | None = None  # TERM; None when unset or empty
     no_color: bool = False  # NO_COLOR is set (to anything but "")
+    background: BackgroundChild | None = None  # -f: the child that goes to the background
 
     @property
     def interactive(self) -> bool:
@@ -113,8 +115,9 @@ class Environment:
 
     @classmethod
     def from_process(cls, *, quiet: bool = False) -> Environment:
-        """This process's real environment."""
+        """This process's real environment (for the child of -f, stdin is /dev/null now)."""
         return cls(
+            background=BackgroundChild.from_environment(),
             console=Console(sys.stderr, quiet=quiet),
             stdin_isatty=_isatty(0),
             stdout_isatty=_isatty(1),

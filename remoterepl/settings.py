@@ -7,6 +7,7 @@ from urllib.parse import unquote, urlsplit
 
 from remoterepl.display import shown
 from remoterepl.errors import UsageError
+from remoterepl.forwards import Forward
 
 DEFAULT_ESCAPE_CHAR = "~"
 
@@ -35,6 +36,9 @@ class ConnectSettings:
     log_file: str | None = None  # -E FILE: the -v diagnostics go there, appended
     quiet: bool = False
     warnings: tuple[str, ...] = ()  # about the command line: shown once the run starts
+    forwards: tuple[Forward, ...] = ()  # -L/-R/-D in command-line order (ssh_config adds more)
+    no_command: bool = False  # -N (SessionType none): no remote process, only the forwards
+    fork_after_auth: bool = False  # -f (ForkAfterAuthentication yes): background once ready
 
     def option(self, key: str) -> str | None:
         """Return the first ``-o`` value for ``key`` (ssh keywords are case-insensitive)."""

@@ -191,7 +191,8 @@ def test_any_jump_spec_parses_or_is_one_usage_line(spec: str, empty_config: Path
         (["ssh://h:0"], "bad port"),
         (["-o", "ConnectTimeout=-5", "h"], "invalid time value"),
         (["-o", "NoSuchOption=1", "h"], "unknown keyword 'NoSuchOption'"),
-        (["-o", "RemoteForward=80:h:80", "h"], "RemoteForward is not implemented"),
+        (["-o", "Tunnel=yes", "h"], "Tunnel is not implemented"),
+        (["-o", "RemoteForward=80:h:80", "h"], "Bad remote forwarding specification"),
         (["-i", "~nosuchuser4711/key", "h"], "no such user"),
         (["-i", "key\nIdentityFile /etc/x", "h"], "bad -i file name"),
         (["h\x1b[2J\x1b]0;pwned\x07"], "may not contain '\\e'"),
@@ -364,19 +365,17 @@ def test_broken_ssh_config_lines(tmp_path: Path, text: str, expected: str) -> No
 def test_an_unimplemented_feature_in_a_file_is_warned_about_where_it_applies(
     tmp_path: Path,
 ) -> None:
-    """LocalForward for the host: kept for the warning; for another host, or set to
-    "no": nothing to say."""
+    """Tunnel for the host: kept for the warning; for another host, or set to "no":
+    nothing to say."""
     path = tmp_path / "config"
-    path.write_text(
-        "Host h\n  LocalForward 5432 db:5432\n  ForwardX11 no\nHost other\n  DynamicForward 1\n"
-    )
+    path.write_text("Host h\n  Tunnel yes\n  ForwardX11 no\nHost other\n  ForwardX11 yes\n")
     parsed = cli.parse_args(["-F", str(path), "h"])
     files = write_config_files(parsed.connect)
     try:
         route = plan_route(parsed.connect.target, files)
     finally:
         files.remove()
-    assert route.host.not_implemented() == ["LocalForward 5432 db:5432"]
+    assert route.host.not_implemented() == ["Tunnel yes"]
 
 
 # -- known_hosts lines ---------------------------------------------------------------------

@@ -34,7 +34,8 @@ def assert_usage(stderr: bytes) -> str:
         (["-o", "Port=99999", "h", "true"], "bad port"),
         (["-o", "ConnectTimeout=-5", "h", "true"], "invalid time value"),
         (["-o", "Frobnicate=yes", "h", "true"], "unknown keyword 'Frobnicate'"),
-        (["-o", "LocalForward=1234:h:22", "h", "true"], "LocalForward is not implemented"),
+        (["-o", "ForwardX11=yes", "h", "true"], "ForwardX11 is not implemented"),
+        (["-o", "LocalForward=1234:h:22", "h", "true"], "missing target argument"),
         (["h\x1b]0;title\x07", "true"], "may not contain '\\e'"),
     ],
 )
@@ -153,14 +154,12 @@ def test_broken_user_config(embedded_env: ClientEnv, text: str, expected: str) -
 
 
 def test_unimplemented_feature_in_the_config_is_one_warning(embedded_env: ClientEnv) -> None:
-    """LocalForward in the host's block: the session runs, with one warning saying it is
-    ignored (no port is forwarded)."""
+    """ForwardX11 in the host's block: the session runs, with one warning saying it is
+    ignored (no X11 forwarding)."""
     config = embedded_env.config_path
-    config.write_text(
-        f"Host {embedded_env.user_alias}\n  LocalForward 1 h:2\n" + config.read_text()
-    )
+    config.write_text(f"Host {embedded_env.user_alias}\n  ForwardX11 yes\n" + config.read_text())
     proc = run_remoterepl([embedded_env.user_alias, OK], env=embedded_env.env, timeout=30)
     assert (proc.returncode, proc.stdout) == (0, b"RAN\n"), proc.stderr
     assert stderr_lines(proc.stderr) == [
-        "Warning: LocalForward 1 h:2: not implemented by remoterepl, ignored"
+        "Warning: ForwardX11 yes: not implemented by remoterepl, ignored"
     ]

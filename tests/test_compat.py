@@ -52,20 +52,25 @@ def test_keypair_constructor_takes_what_compat_passes() -> None:
 def test_config_parsing_through_compat(tmp_path: Path) -> None:
     """A config loads without %-expansion, taught keywords are kept, values expand once,
     and the parsed keywords keep their order (SSHConfig._options)."""
-    compat.teach_config_keywords({"RemotereplTestKeyword": "string"})  # nothing else uses it
-    path = tmp_path / "config"
-    path.write_text(
-        "Host h\n    ProxyCommand nc %h %p\n    RemotereplTestKeyword ^]\n    Port 2222\n"
-    )
-    config = compat.load_client_config([str(path)], "me", (), "h", ())
-    assert config.get("RemotereplTestKeyword") == "^]"
-    raw = str(config.get("ProxyCommand"))
-    assert "%h" in raw
-    assert compat.expand_config_value(config, raw) == "nc h 2222"
-    assert list(compat.config_keywords_in_order(config))[:2] == [
-        "ProxyCommand",
-        "RemotereplTestKeyword",
-    ]
+    from asyncssh.config import SSHClientConfig
+
+    try:
+        compat.teach_config_keywords({"RemotereplTestKeyword": "string"})  # nothing else uses it
+        path = tmp_path / "config"
+        path.write_text(
+            "Host h\n    ProxyCommand nc %h %p\n    RemotereplTestKeyword ^]\n    Port 2222\n"
+        )
+        config = compat.load_client_config([str(path)], "me", (), "h", ())
+        assert config.get("RemotereplTestKeyword") == "^]"
+        raw = str(config.get("ProxyCommand"))
+        assert "%h" in raw
+        assert compat.expand_config_value(config, raw) == "nc h 2222"
+        assert list(compat.config_keywords_in_order(config))[:2] == [
+            "ProxyCommand",
+            "RemotereplTestKeyword",
+        ]
+    finally:  # a made-up name: test_keywords checks every parsed keyword is OpenSSH's
+        SSHClientConfig._handlers.pop("remotereplTestKeyword".lower(), None)
 
 
 async def test_connection_transport_and_keepalive() -> None:
@@ -82,16 +87,29 @@ async def test_connection_transport_and_keepalive() -> None:
             assert await asyncio.wait_for(compat.keepalive_request(conn), 10) is True
 
 
-def test_taught_words_and_aliases(tmp_path: Path) -> None:
-    """A "words" keyword keeps the whole line as a list; an alias (KeepAlive) is stored
-    under the keyword it means (TCPKeepAlive)."""
-    compat.teach_config_keywords({"LocalForward": "words"})
-    compat.teach_config_aliases({"KeepAlive": "TCPKeepAlive", "NoSuchAlias": "NoSuchKeyword"})
-    path = tmp_path / "config"
-    path.write_text("LocalForward 5432 db:5432\nKeepAlive no\n")
-    config = compat.load_client_config([str(path)], "me", (), "h", ())
-    assert config.get("LocalForward") == ["5432", "db:5432"]
-    assert config.get("TCPKeepAlive") is False
+def test_taught_words_lines_and_aliases(tmp_path: Path) -> None:
+    """A "words" keyword keeps its first line as a list; a "lines" keyword (LocalForward)
+    keeps every line that applies, in order, each as a list (SSHConfig._options); an alias
+    (KeepAlive) is stored under the keyword it means (TCPKeepAlive)."""
+    from asyncssh.config import SSHClientConfig
+
+    taught = {"RemoteReplTestWords": "words", "RemoteReplTestLines": "lines"}
+    try:
+        compat.teach_config_keywords(taught)
+        compat.teach_config_aliases({"KeepAlive": "TCPKeepAlive", "NoSuchAlias": "NoSuchKeyword"})
+        path = tmp_path / "config"
+        path.write_text(
+            "RemoteReplTestWords 5432 db:5432\nRemoteReplTestWords 1 2\nKeepAlive no\n"
+            "Host h\n  RemoteReplTestLines 1 a:1\nHost other\n  RemoteReplTestLines 2 b:2\n"
+            "Host *\n  RemoteReplTestLines 3\n"
+        )
+        config = compat.load_client_config([str(path)], "me", (), "h", ())
+        assert config.get("RemoteReplTestWords") == ["5432", "db:5432"]
+        assert config.get("RemoteReplTestLines") == [["1", "a:1"], ["3"]]
+        assert config.get("TCPKeepAlive") is False
+    finally:  # made-up names: test_keywords checks every parsed keyword is OpenSSH's
+        for name in taught:
+            SSHClientConfig._handlers.pop(name.lower(), None)
 
 
 def test_packet_log_records_carry_their_packet() -> None:

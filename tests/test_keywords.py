@@ -175,7 +175,7 @@ def test_what_is_implemented_is_parsed_and_the_rest_is_not() -> None:
 @pytest.mark.parametrize(
     ("option", "expected"),
     [
-        ("LocalForward=8080:localhost:80", "LocalForward is not implemented by remoterepl"),
+        ("ForwardX11=yes", "ForwardX11 is not implemented by remoterepl"),
         ("ControlMaster=auto", "ControlMaster is not implemented"),
         ("Bogus=1", "unknown keyword 'Bogus'"),
         ("Port=99999", "bad port"),

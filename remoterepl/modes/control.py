@@ -36,6 +36,8 @@ class SessionControl:
         elif escape.action is Action.BREAK:
             self.session.send_break()
             self.notify("[sent BREAK]\n")
+        elif escape.action is Action.FORWARDS:
+            self.notify(self.session.forwards_listing())
         elif escape.action is Action.SUSPEND:
             self.suspend()
         elif escape.action is Action.SIGNAL and escape.signal:

@@ -16,6 +16,7 @@ class Action(enum.Enum):
     SIGNAL = "signal"
     LITERAL = "literal"  # the escape character twice: send it once
     SUSPEND = "suspend"  # stop remoterepl itself (ssh's ~^Z)
+    FORWARDS = "forwards"  # list the forwarded ports (ssh's ~#)
 
 
 @dataclass(frozen=True)
@@ -34,6 +35,7 @@ ESCAPES: dict[str, Escape] = {
         Escape(".", Action.DISCONNECT, "disconnect (exit status 255)"),
         Escape("?", Action.HELP, "this help"),
         Escape("B", Action.BREAK, "send a BREAK to the remote"),
+        Escape("#", Action.FORWARDS, "list forwarded ports (-L/-R/-D)"),
         Escape("\x1a", Action.SUSPEND, "suspend remoterepl (fg resumes it)"),
         Escape("I", Action.SIGNAL, "send SIGINT", "INT"),
         Escape("Q", Action.SIGNAL, "send SIGQUIT", "QUIT"),

@@ -77,6 +77,10 @@ class RemoteSession:
         channel.limit_queued_input(INPUT_HIGH_WATER)
         return cls(connection, channel, pty)
 
+    def forwards_listing(self) -> str:
+        """``~#``: the connection's forwarded ports, one line each."""
+        return self._connection.forwards.listing()
+
     @property
     def has_pty(self) -> bool:
         """Whether the remote process runs on a pseudo-terminal."""

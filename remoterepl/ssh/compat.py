@@ -134,8 +134,9 @@ def window_reopens_only_for_delivered_data() -> None:
 
 def teach_config_keywords(keywords: dict[str, str]) -> None:
     """Make asyncssh's ssh_config parser keep ``keyword -> "string" | "bool" | "int" |
-    "words"`` values (it skips keywords it does not act on), so Host/Match apply to them
-    too ("words": every word of the line, as a list)."""
+    "words" | "lines"`` values (it skips keywords it does not act on), so Host/Match apply
+    to them too ("words": every word of the first line, as a list; "lines": every line
+    that applies, each a list of its words, as ssh adds up LocalForward lines)."""
     from asyncssh.config import SSHClientConfig, SSHConfig
 
     setters = {
@@ -143,9 +144,16 @@ def teach_config_keywords(keywords: dict[str, str]) -> None:
         "bool": SSHConfig._set_bool,
         "int": SSHConfig._set_int,
         "words": SSHConfig._set_string_list,
+        "lines": _append_line,
     }
     for keyword, kind in keywords.items():
         SSHClientConfig._handlers.setdefault(keyword.lower(), (keyword, setters[kind]))
+
+
+def _append_line(config: Any, option: str, args: list[str]) -> None:
+    """asyncssh handler: append this line's words to the option's list of lines."""
+    config._options.setdefault(option, []).append(args[:])
+    args.clear()
 
 
 def teach_config_aliases(aliases: dict[str, str]) -> None:

@@ -60,6 +60,13 @@ _EXTRA_KEYWORDS = {
     "BatchMode": "bool",
     "NumberOfPasswordPrompts": "int",
     "HashKnownHosts": "bool",
+    # forwarding (ssh/forwarding.py); "lines": every line that applies, as ssh adds them up
+    **dict.fromkeys(("LocalForward", "RemoteForward", "DynamicForward"), "lines"),
+    **dict.fromkeys(
+        ("GatewayPorts", "ExitOnForwardFailure", "ClearAllForwardings", "ForkAfterAuthentication"),
+        "bool",
+    ),
+    "SessionType": "string",
 }
 compat.teach_config_keywords(_EXTRA_KEYWORDS)
 # Not implemented, but kept, so that a warning can say when one applies to a host.

@@ -31,6 +31,7 @@ from remoterepl.ssh.config import ConfigFiles, default_options, write_config_fil
 from remoterepl.ssh.config_check import check_user_files
 from remoterepl.ssh.connection import Connection
 from remoterepl.ssh.explain import explain
+from remoterepl.ssh.forwarding import ForwardPlan, check_session_type, plan_forwards
 from remoterepl.ssh.host_config import HostConfig
 from remoterepl.ssh.hostkeys import HostKeyVerifier, Policy
 from remoterepl.ssh.identities import IdentityFile, load_identity_files
@@ -222,12 +223,14 @@ def _log_configuration(files: ConfigFiles, route: Route) -> None:
         diagnostics.debug("route: " + " -> ".join(hops))
 
 
-def _plan(settings: ConnectSettings, files: ConfigFiles) -> Route:
+def _plan(settings: ConnectSettings, files: ConfigFiles) -> tuple[Route, ForwardPlan]:
     """Everything decided before the network is touched (blocking)."""
     check_user_files(settings, files.user)
     route = plan_route(settings.target, files)
+    check_session_type(route.host)
+    forwards = plan_forwards(settings, route.host)  # a bad LocalForward stops us here
     _log_configuration(files, route)
-    return route
+    return route, forwards
 
 
 @dataclass(frozen=True)
@@ -238,6 +241,7 @@ class Plan:
     settings: ConnectSettings
     files: ConfigFiles
     route: Route
+    forwards: ForwardPlan  # -L/-R/-D, the destination's LocalForward..., -N, -f
 
     @property
     def destination(self) -> HostConfig:
@@ -255,7 +259,7 @@ async def planned(settings: ConnectSettings) -> AsyncIterator[Plan]:
     # local files: instant (the user's files are read in the worker, by _plan).
     files = write_config_files(settings)
     try:
-        yield Plan(settings, files, await _blocking(_plan, settings, files))
+        yield Plan(settings, files, *await _blocking(_plan, settings, files))
     finally:
         files.remove()  # synchronous: a second cancellation cannot skip it
 
@@ -292,7 +296,7 @@ async def connect(plan: Plan, console: Console) -> Connection:
             conn.close()
         raise
     conn, client = opened[-1]
-    return Connection(conn, client, opened[:-1])
+    return Connection(conn, client, opened[:-1], plan.forwards)
 
 
 async def open_connection(settings: ConnectSettings, console: Console) -> Connection:

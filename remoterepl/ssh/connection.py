@@ -12,11 +12,13 @@ from dataclasses import dataclass
 
 import asyncssh
 
+from remoterepl.environment import Console
 from remoterepl.errors import ChannelClosed, ConnectError, SessionLost
 from remoterepl.ssh import compat
 from remoterepl.ssh.channel import ProcessChannel, PtyRequest, channel_errors
 from remoterepl.ssh.client import HopClient
 from remoterepl.ssh.explain import lost_detail
+from remoterepl.ssh.forwarding import ForwardPlan, Forwards, open_forwards
 from remoterepl.ssh.sftp import RemoteFiles
 from remoterepl.ssh.transport import corked
 
@@ -37,10 +39,13 @@ class Connection:
         conn: asyncssh.SSHClientConnection,
         client: HopClient,
         hops: Sequence[tuple[asyncssh.SSHClientConnection, HopClient]] = (),
+        forward_plan: ForwardPlan | None = None,
     ) -> None:
         self._conn = conn
         self._client = client
         self._hops = list(hops)
+        self._forward_plan = forward_plan or ForwardPlan(())
+        self.forwards = Forwards()  # what listens (start_forwarding); ``~#`` lists it
 
     # -- who ---------------------------------------------------------------------------
 
@@ -83,6 +88,28 @@ class Connection:
                     f"connection to jump host {client.hop.config.written} lost{lost_detail(client)}"
                 )
         return SessionLost(f"connection to {self.label} lost{lost_detail(self._client)}")
+
+    @property
+    def no_session(self) -> bool:
+        """SessionType none (-N): no remote process, the forwards alone."""
+        return self._forward_plan.no_session
+
+    @property
+    def fork_in_config(self) -> bool:
+        """ForkAfterAuthentication yes for this host (a config file's or -o's)."""
+        return self._forward_plan.fork_in_config
+
+    # -- forwarding --------------------------------------------------------------------
+
+    async def start_forwarding(self, console: Console) -> Forwards:
+        """Set up the run's -L/-R/-D and LocalForward/RemoteForward/DynamicForward
+        forwards; ConnectError if one fails under ExitOnForwardFailure yes."""
+        self.forwards = await open_forwards(self._conn, self._forward_plan, console)
+        return self.forwards
+
+    async def wait_lost(self) -> None:
+        """Return once the connection is gone (what -N waits for)."""
+        await self._conn.wait_closed()
 
     # -- channels ----------------------------------------------------------------------
 
@@ -141,6 +168,7 @@ class Connection:
 
         Each goodbye (channel close, disconnect) is sent before the hop carrying it closes:
         queued for the end of the loop turn, it would find the tunnel already gone."""
+        self.forwards.close()
         for conn in (self._conn, *(conn for conn, _client in reversed(self._hops))):
             with corked(conn):
                 conn.close()

@@ -13,11 +13,12 @@ from __future__ import annotations
 import enum
 import fnmatch
 import os
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 from remoterepl.display import shown
 from remoterepl.errors import UsageError
+from remoterepl.forwards import Kind, parse_config_forward
 from remoterepl.settings import parse_escape_char
 
 
@@ -39,31 +40,23 @@ NOT_IMPLEMENTED: dict[str, Missing] = {
     "ChannelTimeout": Missing.FEATURE,
     "ControlMaster": Missing.FEATURE,
     "ControlPersist": Missing.FEATURE,
-    "DynamicForward": Missing.FEATURE,
-    "ForkAfterAuthentication": Missing.FEATURE,
     "ForwardX11": Missing.FEATURE,
     "KnownHostsCommand": Missing.FEATURE,
     "LocalCommand": Missing.FEATURE,
-    "LocalForward": Missing.FEATURE,
     "PubkeyAcceptedAlgorithms": Missing.FEATURE,
     "RefuseConnection": Missing.FEATURE,
-    "RemoteForward": Missing.FEATURE,
     "RequiredRSASize": Missing.FEATURE,
     "RevokedHostKeys": Missing.FEATURE,
     "SecurityKeyProvider": Missing.FEATURE,
-    "SessionType": Missing.FEATURE,
     "StdinNull": Missing.FEATURE,
     "Tunnel": Missing.FEATURE,
     "VerifyHostKeyDNS": Missing.FEATURE,
     "CheckHostIP": Missing.IGNORED,
-    "ClearAllForwardings": Missing.IGNORED,
     "ConnectionAttempts": Missing.IGNORED,
     "ControlPath": Missing.IGNORED,
     "EnableEscapeCommandline": Missing.IGNORED,
-    "ExitOnForwardFailure": Missing.IGNORED,
     "FingerprintHash": Missing.IGNORED,
     "ForwardX11Timeout": Missing.IGNORED,
-    "GatewayPorts": Missing.IGNORED,
     "HostbasedAcceptedAlgorithms": Missing.IGNORED,
     "IPQoS": Missing.IGNORED,
     "KbdInteractiveDevices": Missing.IGNORED,
@@ -151,12 +144,17 @@ IMPLEMENTED = frozenset(
         "CertificateFile",
         "ChallengeResponseAuthentication",
         "Ciphers",
+        "ClearAllForwardings",
         "Compression",
         "ConnectTimeout",
+        "DynamicForward",
         "EnableSSHKeysign",
         "EscapeChar",
+        "ExitOnForwardFailure",
+        "ForkAfterAuthentication",
         "ForwardAgent",
         "ForwardX11Trusted",
+        "GatewayPorts",
         "GlobalKnownHostsFile",
         "GSSAPIAuthentication",
         "GSSAPIDelegateCredentials",
@@ -174,6 +172,7 @@ IMPLEMENTED = frozenset(
         "Include",
         "KbdInteractiveAuthentication",
         "KexAlgorithms",
+        "LocalForward",
         "MACs",
         "Match",
         "NumberOfPasswordPrompts",
@@ -186,10 +185,12 @@ IMPLEMENTED = frozenset(
         "PubkeyAuthentication",
         "RekeyLimit",
         "RemoteCommand",
+        "RemoteForward",
         "RequestTTY",
         "SendEnv",
         "ServerAliveCountMax",
         "ServerAliveInterval",
+        "SessionType",
         "SetEnv",
         "StrictHostKeyChecking",
         "Tag",
@@ -245,6 +246,23 @@ def _count(value: str) -> str | None:
     return f"must be a whole number, 0 to {_INT_MAX}"
 
 
+def _forward(kind: Kind) -> Callable[[str], str | None]:
+    def check(value: str) -> str | None:
+        try:
+            parse_config_forward(kind, value.split())
+        except UsageError as exc:
+            return str(exc).partition(": ")[2] or str(exc)
+        return None
+
+    return check
+
+
+def _session_type(value: str) -> str | None:
+    if value.lower() in ("none", "default", "subsystem"):
+        return None
+    return "must be none, subsystem or default"
+
+
 def _escape_char(value: str) -> str | None:
     try:
         parse_escape_char(value)
@@ -259,7 +277,7 @@ def _request_tty(value: str) -> str | None:
     return "expected yes, no, force or auto"
 
 
-_VALUE_CHECKS = {
+_VALUE_CHECKS: dict[str, Callable[[str], str | None]] = {
     "EscapeChar": _escape_char,
     "RequestTTY": _request_tty,
     "Port": _port,
@@ -268,6 +286,10 @@ _VALUE_CHECKS = {
     "ServerAliveCountMax": _count,
     "NumberOfPasswordPrompts": _count,
     "CanonicalizeMaxDots": _count,
+    "LocalForward": _forward(Kind.LOCAL),
+    "RemoteForward": _forward(Kind.REMOTE),
+    "DynamicForward": _forward(Kind.DYNAMIC),
+    "SessionType": _session_type,
 }
 
 

@@ -13,6 +13,7 @@ from collections.abc import Iterator
 
 from remoterepl.display import shown
 from remoterepl.ssh import compat, keywords
+from remoterepl.ssh.forwarding import ForwardPlan, config_words
 from remoterepl.ssh.host_config import HostConfig
 from remoterepl.ssh.hostkeys import Policy
 
@@ -95,9 +96,12 @@ def _values(host: HostConfig) -> dict[str, list[str]]:
     return values
 
 
-def config_lines(host: HostConfig) -> Iterator[str]:
-    """The ``keyword value`` lines of ``host``'s configuration, as ssh -G prints them."""
+def config_lines(host: HostConfig, forwards: ForwardPlan | None = None) -> Iterator[str]:
+    """The ``keyword value`` lines of ``host``'s configuration, as ssh -G prints them
+    (``forwards``: the run's -L/-R/-D and LocalForward... lines, and -N)."""
     values = _values(host)
+    if forwards is not None:
+        values.update(config_words(forwards))
     order = [*_FIRST, *sorted((k for k in values if k not in _FIRST), key=str.lower)]
     for keyword in order:
         for value in values[keyword]:
