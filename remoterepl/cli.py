@@ -45,6 +45,7 @@ def _flag_options(args: argparse.Namespace) -> list[str]:
     flags = {
         "AddressFamily": args.family,
         "Compression": "yes" if args.compression else None,
+        "GatewayPorts": "yes" if args.gateway_ports else None,
         "BindAddress": args.bind_address,
         "Ciphers": args.ciphers,
         "MACs": args.macs,

@@ -260,9 +260,16 @@ class _Adds(Protocol):
 
 
 def add_arguments(group: _Adds) -> None:
-    """Add -L -R -D -N -f to an argparse group (argparse's dest: the letter)."""
+    """Add -L -R -D -g -N -f to an argparse group (argparse's dest: the letter; -g's is
+    ``gateway_ports``, turned into GatewayPorts by the caller)."""
     for flag, metavar, text in FORWARD_FLAGS:
         group.add_argument(flag, dest=flag[1], metavar=metavar, action="append", help=text)
+    group.add_argument(
+        "-g",
+        dest="gateway_ports",
+        action="store_true",
+        help="let other hosts connect to local forwarded ports (GatewayPorts yes)",
+    )
     for flag, text in SESSION_FLAGS:
         group.add_argument(flag, dest=flag[1], action="store_true", help=text)
 

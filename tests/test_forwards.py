@@ -204,3 +204,10 @@ def test_dash_g_prints_the_forwards_as_ssh_does(
         "remoteforward /tmp/r.sock /tmp/l.sock",
         "sessiontype none",
     ]
+
+
+def test_g_is_gateway_ports_yes() -> None:
+    """ssh's -g: GatewayPorts yes, ahead of any -o (the first value wins)."""
+    options = parse_args(["-g", "-o", "GatewayPorts=no", "host"]).connect.options
+    assert [v for k, v in options if k == "GatewayPorts"] == ["yes", "no"]
+    assert ("GatewayPorts", "yes") not in parse_args(["host"]).connect.options
