@@ -294,6 +294,18 @@ class _VersionAction(argparse.Action):
         parser.exit(0, ", ".join(parts) + "\n")
 
 
+def takes_next_word(arg: str, value_options: set[str]) -> bool:
+    """Whether option word ``arg`` takes the next word as its value, by getopt's rules: a
+    long option unless written ``--name=VALUE``; a cluster of short ones (``-fNL``) when
+    the first letter that takes a value is its last (``-fNL 8080:h:80``, not ``-p2222``)."""
+    if arg.startswith("--"):
+        return arg in value_options
+    for pos, letter in enumerate(arg[1:], start=1):
+        if f"-{letter}" in value_options:
+            return pos == len(arg) - 1
+    return False
+
+
 def options_first(argv: Sequence[str], value_options: set[str]) -> list[str]:
     """Move options that follow DESTINATION in front of it, as ssh accepts
     ``ssh host -p 2222 cmd``; the first other word after DESTINATION starts COMMAND."""
@@ -308,7 +320,7 @@ def options_first(argv: Sequence[str], value_options: set[str]) -> list[str]:
             destination = [arg]
         else:
             options.append(arg)
-            if arg in value_options and i + 1 < len(argv):
+            if takes_next_word(arg, value_options) and i + 1 < len(argv):
                 i += 1
                 options.append(argv[i])
         i += 1

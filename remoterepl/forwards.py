@@ -6,6 +6,7 @@ where a listener binds (GatewayPorts). Pure: no asyncssh import, no I/O, so that
 from __future__ import annotations
 
 import enum
+import socket
 from dataclasses import dataclass
 from typing import Any, Protocol
 
@@ -113,10 +114,16 @@ def _fields(spec: str) -> list[_Field] | None:
 
 
 def _port(text: str) -> int | None:
-    """0-65535 as OpenSSH's a2port() takes a number (service names are not looked up)."""
+    """0-65535, or a TCP service name from /etc/services (``http``), as OpenSSH's
+    a2port() takes them."""
     if text.isascii() and text.isdigit() and len(text) <= 5 and int(text) <= 65535:
         return int(text)
-    return None
+    if not text or not text.isascii() or not text.isprintable():
+        return None
+    try:
+        return socket.getservbyname(text, "tcp")
+    except OSError:
+        return None
 
 
 def _endpoint(host: _Field | None, port: _Field) -> Endpoint | None:

@@ -4,6 +4,7 @@
 
 from __future__ import annotations
 
+import socket
 from pathlib import Path
 
 import pytest
@@ -73,7 +74,7 @@ def test_good_forms(kind: Kind, spec: str, listen: Endpoint, target: Endpoint | 
         (L, "65536:h:80"),
         (L, "-1:h:80"),
         (L, "8080:h:0"),
-        (L, "8080:h:http"),  # service names are not looked up
+        (L, "8080:h:no-such-service"),  # not in /etc/services
         (L, "8080::80"),  # empty target host
         (L, "1:2:3:4:5"),  # too many fields
         (L, "[::1:8080:h:80"),  # unclosed bracket
@@ -211,3 +212,33 @@ def test_g_is_gateway_ports_yes() -> None:
     options = parse_args(["-g", "-o", "GatewayPorts=no", "host"]).connect.options
     assert [v for k, v in options if k == "GatewayPorts"] == ["yes", "no"]
     assert ("GatewayPorts", "yes") not in parse_args(["host"]).connect.options
+
+
+def test_quoted_words_and_o_values_are_read_as_ssh_reads_a_line(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A quoted socket path with a space is one word; ``-o 'LocalForward=8081 h:81'`` is a
+    port and a target, and ``-o 'SendEnv=LC_A LC_B'`` two patterns (ssh reads -o as a line)."""
+    config = tmp_path / "config"
+    config.write_text('Host x\n  LocalForward "/tmp/my sock" localhost:80\n')
+    argv = ["-F", str(config), "-G", "-o", "LocalForward=8081 h:81", "-o", "SendEnv=LC_A LC_B"]
+    assert main([*argv, "x"]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    assert [line for line in lines if line.startswith("localforward ")] == [
+        "localforward 8081 [h]:81",
+        "localforward /tmp/my sock [localhost]:80",
+    ]
+    assert [line for line in lines if line.startswith("sendenv ")] == [
+        "sendenv LC_A",
+        "sendenv LC_B",
+    ]
+
+
+def test_service_names_are_ports_as_in_ssh() -> None:
+    """``-L 8080:web:http``: OpenSSH's a2port() looks a name up in /etc/services."""
+    try:
+        http = socket.getservbyname("http", "tcp")
+    except OSError:
+        pytest.skip("no /etc/services here (Debian's netbase)")
+    forward = parse_forward(L, "8080:web:http")
+    assert forward.target == Endpoint("web", http) and forward.listen == Endpoint(None, 8080)

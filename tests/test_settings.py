@@ -120,3 +120,26 @@ def test_every_option_with_a_value_is_known_to_the_reordering() -> None:
     # ssh's flags that are refused are not shown, but their value is skipped all the same
     refused = {flag for flag, (takes_value, _what) in NOT_IMPLEMENTED_FLAGS.items() if takes_value}
     assert refused and shown | refused == parser.value_options
+
+
+@pytest.mark.parametrize(
+    ("argv", "port", "forwards", "command"),
+    [
+        (["-NL", "8080:localhost:80", "-p", "2222", "host"], 2222, ["-L 8080:localhost:80"], None),
+        (["host", "-NL", "8080:localhost:80"], None, ["-L 8080:localhost:80"], None),
+        (["host", "-vp", "2222", "uptime"], 2222, [], "uptime"),
+        (["-p2222", "host", "cmd", "-x"], 2222, [], "cmd -x"),
+        (["-fNL8080:h:80", "host"], None, ["-L 8080:h:80"], None),
+    ],
+    ids=["cluster-then-option", "cluster-after-destination", "vp", "p-attached", "value-attached"],
+)
+def test_clustered_short_options_take_their_value_as_getopt_does(
+    argv: list[str], port: int | None, forwards: list[str], command: str | None
+) -> None:
+    """``-fNL SPEC``: the last letter takes the next word, as with ssh's getopt, also
+    when options follow DESTINATION; ``-p2222`` carries its value inside the word."""
+    settings = parse_args(argv)
+    assert settings.connect.target.host == "host"
+    assert settings.connect.target.port == port
+    assert [str(f) for f in settings.connect.forwards] == forwards
+    assert settings.session.command == command

@@ -216,6 +216,11 @@ def test_bash_completes_options_and_their_arguments(home: Path, tmp_path: Path) 
     assert _bash_complete(home, tmp_path, "remoterepl web1 --stdout keys/a") == ["keys/alpha.key"]
     assert _bash_complete(home, tmp_path, "remoterepl -J web1,in") == ["web1,included-box"]
     assert _bash_complete(home, tmp_path, "remoterepl --completion ") == ["bash", "zsh", "fish"]
+    # A forward spec is no host name; a cluster ending in a value letter takes the next word.
+    assert _bash_complete(home, tmp_path, "remoterepl -L we") == []
+    assert _bash_complete(home, tmp_path, "remoterepl -fNL 80:localhost:80 we") == ["web1", "web2"]
+    assert _bash_complete(home, tmp_path, "remoterepl -vi keys/a") == ["keys/alpha.key"]
+    assert _bash_complete(home, tmp_path, "remoterepl -p2222 we") == ["web1", "web2"]
 
 
 def test_bash_leaves_the_remote_command_to_the_default(home: Path, tmp_path: Path) -> None:
@@ -327,6 +332,8 @@ def test_fish_completes_hosts_options_and_files(home: Path, tmp_path: Path) -> N
     assert complete("remoterepl -i keys/") == ["keys/alpha.key", "keys/beta.key"]
     assert complete("remoterepl -J web1,db") == ["web1,db-main"]
     assert "web1" not in complete("remoterepl db-main ls ")
+    assert complete("remoterepl -fNL 80:localhost:80 we") == ["web1", "web2"]
+    assert "web1" not in complete("remoterepl -L we")
 
 
 # --- from the parser --------------------------------------------------------------------------

@@ -4,7 +4,8 @@ them. Host names come from ``remoterepl --complete-hosts [-F FILE]`` (one per li
 :mod:`remoterepl.ssh.hostnames`): one implementation for the three shells.
 
 What an option's argument completes to is read from its metavar: a ``FILE`` metavar
-completes file names, a ``HOST`` one host names (a comma-separated list: ``-J``), choices
+completes file names, one that starts with ``HOST`` (or ``[USER@]HOST``) host names (a
+comma-separated list: ``-J``), choices
 their values; anything else nothing special.
 """
 
@@ -63,7 +64,7 @@ def _argument(action: argparse.Action) -> tuple[Argument, str]:
         return Argument.CHOICE, metavar
     if "FILE" in metavar:
         return Argument.FILE, metavar
-    if "HOST" in metavar:
+    if metavar.startswith(("HOST", "[USER@]HOST")):  # -J; not -L's [BIND:]PORT:HOST:...
         return Argument.HOSTS, metavar
     return Argument.WORD, metavar
 

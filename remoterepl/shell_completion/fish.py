@@ -33,12 +33,28 @@ function __@NAME@_state --description 'destination, value or command: what the c
                 return
             end
             set destination 1
-        else if contains -- $w @VALUE_OPTIONS@
-            if test $i -eq (count $words)
-                echo value
-                return
+        else
+            set -l flag $w
+            if not string match -q -- '--*' $w; and test (string length -- $w) -gt 2
+                # A cluster (-fNL): as getopt, the first letter that takes a value takes
+                # the rest of the word, or the next word when it is the last letter.
+                set flag
+                set -l length (string length -- $w)
+                for k in (seq 2 $length)
+                    set -l letter (string sub -s $k -l 1 -- $w)
+                    if contains -- -$letter @VALUE_OPTIONS@
+                        test $k -eq $length; and set flag -$letter
+                        break
+                    end
+                end
             end
-            set i (math $i + 1)
+            if test -n "$flag"; and contains -- $flag @VALUE_OPTIONS@
+                if test $i -eq (count $words)
+                    echo value
+                    return
+                end
+                set i (math $i + 1)
+            end
         end
         set i (math $i + 1)
     end

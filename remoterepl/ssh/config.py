@@ -121,6 +121,13 @@ def _config_line(key: str, value: str) -> str:
     return f"{key} {value if key.lower() in _RAW_VALUE_KEYWORDS else shlex.quote(value)}\n"
 
 
+def _option_line(key: str, value: str) -> str:
+    """A ``-o KEY=VALUE`` as ssh reads it: VALUE is the rest of a config line, in its words
+    and quotes (``-o 'SendEnv=A B'`` is two patterns, ``-o 'LocalForward=8080 h:80'`` a
+    listen port and a target). -e, stored as the first EscapeChar, is one character."""
+    return _config_line(key, value) if key.lower() == "escapechar" else f"{key} {value}\n"
+
+
 def user_config_files(config_file: str | None) -> tuple[str, ...]:
     """``-F FILE`` alone, or the readable ones of ``~/.ssh/config`` and the system file."""
     if config_file is not None:
@@ -152,7 +159,7 @@ def _overrides(settings: ConnectSettings) -> list[tuple[str, str]]:
     if settings.forward_agent is not None:
         agent, flag = ("yes", "-A") if settings.forward_agent else ("no", "-a")
         lines.append((_config_line("ForwardAgent", agent), flag))
-    lines.extend((_config_line(k, v), f"-o {shlex.quote(f'{k}={v}')}") for k, v in settings.options)
+    lines.extend((_option_line(k, v), f"-o {shlex.quote(f'{k}={v}')}") for k, v in settings.options)
     lines.extend(
         (_config_line("IdentityFile", f), f"-i {shlex.quote(f)}") for f in settings.identity_files
     )

@@ -76,7 +76,8 @@ class _Checker:
             if parsed is None:
                 continue
             keyword, args = parsed
-            value = " ".join(args)
+            line_value = keyword.lower() in keywords.LINE_VALUE_KEYWORDS
+            value = shlex.join(args) if line_value else " ".join(args)
             if keyword.lower() == "include":
                 self.include(args, where, system=system, depth=depth)
                 continue

@@ -53,11 +53,11 @@ def session_type(config: HostConfig) -> str:
 
 
 def _lines(config: HostConfig, keyword: str) -> list[list[str]]:
-    """Every line of ``keyword`` that applies to the host, as words; -o
-    'LocalForward=8080 host:80' is one quoted word in the generated file."""
+    """Every line of ``keyword`` that applies to the host, as its words (a quoted
+    ``"/tmp/my sock"`` stays one)."""
     value = config.get(keyword)
     lines = value if isinstance(value, list) else []
-    return [[word for part in line for word in str(part).split()] for line in lines]
+    return [[str(word) for word in line] for line in lines]
 
 
 def plan_forwards(settings: ConnectSettings, config: HostConfig) -> ForwardPlan:

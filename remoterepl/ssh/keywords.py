@@ -13,6 +13,7 @@ from __future__ import annotations
 import enum
 import fnmatch
 import os
+import shlex
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
@@ -246,10 +247,17 @@ def _count(value: str) -> str | None:
     return f"must be a whole number, 0 to {_INT_MAX}"
 
 
+#: Keywords whose value is checked as the words of a line, quotes and all (a socket path
+#: may hold a space): config_check hands them over quoted again (shlex.join).
+LINE_VALUE_KEYWORDS = frozenset({"localforward", "remoteforward", "dynamicforward"})
+
+
 def _forward(kind: Kind) -> Callable[[str], str | None]:
     def check(value: str) -> str | None:
         try:
-            parse_config_forward(kind, value.split())
+            parse_config_forward(kind, shlex.split(value))
+        except ValueError as exc:  # unbalanced quotes in -o
+            return str(exc)
         except UsageError as exc:
             return str(exc).partition(": ")[2] or str(exc)
         return None
