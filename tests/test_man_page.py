@@ -5,6 +5,7 @@ real ``man`` without warnings, and shipped in the wheel under share/man/man1."""
 from __future__ import annotations
 
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -15,6 +16,7 @@ import pytest
 
 from remoterepl.arguments import build_parser
 from remoterepl.shell_completion import options
+from remoterepl.ssh import keywords
 
 ROOT = Path(__file__).resolve().parent.parent
 PAGE = ROOT / "docs" / "remoterepl.1"
@@ -24,6 +26,7 @@ SECTIONS = (
     "SYNOPSIS",
     "DESCRIPTION",
     "OPTIONS",
+    "SSH_CONFIG KEYWORDS",
     "ESCAPES",
     "THE LINE EDITOR",
     "FILES",
@@ -92,6 +95,10 @@ def test_man_renders_every_section_and_option(tmp_path: Path) -> None:
         assert flag in text, flag
     for fragment in ("~.", "~^Z", "Send SIGTERM", "255", "128+N", "~/.ssh/known_hosts", "NO_COLOR"):
         assert fragment in text, fragment
+    # every keyword remoterepl does not implement is named (a long one may be hyphenated)
+    flat = re.sub(r"\u2010\s+|-\n\s+", "", text)
+    for keyword in keywords.NOT_IMPLEMENTED:
+        assert keyword in flat, keyword
 
 
 def test_groff_finds_nothing_to_warn_about() -> None:
