@@ -44,7 +44,7 @@ class RemoteExited:
 OPENSSH_NAMELESS_SIGNAL = "SIG@openssh.com"
 _REALTIME = re.compile(r"RT(MIN|MAX)(?:([+-])(\d{1,2}))?")
 #: Linux's SIGSTKFLT, which Python's signal module names only from 3.11 on: 16 where that
-#: number is no other signal (x86, ARM; MIPS numbers SIGUSR1 16 and has no STKFLT).
+#: number is no other signal (x86 and ARM number STKFLT 16; MIPS and SPARC give 16 another).
 _UNNAMED_BY_PYTHON = (
     {"STKFLT": 16}
     if sys.platform == "linux"

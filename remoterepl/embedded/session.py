@@ -373,7 +373,7 @@ def _parse_signal(name: str) -> signal.Signals | None:
 
 
 #: Linux's SIGSTKFLT, which Python's signal module names only from 3.11 on: 16 where that
-#: number is no other signal (x86, ARM; MIPS numbers SIGUSR1 16 and has no STKFLT).
+#: number is no other signal (x86 and ARM number STKFLT 16; MIPS and SPARC give 16 another).
 _UNNAMED_BY_PYTHON = (
     {16: "STKFLT"}
     if sys.platform == "linux"
