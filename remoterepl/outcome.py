@@ -11,6 +11,7 @@ import contextlib
 import enum
 import re
 import signal
+import sys
 from dataclasses import dataclass
 
 from remoterepl.display import shown
@@ -42,6 +43,15 @@ class RemoteExited:
 #: FPE HUP ILL INT KILL PIPE QUIT SEGV TERM USR1 USR2: sig2name() in session.c, 9.2).
 OPENSSH_NAMELESS_SIGNAL = "SIG@openssh.com"
 _REALTIME = re.compile(r"RT(MIN|MAX)(?:([+-])(\d{1,2}))?")
+#: Linux's SIGSTKFLT, which Python's signal module names only from 3.11 on: 16 where that
+#: number is no other signal (x86 and ARM number STKFLT 16; MIPS and SPARC give 16 another).
+_UNNAMED_BY_PYTHON = (
+    {"STKFLT": 16}
+    if sys.platform == "linux"
+    and not hasattr(signal, "SIGSTKFLT")
+    and 16 not in {int(s) for s in signal.Signals}
+    else {}
+)
 
 
 def signal_number(name: str) -> int | None:
@@ -50,6 +60,8 @@ def signal_number(name: str) -> int | None:
     tells no number: OpenSSH's placeholder, another system's signal, a name@domain."""
     with contextlib.suppress(KeyError):
         return int(signal.Signals[f"SIG{name}"])
+    if name in _UNNAMED_BY_PYTHON:
+        return _UNNAMED_BY_PYTHON[name]
     realtime = _REALTIME.fullmatch(name)
     if realtime is None:
         return None

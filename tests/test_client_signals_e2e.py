@@ -257,15 +257,17 @@ def test_success_and_failure_leave_no_temp_dir(embedded_env: ClientEnv, private_
 
 
 def _client_pid(term: Terminal, timeout: float = 20) -> int:
-    """The remoterepl process under the test's wrapper shell."""
+    """The remoterepl process under the test's wrapper shell: the one running the console
+    script (``python .../bin/remoterepl ...``), not a child the shell forked for ``stty``,
+    which shows the shell's own command line, remoterepl's name in it, until it execs."""
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         for pid in descendants(term.child.pid):
             try:
-                cmdline = Path(f"/proc/{pid}/cmdline").read_bytes()
+                argv = Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")
             except OSError:
                 continue
-            if b"remoterepl" in cmdline:
+            if any(Path(os.fsdecode(arg)).name == "remoterepl" for arg in argv[:2]):
                 return pid
         time.sleep(0.02)
     pytest.fail("remoterepl did not start")

@@ -5,6 +5,7 @@ when it works, as in a terminal."""
 
 from __future__ import annotations
 
+import os
 from collections.abc import Iterator
 
 import pytest
@@ -14,7 +15,9 @@ from tests.client_env import ClientEnv, ClientEnvFactory, Login
 from tests.sshd import SshdFactory
 from tests.system import descendants, kill_quietly, processes_running
 
-LOOP_MARK = "rr-trap-loop"  # in the loop's command line: how teardown finds it
+# In the loop's command line: how teardown finds it. The pid keeps a concurrent run's loops
+# (scripts/test-pythons in CI: two Pythons at once) out of this run's teardown.
+LOOP_MARK = f"rr-trap-loop-{os.getpid()}"
 TRAP_LOOP = (
     f"bash -c \": {LOOP_MARK}; trap 'echo got-INT' INT; echo ready; while :; do sleep 0.1; done\""
 )

@@ -13,6 +13,7 @@ import contextlib
 import os
 import signal
 import subprocess
+import sys
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 
@@ -371,12 +372,25 @@ def _parse_signal(name: str) -> signal.Signals | None:
         return None
 
 
+#: Linux's SIGSTKFLT, which Python's signal module names only from 3.11 on: 16 where that
+#: number is no other signal (x86 and ARM number STKFLT 16; MIPS and SPARC give 16 another).
+_UNNAMED_BY_PYTHON = (
+    {16: "STKFLT"}
+    if sys.platform == "linux"
+    and not hasattr(signal, "SIGSTKFLT")
+    and 16 not in {int(s) for s in signal.Signals}
+    else {}
+)
+
+
 def _signal_name(signum: int) -> str | None:
     """SSH name of a signal: "TERM", "STKFLT"; the real-time ones as ``kill -l`` names them
     ("RTMIN+3", "RTMAX"), where OpenSSH sends the nameless "SIG@openssh.com": this server
     tells the client the number. None only for a number that is no signal here."""
     with contextlib.suppress(ValueError):
         return signal.Signals(signum).name.removeprefix("SIG")
+    if signum in _UNNAMED_BY_PYTHON:
+        return _UNNAMED_BY_PYTHON[signum]
     if signal.SIGRTMIN < signum < signal.SIGRTMAX:
         return f"RTMIN+{signum - signal.SIGRTMIN}"
     return None
