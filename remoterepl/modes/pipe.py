@@ -17,6 +17,7 @@ import os
 import select
 import signal
 import stat
+import time
 from collections.abc import Iterator
 from typing import IO
 
@@ -29,6 +30,10 @@ from remoterepl.stopsignals import StopSignals
 # Larger chunks mean fewer trips through the event loop per megabyte (benchmarks/README.md).
 BUFSIZE = 512 * 1024
 ABANDON_FLUSH_TIMEOUT = 2.0  # seconds for our writers to pass on output after a second signal
+# The same signal again while the first is still being delivered, this soon, is the same
+# request: GNU timeout(1) sends its signal to the command and then to the command's whole
+# process group (kill -- -PGID likewise), microseconds apart.
+SAME_SIGNAL_WINDOW = 1.0
 
 
 class _SignalForwarder:
@@ -43,6 +48,7 @@ class _SignalForwarder:
         self.abandoned: asyncio.Future[int] = asyncio.get_running_loop().create_future()
         self._stops = stops
         self._delivery: asyncio.Task[None] | None = None
+        self._first: tuple[int, float] | None = None  # the first signal and when it came
         self._scope = contextlib.ExitStack()
 
     def __enter__(self) -> _SignalForwarder:
@@ -60,9 +66,18 @@ class _SignalForwarder:
             self._delivery.cancel()
 
     def _on_signal(self, signum: int) -> None:
-        if self._delivery is None:
+        now = time.monotonic()
+        if self._first is None:
+            self._first = (signum, now)
             name = signal.Signals(signum).name.removeprefix("SIG")
             self._delivery = asyncio.create_task(self._deliver(name))
+        elif (
+            self._first[0] == signum
+            and now - self._first[1] < SAME_SIGNAL_WINDOW
+            and self._delivery is not None
+            and not self._delivery.done()
+        ):
+            return  # the same request delivered twice, not a second one
         elif not self.abandoned.done():
             self.abandoned.set_result(signum)
 
