@@ -128,7 +128,7 @@ async def _run_session(
     try:
         await connection.start_forwarding(env.console)
         if env.background is not None:  # -f: the parent returns to the shell now
-            env.background.ready(quiet_stdout=no_session)
+            _go_to_background(env, settings, no_session)
         elif plan.forwards.fork_in_config:
             env.console.warn(
                 "Warning: ForkAfterAuthentication from ssh_config is not honoured "
@@ -166,6 +166,17 @@ async def _run_session(
         connection.close()
         if session is not None:
             await session.settle()
+
+
+def _go_to_background(env: Environment, settings: Settings, no_session: bool) -> None:
+    """-f once ready: as ssh's fork_postauth(), our stdout and stderr end (stderr stays
+    for -v logging to it); a remote command's output still goes where it went, but our
+    own later lines are dropped, as ssh's are."""
+    assert env.background is not None
+    keep_stderr = bool(settings.connect.verbosity) and settings.connect.log_file is None
+    env.background.ready(quiet_stdout=no_session, quiet_stderr=no_session and not keep_stderr)
+    if not keep_stderr:
+        env.console.stream = None
 
 
 def for_destination(settings: Settings, host: HostSessionOptions, interactive: bool) -> Settings:

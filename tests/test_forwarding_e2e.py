@@ -319,21 +319,20 @@ def test_fork_after_authentication_keeps_the_forward(client_env: ClientEnv, tmp_
     port = free_port()
     with echo_server() as echo:
         spec = f"{port}:{LOOPBACK}:{echo}"  # unique: how the test finds the child
-        errors = tmp_path / "stderr"
         try:
-            with errors.open("wb") as stderr:
-                started = time.monotonic()
-                parent = subprocess.run(
-                    remoterepl_command(["-f", "-N", "-L", spec, client_env.user_alias]),
-                    stdin=subprocess.DEVNULL,
-                    stdout=subprocess.DEVNULL,
-                    stderr=stderr,  # a file: the child keeps stderr, as ssh -f does
-                    env=client_env.env,
-                    timeout=60,
-                    start_new_session=True,
-                )
-            assert parent.returncode == 0, errors.read_text()
-            assert time.monotonic() - started < 30
+            started = time.monotonic()
+            # captured: as ssh -f (fork_postauth: stdout and stderr to /dev/null), the
+            # child keeps neither pipe open, or run() would wait for it forever
+            parent = subprocess.run(
+                remoterepl_command(["-f", "-N", "-L", spec, client_env.user_alias]),
+                stdin=subprocess.DEVNULL,
+                capture_output=True,
+                env=client_env.env,
+                timeout=30,
+                start_new_session=True,
+            )
+            assert (parent.returncode, parent.stdout, parent.stderr) == (0, b"", b"")
+            assert time.monotonic() - started < 20
             children = _background_children(spec)
             assert len(children) == 1, children
             (child,) = children
@@ -345,9 +344,79 @@ def test_fork_after_authentication_keeps_the_forward(client_env: ClientEnv, tmp_
                 time.sleep(0.05)
             assert not process_exists(child)
             assert refused(port)
-            assert errors.read_text() == ""  # -N ends quietly on the signal it was sent
         finally:
             kill_and_wait(_background_children(spec))
+
+
+def test_fork_runs_the_installed_remoterepl_whatever_the_directory(
+    client_env: ClientEnv, tmp_path: Path
+) -> None:
+    """-f from a directory holding a package named remoterepl: the background child is
+    the installed remoterepl (``python -m`` would have run the directory's one)."""
+    fake = tmp_path / "remoterepl"
+    fake.mkdir()
+    ran = tmp_path / "fake-ran"
+    (fake / "__init__.py").write_text(f"open({str(ran)!r}, 'w').close()\nprint('PWNED')\n")
+    (fake / "__main__.py").write_text("print('PWNED')\n")
+    (fake / "cli.py").write_text("print('PWNED')\n")
+    port = free_port()
+    with echo_server() as echo:
+        spec = f"{port}:{LOOPBACK}:{echo}"
+        try:
+            parent = subprocess.run(
+                remoterepl_command(["-f", "-N", "-L", spec, client_env.user_alias]),
+                stdin=subprocess.DEVNULL,
+                capture_output=True,
+                cwd=tmp_path,
+                env=client_env.env,
+                timeout=30,
+                start_new_session=True,
+            )
+            assert (parent.returncode, parent.stdout, parent.stderr) == (0, b"", b"")
+            assert not ran.exists()
+            assert echo_through(port) == "echo: hello\n"
+        finally:
+            assert kill_and_wait(_background_children(spec)) == []
+
+
+def _child_started(spec: str) -> bool:
+    """The -f child of the run naming ``spec`` was started (past exec: ``python -c ...``,
+    where its parent is ``python .../remoterepl ...``)."""
+    for pid in _background_children(spec):
+        with contextlib.suppress(OSError):
+            words = Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")
+            if len(words) > 1 and words[1] in (b"-c", b"-m"):
+                return True
+    return False
+
+
+@pytest.mark.parametrize("delay", [0.0, 0.02, 0.05, 0.08, 0.12, 0.3])
+def test_fork_ctrl_c_while_starting_is_quiet(
+    embedded_env: ClientEnv, silent_listener: int, delay: float
+) -> None:
+    """Ctrl-C soon after the -f child was started (``delay`` after its exec: its
+    interpreter still starting, then importing, then connecting to a destination that
+    never answers): a quiet 130, no Python traceback, nothing left behind."""
+    spec = f"{free_port()}:{LOOPBACK}:9"  # unique: how the test finds the child
+    args = ["-f", "-N", "-L", spec, "-p", str(silent_listener), LOOPBACK]
+    try:
+        with spawn_remoterepl(args, embedded_env.env) as term:
+            deadline = time.monotonic() + 20
+            while not _child_started(spec):
+                assert time.monotonic() < deadline, term.transcript_text()
+                time.sleep(0.002)
+            time.sleep(delay)
+            term.sendcontrol("c")
+            assert term.wait_exit(timeout=20) == 130, term.transcript_text()
+            text = term.transcript_text()
+            assert "Traceback" not in text and "Fatal Python error" not in text, text
+            assert "KeyboardInterrupt" not in text, text
+        deadline = time.monotonic() + 10
+        while _background_children(spec) and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert _background_children(spec) == []
+    finally:
+        kill_and_wait(_background_children(spec))
 
 
 def test_fork_after_authentication_asks_the_password_first(client_env: ClientEnv) -> None:

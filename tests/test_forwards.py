@@ -211,3 +211,19 @@ def test_g_is_gateway_ports_yes() -> None:
     options = parse_args(["-g", "-o", "GatewayPorts=no", "host"]).connect.options
     assert [v for k, v in options if k == "GatewayPorts"] == ["yes", "no"]
     assert ("GatewayPorts", "yes") not in parse_args(["host"]).connect.options
+
+
+@pytest.mark.parametrize(
+    "options", [["-f"], ["-o", "ForkAfterAuthentication=yes"], ["-fN"]], ids=["f", "o", "fN"]
+)
+def test_dash_g_prints_fork_after_authentication(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], options: list[str]
+) -> None:
+    """-G -f and -G -o ForkAfterAuthentication=yes agree: ``forkafterauthentication yes``
+    (ssh -G prints it); without either, ``no``."""
+    config = tmp_path / "config"
+    config.write_text("Host x\n  HostName 127.0.0.1\n")
+    assert main(["-F", str(config), "-G", *options, "x", *([] if "-fN" in options else ["c"])]) == 0
+    assert "forkafterauthentication yes" in capsys.readouterr().out.splitlines()
+    assert main(["-F", str(config), "-G", "x"]) == 0
+    assert "forkafterauthentication yes" not in capsys.readouterr().out.splitlines()
