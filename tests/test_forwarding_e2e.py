@@ -584,3 +584,107 @@ def test_fork_after_authentication_runs_the_command_in_the_background(
         assert output.read_text() == f"{marker} read=1 line=\n"
     finally:
         kill_and_wait(_background_children(marker))
+
+
+@contextlib.contextmanager
+def unix_echo_server(path: Path) -> Iterator[None]:
+    """A line echo service listening on the Unix socket ``path``."""
+    server = socketserver.ThreadingUnixStreamServer(str(path), _Echo)
+    server.daemon_threads = True
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        yield
+    finally:
+        server.shutdown()
+        server.server_close()
+
+
+def echo_through_socket(path: Path, text: str = "hello") -> str:
+    with socket.socket(socket.AF_UNIX) as sock:
+        sock.settimeout(10)
+        sock.connect(str(path))
+        sock.sendall(text.encode() + b"\n")
+        return sock.makefile("rb").readline().decode()
+
+
+@contextlib.contextmanager
+def umask(mask: int) -> Iterator[None]:
+    """The test's (and so its remoterepl's) umask."""
+    previous = os.umask(mask)
+    try:
+        yield
+    finally:
+        os.umask(previous)
+
+
+def test_local_socket_in_use_is_refused_and_kept(client_env: ClientEnv, tmp_path: Path) -> None:
+    """-L /path:... where a live socket already listens: ssh's refusal (a warning, or 255
+    with ExitOnForwardFailure), and the socket at the path is left alone, also at exit."""
+    path = tmp_path / "taken.sock"
+    with echo_server() as echo, unix_echo_server(path):
+        spec = f"{path}:{LOOPBACK}:{echo}"
+        proc = run_remoterepl(["-L", spec, client_env.user_alias, "echo ran"], env=client_env.env)
+        assert (proc.returncode, proc.stdout) == (0, b"ran\n")
+        (line,) = stderr_lines(proc.stderr)
+        assert line.startswith(f"Warning: local forwarding failed (-L {spec}): "), line
+        assert f"cannot bind to path {path}: Address already in use" in line, line
+        assert echo_through_socket(path, "still") == "echo: still\n"  # the test's own server
+        options = ["-o", "ExitOnForwardFailure=yes", "-L", spec]
+        proc = run_remoterepl([*options, client_env.user_alias, "echo ran"], env=client_env.env)
+        assert (proc.returncode, proc.stdout) == (255, b"")
+        (line,) = stderr_lines(proc.stderr)
+        assert "Address already in use" in line and "ExitOnForwardFailure" in line, line
+        assert echo_through_socket(path) == "echo: hello\n"
+
+
+@pytest.mark.parametrize(
+    ("options", "mode"), [([], 0o600), (["-o", "StreamLocalBindMask=0117"], 0o660)]
+)
+def test_local_socket_mode_is_the_bind_mask(
+    client_env: ClientEnv, tmp_path: Path, options: list[str], mode: int
+) -> None:
+    """The socket of -L /path:... is made with StreamLocalBindMask (default 0177: 0600),
+    whatever the umask (022 here: 0755 otherwise)."""
+    path = tmp_path / "local.sock"
+    with echo_server() as echo, umask(0o022):
+        args = [*options, "-L", f"{path}:{LOOPBACK}:{echo}", client_env.user_alias, READY]
+        with start_remoterepl(args, env=client_env.env) as proc:
+            assert proc.stdout is not None and proc.stdin is not None
+            assert read_line_with_timeout(proc.stdout, 30) == b"ready\n"
+            assert path.stat().st_mode & 0o777 == mode
+            assert echo_through_socket(path) == "echo: hello\n"
+            proc.stdin.close()
+            assert proc.wait(timeout=30) == 0
+    assert not path.exists()
+
+
+def test_local_socket_removed_at_exit_only_if_still_ours(
+    client_env: ClientEnv, tmp_path: Path
+) -> None:
+    """At exit the socket is removed only if the path is still the one we made: another
+    socket put there meanwhile stays."""
+    path = tmp_path / "local.sock"
+    with echo_server() as echo:
+        args = ["-L", f"{path}:{LOOPBACK}:{echo}", client_env.user_alias, READY]
+        with start_remoterepl(args, env=client_env.env) as proc:
+            assert proc.stdout is not None and proc.stdin is not None
+            assert read_line_with_timeout(proc.stdout, 30) == b"ready\n"
+            path.unlink()
+            with unix_echo_server(path):
+                proc.stdin.close()
+                assert proc.wait(timeout=30) == 0
+                assert echo_through_socket(path, "mine") == "echo: mine\n"
+
+
+def test_stream_local_bind_unlink_replaces_a_stale_path(
+    client_env: ClientEnv, tmp_path: Path
+) -> None:
+    """StreamLocalBindUnlink yes: what is at the path is removed first, and the forward
+    listens there."""
+    path = tmp_path / "stale.sock"
+    path.write_text("stale\n")
+    with echo_server() as echo:
+        options = ["-o", "StreamLocalBindUnlink=yes", "-L", f"{path}:{LOOPBACK}:{echo}"]
+        with session_with_forwards(client_env, *options):
+            assert echo_through_socket(path) == "echo: hello\n"
+    assert not path.exists()

@@ -227,3 +227,19 @@ def test_dash_g_prints_fork_after_authentication(
     assert "forkafterauthentication yes" in capsys.readouterr().out.splitlines()
     assert main(["-F", str(config), "-G", "x"]) == 0
     assert "forkafterauthentication yes" not in capsys.readouterr().out.splitlines()
+
+
+def test_dash_g_prints_the_stream_local_bind_options(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """StreamLocalBindMask/Unlink: ssh -G's defaults (0177, no), or the values given; a
+    mask that is not octal is refused before anything is connected (2)."""
+    config = tmp_path / "config"
+    config.write_text("Host x\n  HostName 127.0.0.1\n  StreamLocalBindUnlink yes\n")
+    assert main(["-F", str(config), "-G", "x"]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    assert "streamlocalbindmask 0177" in lines and "streamlocalbindunlink yes" in lines
+    assert main(["-F", str(config), "-G", "-o", "StreamLocalBindMask=0117", "x"]) == 0
+    assert "streamlocalbindmask 0117" in capsys.readouterr().out.splitlines()
+    assert main(["-F", str(config), "-G", "-o", "StreamLocalBindMask=9", "x"]) == 2
+    assert "bad StreamLocalBindMask '9'" in capsys.readouterr().err
