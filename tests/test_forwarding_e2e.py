@@ -688,3 +688,49 @@ def test_stream_local_bind_unlink_replaces_a_stale_path(
         with session_with_forwards(client_env, *options):
             assert echo_through_socket(path) == "echo: hello\n"
     assert not path.exists()
+
+
+def test_session_end_waits_for_open_forwarded_connections(client_env: ClientEnv) -> None:
+    """As ssh's client_loop(): when the remote command ends while a connection through
+    -L is still open, that connection goes on working and remoterepl exits with the
+    command's status once it is closed, not before."""
+    port = free_port()
+    with echo_server() as echo:
+        args = ["-L", f"{port}:{LOOPBACK}:{echo}", client_env.user_alias, "echo ready; read x"]
+        with start_remoterepl(args, env=client_env.env) as proc:
+            assert proc.stdout is not None and proc.stdin is not None
+            assert read_line_with_timeout(proc.stdout, 30) == b"ready\n"
+            with socket.create_connection((LOOPBACK, port), timeout=10) as sock:
+                replies = sock.makefile("rb")
+                sock.sendall(b"before\n")
+                assert replies.readline() == b"echo: before\n"
+                proc.stdin.write(b"x\n")  # the remote command ends (before: exit 0 at once)
+                proc.stdin.close()
+                time.sleep(2.0)
+                assert proc.poll() is None  # still there for the open connection
+                sock.sendall(b"after\n")
+                assert replies.readline() == b"echo: after\n"
+                replies.close()  # else the socket's close waits for it
+            assert proc.wait(timeout=20) == 0
+
+
+def test_ctrl_c_ends_the_wait_for_forwarded_connections(client_env: ClientEnv) -> None:
+    """The wait for an open forwarded connection after the session's end is cut short by
+    Ctrl-C (130, quiet), as ssh's is."""
+    port = free_port()
+    with echo_server() as echo:
+        command = "echo ready; sleep 2; echo done"
+        args = ["-T", "-L", f"{port}:{LOOPBACK}:{echo}", client_env.user_alias, command]
+        with spawn_remoterepl(args, client_env.env) as term:
+            term.wait_for_screen("ready", timeout=30)
+            with socket.create_connection((LOOPBACK, port), timeout=10) as sock:
+                sock.sendall(b"hold\n")
+                assert sock.makefile("rb").readline() == b"echo: hold\n"
+                term.wait_for_screen("done", timeout=30)
+                time.sleep(0.5)
+                assert term.child.isalive()
+                shown_before = term.transcript_text()
+                term.sendcontrol("c")
+                assert term.wait_exit(timeout=10) == 130
+                after = term.transcript_text()[len(shown_before) :]
+                assert "Traceback" not in after and "remoterepl:" not in after, after
