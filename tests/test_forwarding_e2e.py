@@ -561,17 +561,18 @@ def test_fork_after_authentication_runs_the_command_in_the_background(
     client_env: ClientEnv, tmp_path: Path
 ) -> None:
     """-f COMMAND: back with 0 at once; the command runs with stdin from /dev/null and its
-    output still goes where ours went (as ssh -f)."""
+    output, stdout and stderr, still goes where ours went (as ssh -f); remoterepl's own
+    later lines (how the command ended) are dropped, as ssh's are."""
     marker = f"bg-{free_port()}"
-    command = f"read line; echo {marker} read=$? line=$line"
-    output = tmp_path / "stdout"
+    command = f"read line; echo {marker} read=$? line=$line; echo to-stderr >&2; kill -TERM $$"
+    output, errors = tmp_path / "stdout", tmp_path / "stderr"
     try:
-        with output.open("wb") as stdout:
+        with output.open("wb") as stdout, errors.open("wb") as stderr:
             parent = subprocess.run(
                 remoterepl_command(["-f", client_env.user_alias, command]),
                 input=b"never read\n",
                 stdout=stdout,
-                stderr=subprocess.DEVNULL,
+                stderr=stderr,
                 env=client_env.env,
                 timeout=60,
                 start_new_session=True,
@@ -582,6 +583,7 @@ def test_fork_after_authentication_runs_the_command_in_the_background(
             time.sleep(0.05)
         assert _background_children(marker) == []
         assert output.read_text() == f"{marker} read=1 line=\n"
+        assert errors.read_text() == "to-stderr\n"  # no "remoterepl: ... killed by SIGTERM"
     finally:
         kill_and_wait(_background_children(marker))
 
