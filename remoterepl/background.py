@@ -39,20 +39,27 @@ READY_FD_VARIABLE = "REMOTEREPL_READY_FD"
 STARTED = b"S"  # the child takes Ctrl-C from here on
 READY = b"R"
 
-#: The child's program: the remoterepl the parent runs, whatever the current directory
-#: holds (``python -m`` and ``-c`` put it first on sys.path: a ``remoterepl/`` there would
-#: run instead); PYTHONSAFEPATH (3.11+) adds nothing, hence the check.
-CHILD_CODE = (
-    "import sys\n"
-    "if sys.path[:1] == ['']: del sys.path[0]\n"
-    "from remoterepl.cli import background_main\n"
-    "raise SystemExit(background_main())\n"
-)
+#: The child's program. ``python -m`` and ``-c`` put the current directory first on
+#: sys.path, where a ``remoterepl/`` would run instead of ours: it is dropped (with
+#: PYTHONSAFEPATH, 3.11+, there is none, hence the check), and the directory our own
+#: package came from is put first unless already there (a source checkout), so that the
+#: child runs exactly the remoterepl the parent runs. ``-I`` would also drop PYTHONPATH.
+_CHILD_CODE = """\
+import sys
+if sys.path[:1] == [""]:
+    del sys.path[0]
+if {home!r} not in sys.path:
+    sys.path.insert(0, {home!r})
+from remoterepl.cli import background_main
+raise SystemExit(background_main())
+"""
 
 
 def child_argv(argv: Sequence[str]) -> list[str]:
     """The command line of the background child."""
-    return [sys.executable, "-c", CHILD_CODE, *argv]
+    package = os.path.dirname(os.path.abspath(__file__))  # .../remoterepl
+    code = _CHILD_CODE.format(home=os.path.dirname(package))
+    return [sys.executable, "-c", code, *argv]
 
 
 def run_parent(argv: Sequence[str]) -> int:

@@ -628,8 +628,10 @@ def test_local_socket_in_use_is_refused_and_kept(client_env: ClientEnv, tmp_path
         proc = run_remoterepl(["-L", spec, client_env.user_alias, "echo ran"], env=client_env.env)
         assert (proc.returncode, proc.stdout) == (0, b"ran\n")
         (line,) = stderr_lines(proc.stderr)
-        assert line.startswith(f"Warning: local forwarding failed (-L {spec}): "), line
-        assert f"cannot bind to path {path}: Address already in use" in line, line
+        assert line == (
+            f"Warning: local forwarding failed (-L {spec}): "
+            f"cannot bind to path {path}: Address already in use"
+        )
         assert echo_through_socket(path, "still") == "echo: still\n"  # the test's own server
         options = ["-o", "ExitOnForwardFailure=yes", "-L", spec]
         proc = run_remoterepl([*options, client_env.user_alias, "echo ran"], env=client_env.env)

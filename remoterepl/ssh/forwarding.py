@@ -216,7 +216,7 @@ async def _listen_socket(
         with contextlib.suppress(FileNotFoundError):
             os.unlink(path)
     elif os.path.lexists(path):
-        raise OSError(errno.EADDRINUSE, f"cannot bind to path {path}: Address already in use")
+        raise OSError(errno.EADDRINUSE, os.strerror(errno.EADDRINUSE))
     if target.path is not None:
         opening = conn.forward_local_path(path, target.path)
     else:
@@ -278,8 +278,10 @@ def _failure(forward: Forward, exc: BaseException) -> str:
         return f"remote port forwarding failed for listen {what} ({forward}): {exc}"
     if isinstance(exc, OSError):
         reason = exc.strerror or str(exc)
-        if forward.listen.path is not None:
-            reason = f"{forward.listen.path}: {reason}"
+        if forward.listen.path is not None:  # ssh's unix_listener() words
+            if exc.errno and exc.errno > 0:
+                reason = os.strerror(exc.errno)
+            reason = f"cannot bind to path {forward.listen.path}: {reason}"
         return f"{forward.kind.value} forwarding failed ({forward}): {reason}"
     return f"{forward.kind.value} forwarding failed ({forward}): {exc}"
 
