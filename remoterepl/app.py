@@ -13,7 +13,7 @@ from remoterepl import tuning
 from remoterepl.environment import Environment
 from remoterepl.errors import UsageError
 from remoterepl.modes.redirect import Outputs, open_outputs, open_stdin
-from remoterepl.outcome import GaveUp, Outcome, RemoteKilled, Stopped
+from remoterepl.outcome import GaveUp, Outcome, RemoteExited, RemoteKilled, Stopped
 from remoterepl.session.process import RemoteSession
 from remoterepl.settings import HostSessionOptions, Settings, parse_escape_char
 from remoterepl.ssh import diagnostics
@@ -128,7 +128,7 @@ async def _run_session(
     try:
         await connection.start_forwarding(env.console)
         if env.background is not None:  # -f: the parent returns to the shell now
-            env.background.ready(quiet_stdout=no_session)
+            _go_to_background(env, settings, no_session)
         elif plan.forwards.fork_in_config:
             env.console.warn(
                 "Warning: ForkAfterAuthentication from ssh_config is not honoured "
@@ -143,29 +143,47 @@ async def _run_session(
             columns, rows = env.window_size()
             pty = PtyRequest(env.term or "xterm", columns, rows)
         session = await RemoteSession.open(connection, options.command, pty)
+        outcome: Outcome
         if frontend is not None:
             from remoterepl.editor.frontend import run_editor  # prompt_toolkit only now
 
             tuning.freeze_loaded_modules()
-            return await run_editor(session, settings, env, outputs, frontend)
-        if options.raw:
-            from remoterepl.modes.passthrough import run_raw
-
-            outcome = await run_raw(session, env, options.escape_char)
+            outcome = await run_editor(session, settings, env, outputs, frontend)
         else:
-            from remoterepl.modes.pipe import run_pipe
+            if options.raw:
+                from remoterepl.modes.passthrough import run_raw
 
-            outcome = await run_pipe(session, env, stdin, outputs, stops)
-        # like a shell: a death by SIGPIPE is unremarkable
-        if isinstance(outcome, RemoteKilled) and outcome.number != signal.SIGPIPE:
-            env.console.note(outcome.describe())
-        elif isinstance(outcome, GaveUp):
-            env.console.error(outcome.describe())
+                outcome = await run_raw(session, env, options.escape_char)
+            else:
+                from remoterepl.modes.pipe import run_pipe
+
+                outcome = await run_pipe(session, env, stdin, outputs, stops)
+            # like a shell: a death by SIGPIPE is unremarkable
+            if isinstance(outcome, RemoteKilled) and outcome.number != signal.SIGPIPE:
+                env.console.note(outcome.describe())
+            elif isinstance(outcome, GaveUp):
+                env.console.error(outcome.describe())
+        if isinstance(outcome, (RemoteExited, RemoteKilled)) and len(connection.forwards):
+            # as ssh's client_loop(): the session is over, but a forwarded connection
+            # still open (a download through -L) is not cut; Ctrl-C or a signal ends
+            # the wait at once
+            await connection.wait_forwarded_connections()
         return outcome
     finally:
         connection.close()
         if session is not None:
             await session.settle()
+
+
+def _go_to_background(env: Environment, settings: Settings, no_session: bool) -> None:
+    """-f once ready: as ssh's fork_postauth(), our stdout and stderr end (stderr stays
+    for -v logging to it); a remote command's output still goes where it went, but our
+    own later lines are dropped, as ssh's are."""
+    assert env.background is not None
+    keep_stderr = bool(settings.connect.verbosity) and settings.connect.log_file is None
+    env.background.ready(quiet_stdout=no_session, quiet_stderr=no_session and not keep_stderr)
+    if not keep_stderr:
+        env.console.stream = None
 
 
 def for_destination(settings: Settings, host: HostSessionOptions, interactive: bool) -> Settings:

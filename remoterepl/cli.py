@@ -46,6 +46,7 @@ def _flag_options(args: argparse.Namespace) -> list[str]:
         "AddressFamily": args.family,
         "Compression": "yes" if args.compression else None,
         "GatewayPorts": "yes" if args.gateway_ports else None,
+        "ForkAfterAuthentication": "yes" if args.f else None,  # -G prints it, as ssh's
         "BindAddress": args.bind_address,
         "Ciphers": args.ciphers,
         "MACs": args.macs,
@@ -135,6 +136,17 @@ def exit_status(outcome: Outcome) -> int:
 def error_status(error: RemoteReplError) -> ExitStatus:
     """The status to exit with after an expected failure."""
     return ExitStatus.USAGE if isinstance(error, UsageError) else ExitStatus.CONNECTION
+
+
+def background_main() -> int:
+    """The background child of ``-f`` (see :mod:`remoterepl.background`): started with
+    Ctrl-C blocked, which it takes first, so that one pressed while it started is a quiet
+    130 like any other."""
+    try:
+        background.take_interrupts()
+        return main()
+    except KeyboardInterrupt:
+        return ExitStatus.INTERRUPTED
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -162,6 +162,39 @@ async def test_agent_forwarding_can_be_cancelled_on_a_live_connection() -> None:
     assert not compat.disable_agent_forwarding(object())  # fails closed
 
 
+async def test_open_forwarded_channels_counts_live_tcp_channels() -> None:
+    """SSHConnection._channels holds the open channels: a direct-tcpip one counts while
+    open, the session channel never does."""
+    key = asyncssh.generate_private_key("ssh-ed25519")
+    listener = await asyncio.start_server(lambda r, w: None, "127.0.0.1", 0)
+    port = listener.sockets[0].getsockname()[1]
+    try:
+        async with await start_server([key], allow_tcp_forwarding=True) as server:
+            conn = await asyncssh.connect(
+                server.host,
+                server.port,
+                client_keys=[key],
+                known_hosts=None,
+                config=None,
+                agent_path=None,
+            )
+            async with conn:
+                process = await conn.create_process("cat")
+                assert compat.open_forwarded_channels(conn) == 0
+                _reader, writer = await conn.open_connection("127.0.0.1", port)
+                assert compat.open_forwarded_channels(conn) == 1
+                writer.close()
+                for _ in range(100):
+                    if not compat.open_forwarded_channels(conn):
+                        break
+                    await asyncio.sleep(0.05)
+                assert compat.open_forwarded_channels(conn) == 0
+                process.close()
+    finally:
+        listener.close()
+    assert compat.open_forwarded_channels(object()) == 0  # type: ignore[arg-type]
+
+
 def test_host_patterns_and_key_algorithms() -> None:
     """HostPatternList matching, default algorithms, and public keys from blobs."""
     assert compat.host_patterns_match("*.example.com,!bad.example.com", "a.example.com")

@@ -319,21 +319,20 @@ def test_fork_after_authentication_keeps_the_forward(client_env: ClientEnv, tmp_
     port = free_port()
     with echo_server() as echo:
         spec = f"{port}:{LOOPBACK}:{echo}"  # unique: how the test finds the child
-        errors = tmp_path / "stderr"
         try:
-            with errors.open("wb") as stderr:
-                started = time.monotonic()
-                parent = subprocess.run(
-                    remoterepl_command(["-f", "-N", "-L", spec, client_env.user_alias]),
-                    stdin=subprocess.DEVNULL,
-                    stdout=subprocess.DEVNULL,
-                    stderr=stderr,  # a file: the child keeps stderr, as ssh -f does
-                    env=client_env.env,
-                    timeout=60,
-                    start_new_session=True,
-                )
-            assert parent.returncode == 0, errors.read_text()
-            assert time.monotonic() - started < 30
+            started = time.monotonic()
+            # captured: as ssh -f (fork_postauth: stdout and stderr to /dev/null), the
+            # child keeps neither pipe open, or run() would wait for it forever
+            parent = subprocess.run(
+                remoterepl_command(["-f", "-N", "-L", spec, client_env.user_alias]),
+                stdin=subprocess.DEVNULL,
+                capture_output=True,
+                env=client_env.env,
+                timeout=30,
+                start_new_session=True,
+            )
+            assert (parent.returncode, parent.stdout, parent.stderr) == (0, b"", b"")
+            assert time.monotonic() - started < 20
             children = _background_children(spec)
             assert len(children) == 1, children
             (child,) = children
@@ -345,9 +344,79 @@ def test_fork_after_authentication_keeps_the_forward(client_env: ClientEnv, tmp_
                 time.sleep(0.05)
             assert not process_exists(child)
             assert refused(port)
-            assert errors.read_text() == ""  # -N ends quietly on the signal it was sent
         finally:
             kill_and_wait(_background_children(spec))
+
+
+def test_fork_runs_the_installed_remoterepl_whatever_the_directory(
+    client_env: ClientEnv, tmp_path: Path
+) -> None:
+    """-f from a directory holding a package named remoterepl: the background child is
+    the installed remoterepl (``python -m`` would have run the directory's one)."""
+    fake = tmp_path / "remoterepl"
+    fake.mkdir()
+    ran = tmp_path / "fake-ran"
+    (fake / "__init__.py").write_text(f"open({str(ran)!r}, 'w').close()\nprint('PWNED')\n")
+    (fake / "__main__.py").write_text("print('PWNED')\n")
+    (fake / "cli.py").write_text("print('PWNED')\n")
+    port = free_port()
+    with echo_server() as echo:
+        spec = f"{port}:{LOOPBACK}:{echo}"
+        try:
+            parent = subprocess.run(
+                remoterepl_command(["-f", "-N", "-L", spec, client_env.user_alias]),
+                stdin=subprocess.DEVNULL,
+                capture_output=True,
+                cwd=tmp_path,
+                env=client_env.env,
+                timeout=30,
+                start_new_session=True,
+            )
+            assert (parent.returncode, parent.stdout, parent.stderr) == (0, b"", b"")
+            assert not ran.exists()
+            assert echo_through(port) == "echo: hello\n"
+        finally:
+            assert kill_and_wait(_background_children(spec)) == []
+
+
+def _child_started(spec: str) -> bool:
+    """The -f child of the run naming ``spec`` was started (past exec: ``python -c ...``,
+    where its parent is ``python .../remoterepl ...``)."""
+    for pid in _background_children(spec):
+        with contextlib.suppress(OSError):
+            words = Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")
+            if len(words) > 1 and words[1] in (b"-c", b"-m"):
+                return True
+    return False
+
+
+@pytest.mark.parametrize("delay", [0.0, 0.02, 0.05, 0.08, 0.12, 0.3])
+def test_fork_ctrl_c_while_starting_is_quiet(
+    embedded_env: ClientEnv, silent_listener: int, delay: float
+) -> None:
+    """Ctrl-C soon after the -f child was started (``delay`` after its exec: its
+    interpreter still starting, then importing, then connecting to a destination that
+    never answers): a quiet 130, no Python traceback, nothing left behind."""
+    spec = f"{free_port()}:{LOOPBACK}:9"  # unique: how the test finds the child
+    args = ["-f", "-N", "-L", spec, "-p", str(silent_listener), LOOPBACK]
+    try:
+        with spawn_remoterepl(args, embedded_env.env) as term:
+            deadline = time.monotonic() + 20
+            while not _child_started(spec):
+                assert time.monotonic() < deadline, term.transcript_text()
+                time.sleep(0.002)
+            time.sleep(delay)
+            term.sendcontrol("c")
+            assert term.wait_exit(timeout=20) == 130, term.transcript_text()
+            text = term.transcript_text()
+            assert "Traceback" not in text and "Fatal Python error" not in text, text
+            assert "KeyboardInterrupt" not in text, text
+        deadline = time.monotonic() + 10
+        while _background_children(spec) and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert _background_children(spec) == []
+    finally:
+        kill_and_wait(_background_children(spec))
 
 
 def test_fork_after_authentication_asks_the_password_first(client_env: ClientEnv) -> None:
@@ -492,17 +561,18 @@ def test_fork_after_authentication_runs_the_command_in_the_background(
     client_env: ClientEnv, tmp_path: Path
 ) -> None:
     """-f COMMAND: back with 0 at once; the command runs with stdin from /dev/null and its
-    output still goes where ours went (as ssh -f)."""
+    output, stdout and stderr, still goes where ours went (as ssh -f); remoterepl's own
+    later lines (how the command ended) are dropped, as ssh's are."""
     marker = f"bg-{free_port()}"
-    command = f"read line; echo {marker} read=$? line=$line"
-    output = tmp_path / "stdout"
+    command = f"read line; echo {marker} read=$? line=$line; echo to-stderr >&2; kill -TERM $$"
+    output, errors = tmp_path / "stdout", tmp_path / "stderr"
     try:
-        with output.open("wb") as stdout:
+        with output.open("wb") as stdout, errors.open("wb") as stderr:
             parent = subprocess.run(
                 remoterepl_command(["-f", client_env.user_alias, command]),
                 input=b"never read\n",
                 stdout=stdout,
-                stderr=subprocess.DEVNULL,
+                stderr=stderr,
                 env=client_env.env,
                 timeout=60,
                 start_new_session=True,
@@ -513,5 +583,158 @@ def test_fork_after_authentication_runs_the_command_in_the_background(
             time.sleep(0.05)
         assert _background_children(marker) == []
         assert output.read_text() == f"{marker} read=1 line=\n"
+        assert errors.read_text() == "to-stderr\n"  # no "remoterepl: ... killed by SIGTERM"
     finally:
         kill_and_wait(_background_children(marker))
+
+
+@contextlib.contextmanager
+def unix_echo_server(path: Path) -> Iterator[None]:
+    """A line echo service listening on the Unix socket ``path``."""
+    server = socketserver.ThreadingUnixStreamServer(str(path), _Echo)
+    server.daemon_threads = True
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        yield
+    finally:
+        server.shutdown()
+        server.server_close()
+
+
+def echo_through_socket(path: Path, text: str = "hello") -> str:
+    with socket.socket(socket.AF_UNIX) as sock:
+        sock.settimeout(10)
+        sock.connect(str(path))
+        sock.sendall(text.encode() + b"\n")
+        return sock.makefile("rb").readline().decode()
+
+
+@contextlib.contextmanager
+def umask(mask: int) -> Iterator[None]:
+    """The test's (and so its remoterepl's) umask."""
+    previous = os.umask(mask)
+    try:
+        yield
+    finally:
+        os.umask(previous)
+
+
+def test_local_socket_in_use_is_refused_and_kept(client_env: ClientEnv, tmp_path: Path) -> None:
+    """-L /path:... where a live socket already listens: ssh's refusal (a warning, or 255
+    with ExitOnForwardFailure), and the socket at the path is left alone, also at exit."""
+    path = tmp_path / "taken.sock"
+    with echo_server() as echo, unix_echo_server(path):
+        spec = f"{path}:{LOOPBACK}:{echo}"
+        proc = run_remoterepl(["-L", spec, client_env.user_alias, "echo ran"], env=client_env.env)
+        assert (proc.returncode, proc.stdout) == (0, b"ran\n")
+        (line,) = stderr_lines(proc.stderr)
+        assert line == (
+            f"Warning: local forwarding failed (-L {spec}): "
+            f"cannot bind to path {path}: Address already in use"
+        )
+        assert echo_through_socket(path, "still") == "echo: still\n"  # the test's own server
+        options = ["-o", "ExitOnForwardFailure=yes", "-L", spec]
+        proc = run_remoterepl([*options, client_env.user_alias, "echo ran"], env=client_env.env)
+        assert (proc.returncode, proc.stdout) == (255, b"")
+        (line,) = stderr_lines(proc.stderr)
+        assert "Address already in use" in line and "ExitOnForwardFailure" in line, line
+        assert echo_through_socket(path) == "echo: hello\n"
+
+
+@pytest.mark.parametrize(
+    ("options", "mode"), [([], 0o600), (["-o", "StreamLocalBindMask=0117"], 0o660)]
+)
+def test_local_socket_mode_is_the_bind_mask(
+    client_env: ClientEnv, tmp_path: Path, options: list[str], mode: int
+) -> None:
+    """The socket of -L /path:... is made with StreamLocalBindMask (default 0177: 0600),
+    whatever the umask (022 here: 0755 otherwise)."""
+    path = tmp_path / "local.sock"
+    with echo_server() as echo, umask(0o022):
+        args = [*options, "-L", f"{path}:{LOOPBACK}:{echo}", client_env.user_alias, READY]
+        with start_remoterepl(args, env=client_env.env) as proc:
+            assert proc.stdout is not None and proc.stdin is not None
+            assert read_line_with_timeout(proc.stdout, 30) == b"ready\n"
+            assert path.stat().st_mode & 0o777 == mode
+            assert echo_through_socket(path) == "echo: hello\n"
+            proc.stdin.close()
+            assert proc.wait(timeout=30) == 0
+    assert not path.exists()
+
+
+def test_local_socket_removed_at_exit_only_if_still_ours(
+    client_env: ClientEnv, tmp_path: Path
+) -> None:
+    """At exit the socket is removed only if the path is still the one we made: another
+    socket put there meanwhile stays."""
+    path = tmp_path / "local.sock"
+    with echo_server() as echo:
+        args = ["-L", f"{path}:{LOOPBACK}:{echo}", client_env.user_alias, READY]
+        with start_remoterepl(args, env=client_env.env) as proc:
+            assert proc.stdout is not None and proc.stdin is not None
+            assert read_line_with_timeout(proc.stdout, 30) == b"ready\n"
+            path.unlink()
+            with unix_echo_server(path):
+                proc.stdin.close()
+                assert proc.wait(timeout=30) == 0
+                assert echo_through_socket(path, "mine") == "echo: mine\n"
+
+
+def test_stream_local_bind_unlink_replaces_a_stale_path(
+    client_env: ClientEnv, tmp_path: Path
+) -> None:
+    """StreamLocalBindUnlink yes: what is at the path is removed first, and the forward
+    listens there."""
+    path = tmp_path / "stale.sock"
+    path.write_text("stale\n")
+    with echo_server() as echo:
+        options = ["-o", "StreamLocalBindUnlink=yes", "-L", f"{path}:{LOOPBACK}:{echo}"]
+        with session_with_forwards(client_env, *options):
+            assert echo_through_socket(path) == "echo: hello\n"
+    assert not path.exists()
+
+
+def test_session_end_waits_for_open_forwarded_connections(client_env: ClientEnv) -> None:
+    """As ssh's client_loop(): when the remote command ends while a connection through
+    -L is still open, that connection goes on working and remoterepl exits with the
+    command's status once it is closed, not before."""
+    port = free_port()
+    with echo_server() as echo:
+        args = ["-L", f"{port}:{LOOPBACK}:{echo}", client_env.user_alias, "echo ready; read x"]
+        with start_remoterepl(args, env=client_env.env) as proc:
+            assert proc.stdout is not None and proc.stdin is not None
+            assert read_line_with_timeout(proc.stdout, 30) == b"ready\n"
+            with socket.create_connection((LOOPBACK, port), timeout=10) as sock:
+                replies = sock.makefile("rb")
+                sock.sendall(b"before\n")
+                assert replies.readline() == b"echo: before\n"
+                proc.stdin.write(b"x\n")  # the remote command ends (before: exit 0 at once)
+                proc.stdin.close()
+                time.sleep(2.0)
+                assert proc.poll() is None  # still there for the open connection
+                sock.sendall(b"after\n")
+                assert replies.readline() == b"echo: after\n"
+                replies.close()  # else the socket's close waits for it
+            assert proc.wait(timeout=20) == 0
+
+
+def test_ctrl_c_ends_the_wait_for_forwarded_connections(client_env: ClientEnv) -> None:
+    """The wait for an open forwarded connection after the session's end is cut short by
+    Ctrl-C (130, quiet), as ssh's is."""
+    port = free_port()
+    with echo_server() as echo:
+        command = "echo ready; sleep 2; echo done"
+        args = ["-T", "-L", f"{port}:{LOOPBACK}:{echo}", client_env.user_alias, command]
+        with spawn_remoterepl(args, client_env.env) as term:
+            term.wait_for_screen("ready", timeout=30)
+            with socket.create_connection((LOOPBACK, port), timeout=10) as sock:
+                sock.sendall(b"hold\n")
+                assert sock.makefile("rb").readline() == b"echo: hold\n"
+                term.wait_for_screen("done", timeout=30)
+                time.sleep(0.5)
+                assert term.child.isalive()
+                shown_before = term.transcript_text()
+                term.sendcontrol("c")
+                assert term.wait_exit(timeout=10) == 130
+                after = term.transcript_text()[len(shown_before) :]
+                assert "Traceback" not in after and "remoterepl:" not in after, after

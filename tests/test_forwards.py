@@ -242,3 +242,35 @@ def test_service_names_are_ports_as_in_ssh() -> None:
         pytest.skip("no /etc/services here (Debian's netbase)")
     forward = parse_forward(L, "8080:web:http")
     assert forward.target == Endpoint("web", http) and forward.listen == Endpoint(None, 8080)
+
+
+@pytest.mark.parametrize(
+    "options", [["-f"], ["-o", "ForkAfterAuthentication=yes"], ["-fN"]], ids=["f", "o", "fN"]
+)
+def test_dash_g_prints_fork_after_authentication(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], options: list[str]
+) -> None:
+    """-G -f and -G -o ForkAfterAuthentication=yes agree: ``forkafterauthentication yes``
+    (ssh -G prints it); without either, ``no``."""
+    config = tmp_path / "config"
+    config.write_text("Host x\n  HostName 127.0.0.1\n")
+    assert main(["-F", str(config), "-G", *options, "x", *([] if "-fN" in options else ["c"])]) == 0
+    assert "forkafterauthentication yes" in capsys.readouterr().out.splitlines()
+    assert main(["-F", str(config), "-G", "x"]) == 0
+    assert "forkafterauthentication yes" not in capsys.readouterr().out.splitlines()
+
+
+def test_dash_g_prints_the_stream_local_bind_options(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """StreamLocalBindMask/Unlink: ssh -G's defaults (0177, no), or the values given; a
+    mask that is not octal is refused before anything is connected (2)."""
+    config = tmp_path / "config"
+    config.write_text("Host x\n  HostName 127.0.0.1\n  StreamLocalBindUnlink yes\n")
+    assert main(["-F", str(config), "-G", "x"]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    assert "streamlocalbindmask 0177" in lines and "streamlocalbindunlink yes" in lines
+    assert main(["-F", str(config), "-G", "-o", "StreamLocalBindMask=0117", "x"]) == 0
+    assert "streamlocalbindmask 0117" in capsys.readouterr().out.splitlines()
+    assert main(["-F", str(config), "-G", "-o", "StreamLocalBindMask=9", "x"]) == 2
+    assert "bad StreamLocalBindMask '9'" in capsys.readouterr().err

@@ -42,6 +42,7 @@ PRIVATE_NAMES = (
 # Instance attributes (no class attribute to look up; the test checks them on live objects):
 # SSHConnection._transport (coalescing, see transport.py), SSHConfig._options (key order),
 # SSHClientConnection._agent_forward_path (agent forwarding cancelled for an untrusted host),
+# SSHConnection._channels (the forwarded connections still open at the session's end),
 # the ``packet`` extra of asyncssh's packet log records (secret lines hidden from dumps),
 # SSHChannel._recv_window, _init_recv_window and _recv_buf (the receive window).
 
@@ -81,6 +82,19 @@ async def keepalive_request(conn: asyncssh.SSHClientConnection) -> bool:
         return False
     await request(b"keepalive@openssh.com")
     return True
+
+
+def open_forwarded_channels(conn: asyncssh.SSHClientConnection) -> int:
+    """How many forwarded connections (TCP and Unix-socket channels, either way) are
+    open on ``conn``: what ssh's channel_still_open() counts. asyncssh keeps its channels
+    in ``_channels`` only; 0 (nothing to wait for) if this asyncssh has no such table."""
+    channels = getattr(conn, "_channels", None)
+    if not isinstance(channels, dict):
+        return 0
+    from asyncssh import SSHTCPChannel, SSHUNIXChannel  # loaded by now (see the top)
+
+    kinds = (SSHTCPChannel, SSHUNIXChannel)
+    return sum(isinstance(channel, kinds) for channel in channels.values())
 
 
 # -- logging (diagnostics.py) ---------------------------------------------------------------

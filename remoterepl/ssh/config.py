@@ -67,6 +67,8 @@ _EXTRA_KEYWORDS = {
         "bool",
     ),
     "SessionType": "string",
+    "StreamLocalBindMask": "string",  # octal: checked by forwarding.plan_forwards
+    "StreamLocalBindUnlink": "bool",
 }
 compat.teach_config_keywords(_EXTRA_KEYWORDS)
 # Not implemented, but kept, so that a warning can say when one applies to a host.

@@ -107,6 +107,18 @@ class Connection:
         self.forwards = await open_forwards(self._conn, self._forward_plan, console)
         return self.forwards
 
+    async def wait_forwarded_connections(self, poll: float = 0.1) -> None:
+        """Once the session is over: return when no forwarded connection (through -L, -R
+        or -D) is open any more, or the connection is gone, as ssh's client_loop() waits
+        for channel_still_open(). The listeners stay meanwhile, as ssh's do. asyncssh
+        tells no channel's end to its connection: polled, only in this last phase."""
+        lost = asyncio.ensure_future(self._conn.wait_closed())
+        try:
+            while not lost.done() and compat.open_forwarded_channels(self._conn):
+                await asyncio.wait({lost}, timeout=poll)
+        finally:
+            lost.cancel()
+
     async def wait_lost(self) -> None:
         """Return once the connection is gone (what -N waits for)."""
         await self._conn.wait_closed()

@@ -8,8 +8,9 @@ from __future__ import annotations
 import contextlib
 import errno
 import os
-import stat
+from collections.abc import Awaitable, Generator
 from dataclasses import dataclass
+from typing import Any, TypeVar
 
 import asyncssh
 
@@ -41,6 +42,10 @@ class ForwardPlan:
     exit_on_failure: bool = False
     no_session: bool = False  # -N or SessionType none: no remote process
     fork_in_config: bool = False  # ForkAfterAuthentication yes (-f, -o or a file)
+    # local Unix-socket listeners (-L /path:...): the umask they are made with, and
+    # whether a file already at the path is removed first (else: refused, as ssh)
+    socket_mask: int = 0o177  # StreamLocalBindMask
+    socket_unlink: bool = False  # StreamLocalBindUnlink
 
 
 def session_type(config: HostConfig) -> str:
@@ -75,7 +80,19 @@ def plan_forwards(settings: ConnectSettings, config: HostConfig) -> ForwardPlan:
         exit_on_failure=bool(config.get("ExitOnForwardFailure", False)),
         no_session=settings.no_command or session_type(config) == "none",
         fork_in_config=bool(config.get("ForkAfterAuthentication", False)),
+        socket_mask=_bind_mask(config.get("StreamLocalBindMask")),
+        socket_unlink=bool(config.get("StreamLocalBindUnlink", False)),
     )
+
+
+def _bind_mask(value: object) -> int:
+    """StreamLocalBindMask: octal, 0 to 0777, as readconf.c reads it (default 0177)."""
+    if value is None:
+        return 0o177
+    text = " ".join(map(str, value)) if isinstance(value, list) else str(value)
+    if not text or len(text) > 4 or any(c not in "01234567" for c in text):
+        raise UsageError(f"bad StreamLocalBindMask '{shown(text)}': an octal mask is expected")
+    return int(text, 8)
 
 
 @dataclass
@@ -83,7 +100,8 @@ class _Open:
     forward: Forward
     listener: asyncssh.SSHListener
     where: str  # what listens: "127.0.0.1:8080", "localhost:8080", a path
-    socket_path: str | None = None  # a local Unix socket we made: removed on close
+    socket_path: str | None = None  # a local Unix socket we made: removed on close...
+    socket_id: tuple[int, int] | None = None  # ...if the path is still it (st_dev, st_ino)
 
 
 class Forwards:
@@ -119,8 +137,8 @@ class Forwards:
         """Stop listening (idempotent); local Unix sockets we made are removed, as ssh does."""
         for item in self._open:
             item.listener.close()
-            if item.socket_path is not None:
-                _remove_socket(item.socket_path)
+            if item.socket_path is not None and item.socket_id is not None:
+                _remove_socket(item.socket_path, item.socket_id)
         self._open.clear()
 
 
@@ -128,19 +146,91 @@ def _target_words(target: Endpoint) -> str:
     return target.path if target.path is not None else str(target)
 
 
-def _remove_socket(path: str) -> None:
-    with contextlib.suppress(OSError):
-        if stat.S_ISSOCK(os.lstat(path).st_mode):
+def _identity(path: str) -> tuple[int, int] | None:
+    try:
+        info = os.lstat(path)
+    except OSError:
+        return None
+    return info.st_dev, info.st_ino
+
+
+def _remove_socket(path: str, ours: tuple[int, int]) -> None:
+    """Remove the socket we made, not whatever has taken its path since."""
+    if _identity(path) == ours:
+        with contextlib.suppress(OSError):
             os.unlink(path)
+
+
+_T = TypeVar("_T")
+
+
+class _FirstStepUnderUmask:
+    """Await ``awaitable`` with the process's umask set to ``mask`` during its first
+    step only: the synchronous run up to its first suspension, in which asyncio's
+    create_unix_server() binds and listens (asyncssh awaits nothing before it). The umask
+    is process-wide: no other task of ours may run under it, and no connection may be
+    accepted before the socket has its mode (a chmod after the bind would leave both)."""
+
+    def __init__(self, mask: int, awaitable: Awaitable[_T]) -> None:
+        self._mask = mask
+        self._awaitable = awaitable  # asyncssh's forward_*: a coroutine in a wrapper
+
+    def __await__(self) -> Generator[Any, Any, _T]:
+        coroutine = self._awaitable.__await__()
+        previous = os.umask(self._mask)
+        try:
+            suspended = coroutine.send(None)
+        except StopIteration as done:
+            return done.value  # type: ignore[no-any-return]
+        finally:
+            os.umask(previous)
+        while True:  # the rest, as ``yield from`` would run it
+            try:
+                sent = yield suspended
+            except GeneratorExit:
+                coroutine.close()
+                raise
+            except BaseException as exc:  # cancelled: into the coroutine
+                try:
+                    suspended = coroutine.throw(exc)
+                except StopIteration as done:
+                    return done.value  # type: ignore[no-any-return]
+            else:
+                try:
+                    suspended = coroutine.send(sent)
+                except StopIteration as done:
+                    return done.value  # type: ignore[no-any-return]
+
+
+async def _listen_socket(
+    conn: asyncssh.SSHClientConnection, forward: Forward, mask: int, unlink: bool
+) -> _Open:
+    """A local Unix-socket listener as ssh's unix_listener() makes it: a path already
+    there is refused (asyncio would silently remove even a live socket), or removed
+    first with StreamLocalBindUnlink yes; the socket is made under StreamLocalBindMask."""
+    path, target = forward.listen.path, forward.target
+    assert path is not None
+    if target is None:  # refused by the parser: SOCKS needs a TCP port
+        raise OSError(errno.EINVAL, "SOCKS on a Unix socket is not supported")
+    if unlink:
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(path)
+    elif os.path.lexists(path):
+        raise OSError(errno.EADDRINUSE, os.strerror(errno.EADDRINUSE))
+    if target.path is not None:
+        opening = conn.forward_local_path(path, target.path)
+    else:
+        assert target.host is not None
+        opening = conn.forward_local_path_to_port(path, target.host, target.port)
+    listener: asyncssh.SSHListener = await _FirstStepUnderUmask(mask, opening)
+    return _Open(forward, listener, path, socket_path=path, socket_id=_identity(path))
 
 
 def _shown_host(host: str) -> str:
     return host or "*"
 
 
-async def _listen(
-    conn: asyncssh.SSHClientConnection, forward: Forward, gateway_ports: bool
-) -> _Open:
+async def _listen(conn: asyncssh.SSHClientConnection, forward: Forward, plan: ForwardPlan) -> _Open:
     """Open one forward's listener (OSError or asyncssh.ChannelListenError)."""
     listen, target = forward.listen, forward.target
     if forward.kind is Kind.REMOTE:
@@ -162,15 +252,8 @@ async def _listen(
             listener = await conn.forward_remote_port(host, listen.port, target.host, target.port)
         return _Open(forward, listener, f"{_shown_host(host)}:{listener.get_port()}")
     if listen.path is not None:
-        if target is None:  # refused by the parser: SOCKS needs a TCP port
-            raise OSError(errno.EINVAL, "SOCKS on a Unix socket is not supported")
-        if target.path is not None:
-            listener = await conn.forward_local_path(listen.path, target.path)
-        else:
-            assert target.host is not None
-            listener = await conn.forward_local_path_to_port(listen.path, target.host, target.port)
-        return _Open(forward, listener, listen.path, socket_path=listen.path)
-    host = bind_host(listen, gateway_ports)
+        return await _listen_socket(conn, forward, plan.socket_mask, plan.socket_unlink)
+    host = bind_host(listen, plan.gateway_ports)
     try:
         if target is None:
             listener = await conn.forward_socks(host, listen.port)
@@ -195,8 +278,10 @@ def _failure(forward: Forward, exc: BaseException) -> str:
         return f"remote port forwarding failed for listen {what} ({forward}): {exc}"
     if isinstance(exc, OSError):
         reason = exc.strerror or str(exc)
-        if forward.listen.path is not None:
-            reason = f"{forward.listen.path}: {reason}"
+        if forward.listen.path is not None:  # ssh's unix_listener() words
+            if exc.errno and exc.errno > 0:
+                reason = os.strerror(exc.errno)
+            reason = f"cannot bind to path {forward.listen.path}: {reason}"
         return f"{forward.kind.value} forwarding failed ({forward}): {reason}"
     return f"{forward.kind.value} forwarding failed ({forward}): {exc}"
 
@@ -209,7 +294,7 @@ async def open_forwards(
     forwards = Forwards()
     for forward in plan.forwards:
         try:
-            item = await _listen(conn, forward, plan.gateway_ports)
+            item = await _listen(conn, forward, plan)
         except (OSError, asyncssh.ChannelListenError) as exc:
             message = _failure(forward, exc)
             if plan.exit_on_failure:

@@ -31,6 +31,8 @@ _DEFAULTS = {
     "PasswordAuthentication": "yes",
     "PubkeyAuthentication": "yes",
     "RequestTTY": "auto",
+    "StreamLocalBindMask": "0177",
+    "StreamLocalBindUnlink": "no",
     "TCPKeepAlive": "yes",
 }
 # Keywords whose every value is a line of its own (ssh -G: "identityfile" once per file).
