@@ -18,6 +18,7 @@ from remoterepl.display import shown
 from remoterepl.errors import UsageError
 from remoterepl.settings import ConnectSettings
 from remoterepl.ssh import keywords
+from remoterepl.ssh.keyword_values import LINE_VALUE_KEYWORDS
 
 MAX_INCLUDE_DEPTH = 16  # OpenSSH's READCONF_MAX_DEPTH
 SYSTEM_DIRECTORY = "/etc/ssh"
@@ -76,7 +77,7 @@ class _Checker:
             if parsed is None:
                 continue
             keyword, args = parsed
-            line_value = keyword.lower() in keywords.LINE_VALUE_KEYWORDS
+            line_value = keyword.lower() in LINE_VALUE_KEYWORDS
             value = shlex.join(args) if line_value else " ".join(args)
             if keyword.lower() == "include":
                 self.include(args, where, system=system, depth=depth)
