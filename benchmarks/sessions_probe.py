@@ -21,7 +21,7 @@ from remoterepl.environment import Console
 from remoterepl.errors import RemoteReplError
 from remoterepl.session.process import RemoteSession
 from remoterepl.settings import ConnectSettings, Target
-from remoterepl.ssh.connect import connect
+from remoterepl.ssh.connect import open_connection
 from remoterepl.ssh.connection import Connection
 
 
@@ -50,7 +50,7 @@ async def probe(config: str, host: str, count: int) -> dict[str, object]:
 
     async def open_session(connection: Connection | None = None) -> None:
         if connection is None:
-            connection = await connect(settings, Console(None))
+            connection = await open_connection(settings, Console(None))
             connections.append(connection)
         session = await RemoteSession.open(connection, "cat", None)
         await _round_trip(session)  # fully up, buffers allocated

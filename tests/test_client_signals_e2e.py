@@ -23,6 +23,7 @@ from pathlib import Path
 
 import pytest
 
+from remoterepl.modes.pipe import SAME_SIGNAL_WINDOW
 from tests.client import (
     Terminal,
     assert_one_line_error,
@@ -109,7 +110,7 @@ def test_pipe_mode_second_signal_gives_up_at_once(
 ) -> None:
     """A remote that lives on after the signal (its trap only reports it): a second one
     ends the session at once with 128+N and one line; the output already received is on
-    stdout. (The test waits for the trap's word: two signals sent at once can merge.)"""
+    stdout. (The same signal again at once is the same request: see the timeout(1) test.)"""
     name = _name(signum).removeprefix("SIG")
     script = f"trap 'echo trapped' {name}; echo marker $$; while :; do sleep 0.1; done"
     with start_remoterepl([login.alias, script], env=login.env.env) as proc:
@@ -117,6 +118,7 @@ def test_pipe_mode_second_signal_gives_up_at_once(
         assert proc.stdout is not None
         proc.send_signal(signum)
         assert read_line_with_timeout(proc.stdout, 20) == b"trapped\n"
+        time.sleep(2 * SAME_SIGNAL_WINDOW)  # as a person would: not the same request again
         started = time.monotonic()
         proc.send_signal(signum)
         out, err = proc.communicate(timeout=20)
@@ -129,6 +131,23 @@ def test_pipe_mode_second_signal_gives_up_at_once(
         "remote process"
     ], err
     assert out == b""
+
+
+def test_pipe_mode_the_same_signal_twice_at_once_is_one_request(
+    embedded_env: ClientEnv, remote_pids: list[int]
+) -> None:
+    """SIGTERM twice back to back (as timeout(1) sends it: to the command, then to its
+    process group) is forwarded once: the remote's trap runs and the session goes on."""
+    script = "trap 'echo trapped' TERM; echo marker $$; while :; do sleep 0.1; done"
+    with start_remoterepl([embedded_env.user_alias, script], env=embedded_env.env) as proc:
+        _started(proc, remote_pids)
+        assert proc.stdout is not None
+        os.kill(proc.pid, signal.SIGTERM)
+        os.kill(proc.pid, signal.SIGTERM)
+        assert read_line_with_timeout(proc.stdout, 20) == b"trapped\n"
+        time.sleep(1)
+        assert proc.poll() is None, "the repeat was taken for a second signal"
+        proc.kill()
 
 
 def test_timeout_ends_the_session(login: Login) -> None:

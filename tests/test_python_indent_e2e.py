@@ -30,8 +30,13 @@ def python(embedded_env: ClientEnv) -> Iterator[Terminal]:
     with spawn_remoterepl([embedded_env.user_alias, "python3", "-q"], embedded_env.env) as term:
         term.wait_for_screen(lambda s: last_line(s) == ">>>", timeout=15)
         yield term
-        term.sendcontrol("c")  # whatever statement was left open
-        term.wait_for_screen(lambda s: last_line(s) == ">>>")
+        # Whatever statement was left open; Ctrl-D only once python has answered the
+        # Ctrl-C (its readline may take both in one wake-up, and drop the end of input).
+        interrupts = term.screen_text().count("KeyboardInterrupt")
+        term.sendcontrol("c")
+        term.wait_for_screen(
+            lambda s: s.count("KeyboardInterrupt") > interrupts and last_line(s) == ">>>"
+        )
         term.sendcontrol("d")
         assert term.wait_exit() == 0
 

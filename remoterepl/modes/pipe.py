@@ -30,10 +30,10 @@ from remoterepl.stopsignals import StopSignals
 # Larger chunks mean fewer trips through the event loop per megabyte (benchmarks/README.md).
 BUFSIZE = 512 * 1024
 ABANDON_FLUSH_TIMEOUT = 2.0  # seconds for our writers to pass on output after a second signal
-# The same signal again while the first is still being delivered, this soon, is the same
-# request: GNU timeout(1) sends its signal to the command and then to the command's whole
-# process group (kill -- -PGID likewise), microseconds apart.
-SAME_SIGNAL_WINDOW = 1.0
+# The same signal again this soon is the same request: GNU timeout(1) sends its signal to
+# the command and then to the command's whole process group (kill -- -PGID likewise),
+# microseconds apart; a person's second Ctrl-C comes much later.
+SAME_SIGNAL_WINDOW = 0.1
 
 
 class _SignalForwarder:
@@ -71,12 +71,7 @@ class _SignalForwarder:
             self._first = (signum, now)
             name = signal.Signals(signum).name.removeprefix("SIG")
             self._delivery = asyncio.create_task(self._deliver(name))
-        elif (
-            self._first[0] == signum
-            and now - self._first[1] < SAME_SIGNAL_WINDOW
-            and self._delivery is not None
-            and not self._delivery.done()
-        ):
+        elif self._first[0] == signum and now - self._first[1] < SAME_SIGNAL_WINDOW:
             return  # the same request delivered twice, not a second one
         elif not self.abandoned.done():
             self.abandoned.set_result(signum)
