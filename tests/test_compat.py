@@ -13,7 +13,7 @@ from pathlib import Path
 import asyncssh
 import pytest
 
-from remoterepl.embedded import start_server
+from remoterepl.embedded import EmbeddedServer, start_server
 from remoterepl.ssh import compat
 
 
@@ -25,6 +25,22 @@ def _resolve(spec: str) -> object:
     for name in filter(None, attributes.split(".")):
         found = getattr(found, name)
     return found
+
+
+async def _connect(
+    server: EmbeddedServer, key: asyncssh.SSHKey, **options: object
+) -> asyncssh.SSHClientConnection:
+    """A client connection to an in-process test server: this key only, no config, no
+    known_hosts, no agent."""
+    return await asyncssh.connect(
+        server.host,
+        server.port,
+        client_keys=[key],
+        known_hosts=None,
+        config=None,
+        agent_path=None,
+        **options,
+    )
 
 
 @pytest.mark.parametrize("spec", compat.PRIVATE_NAMES)
@@ -78,9 +94,7 @@ async def test_connection_transport_and_keepalive() -> None:
     keepalive request compat sends (in-process embedded server, no sshd)."""
     key = asyncssh.generate_private_key("ssh-ed25519")
     async with await start_server([key]) as server:
-        conn = await asyncssh.connect(
-            server.host, server.port, client_keys=[key], known_hosts=None, config=None
-        )
+        conn = await _connect(server, key)
         async with conn:
             transport = compat.get_transport(conn)
             assert transport is not None and hasattr(transport, "write")
@@ -146,15 +160,7 @@ async def test_agent_forwarding_can_be_cancelled_on_a_live_connection() -> None:
     session is opened; compat clears it (an untrusted host key)."""
     key = asyncssh.generate_private_key("ssh-ed25519")
     async with await start_server([key]) as server:
-        conn = await asyncssh.connect(
-            server.host,
-            server.port,
-            client_keys=[key],
-            known_hosts=None,
-            config=None,
-            agent_path=None,
-            agent_forwarding="/nonexistent/agent.sock",
-        )
+        conn = await _connect(server, key, agent_forwarding="/nonexistent/agent.sock")
         async with conn:
             assert conn._agent_forward_path == "/nonexistent/agent.sock"
             assert compat.disable_agent_forwarding(conn)
@@ -170,14 +176,7 @@ async def test_open_forwarded_channels_counts_live_tcp_channels() -> None:
     port = listener.sockets[0].getsockname()[1]
     try:
         async with await start_server([key], allow_tcp_forwarding=True) as server:
-            conn = await asyncssh.connect(
-                server.host,
-                server.port,
-                client_keys=[key],
-                known_hosts=None,
-                config=None,
-                agent_path=None,
-            )
+            conn = await _connect(server, key)
             async with conn:
                 process = await conn.create_process("cat")
                 assert compat.open_forwarded_channels(conn) == 0
@@ -249,9 +248,7 @@ async def test_receive_window_counts_data_not_yet_delivered() -> None:
             loop.call_soon(self.chan.resume_reading)
 
     async with await start_server([key]) as server:
-        conn = await asyncssh.connect(
-            server.host, server.port, client_keys=[key], known_hosts=None, config=None
-        )
+        conn = await _connect(server, key)
         async with conn:
             chan, _session = await conn.create_session(
                 Reader, "head -c 33554432 /dev/zero", encoding=None

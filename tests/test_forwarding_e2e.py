@@ -44,10 +44,8 @@ class _Echo(socketserver.StreamRequestHandler):
 
 
 @contextlib.contextmanager
-def echo_server() -> Iterator[int]:
-    """A line echo service on 127.0.0.1 (its port): what the forwards reach."""
-    server = socketserver.ThreadingTCPServer((LOOPBACK, 0), _Echo)
-    server.daemon_threads = True
+def _serving(server: socketserver.TCPServer) -> Iterator[int]:
+    """Serve ``server`` in a thread while the block runs; yields its port."""
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()
     try:
@@ -55,6 +53,15 @@ def echo_server() -> Iterator[int]:
     finally:
         server.shutdown()
         server.server_close()
+
+
+@contextlib.contextmanager
+def echo_server() -> Iterator[int]:
+    """A line echo service on 127.0.0.1 (its port): what the forwards reach."""
+    server = socketserver.ThreadingTCPServer((LOOPBACK, 0), _Echo)
+    server.daemon_threads = True
+    with _serving(server) as port:
+        yield port
 
 
 class _Hello(http.server.BaseHTTPRequestHandler):
@@ -72,14 +79,8 @@ class _Hello(http.server.BaseHTTPRequestHandler):
 @contextlib.contextmanager
 def http_server() -> Iterator[int]:
     """A loopback HTTP server (its port) answering ``hello from PATH``."""
-    server = http.server.ThreadingHTTPServer((LOOPBACK, 0), _Hello)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    try:
-        yield int(server.server_address[1])
-    finally:
-        server.shutdown()
-        server.server_close()
+    with _serving(http.server.ThreadingHTTPServer((LOOPBACK, 0), _Hello)) as port:
+        yield port
 
 
 def echo_through(port: int, text: str = "hello") -> str:
