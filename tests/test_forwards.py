@@ -274,3 +274,28 @@ def test_dash_g_prints_the_stream_local_bind_options(
     assert "streamlocalbindmask 0117" in capsys.readouterr().out.splitlines()
     assert main(["-F", str(config), "-G", "-o", "StreamLocalBindMask=9", "x"]) == 2
     assert "bad StreamLocalBindMask '9'" in capsys.readouterr().err
+
+
+async def test_loopback_only_binds_without_needing_a_localhost_name(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """ssh binds loopback without resolving a name; remoterepl binds ``localhost`` only
+    where it names loopback addresses alone, else 127.0.0.1 (a new root may have no
+    /etc/hosts: ``localhost`` then does not resolve)."""
+    import asyncio
+
+    from remoterepl.ssh import forwarding
+
+    loop = asyncio.get_running_loop()
+    real = await forwarding._loopback_name()
+    assert real in ("localhost", "127.0.0.1")
+
+    async def unresolvable(*_args: object, **_kwargs: object) -> list[object]:
+        raise socket.gaierror(socket.EAI_NONAME, "Name or service not known")
+
+    async def elsewhere(*_args: object, **_kwargs: object) -> list[object]:
+        return [(socket.AF_INET, socket.SOCK_STREAM, 6, "", ("192.0.2.7", 0))]
+
+    for fake in (unresolvable, elsewhere):
+        monkeypatch.setattr(loop, "getaddrinfo", fake)
+        assert await forwarding._loopback_name() == "127.0.0.1"

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import cast
+
 import pytest
 
 from remoterepl.editor.answers import TerminalAnswers
@@ -191,8 +193,14 @@ def test_readline_reading_with_no_text_redraws_the_prompt() -> None:
     would: no line to paint, no partial line)."""
     events = _Events()
     router, status, stream = _router(events, busy_since=1.0)  # starting up
+    status.remote_spoke = False  # as a PTY session starts
     router.route(stream, "\x1b[?2004h", True)
     assert status.busy_since is None
     assert events.prompt_changes == 1
     router.route(stream, "\x1b[?2004h", True)  # not busy: nothing changed, no redraw
     assert events.prompt_changes == 1
+    # Later, after a line was sent (vi started from the shell): no redraw over its screen.
+    status.busy_since = 2.0
+    router.route(stream, "\x1b[?2004h", True)
+    assert events.prompt_changes == 1
+    assert cast("float | None", status.busy_since) is None  # (mypy: route() changed it)

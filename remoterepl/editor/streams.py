@@ -122,6 +122,7 @@ class OutputRouter:
     def route(self, stream: RemoteStream, text: str, watch: bool) -> None:
         """Paint ``text``: line-split for the editor, or as it is while the program reads
         keys itself; ``watch`` it (PTY output) for what changes who reads keys."""
+        first_output = bool(text) and not self.status.remote_spoke
         if text:
             self.status.remote_spoke = True
         if "\x1b]" in text:
@@ -142,7 +143,7 @@ class OutputRouter:
             was_raw = self.raw
             self.mode.note_mark(mark)
             if self.mode.reading_line:
-                self._line_editor_reads()
+                self._line_editor_reads(redraw=first_output)
             self._leave_dead_screen()
             if self.mode.tty_stale:
                 self._trust_tty_later()
@@ -152,15 +153,17 @@ class OutputRouter:
             done = mark.end()
         self._paint(stream, text[done:])
 
-    def _line_editor_reads(self) -> None:
-        """A line editor waits for a line: the remote is no longer busy. That changes the
-        prompt even when no text comes with it: a program whose prompt is empty (bc -q,
-        whose only output at the start is readline's mark) gets the local one now, and
-        nothing else would redraw it (no line to paint, no partial line)."""
+    def _line_editor_reads(self, *, redraw: bool) -> None:
+        """A line editor waits for a line: the remote is no longer busy. At the start
+        (``redraw``: the remote's first output) that changes the prompt even when no text
+        comes with it: a program whose prompt is empty (bc -q, whose only output is
+        readline's mark) gets the local one now, and nothing else would redraw it. Not
+        later: the mark may be a full-screen program's (vim's bracketed paste) that the
+        tty watcher has yet to report, and a redraw then would paint over its screen."""
         was_busy = self.status.busy_since is not None
         remote_ready(self.status)
         self._echoes_due = 0
-        if was_busy:
+        if was_busy and redraw:
             self.events.prompt_changed()
 
     def before_next_line(self, text: str) -> None:

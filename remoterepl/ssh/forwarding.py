@@ -5,9 +5,12 @@ the forward. :class:`Forwards` is what the layers above see: ``~#``'s listing, c
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import errno
+import ipaddress
 import os
+import socket
 from collections.abc import Awaitable, Generator
 from dataclasses import dataclass
 from typing import Any, TypeVar
@@ -254,6 +257,8 @@ async def _listen(conn: asyncssh.SSHClientConnection, forward: Forward, plan: Fo
     if listen.path is not None:
         return await _listen_socket(conn, forward, plan.socket_mask, plan.socket_unlink)
     host = bind_host(listen, plan.gateway_ports)
+    if host == "localhost":
+        host = await _loopback_name()
     try:
         if target is None:
             listener = await conn.forward_socks(host, listen.port)
@@ -268,6 +273,23 @@ async def _listen(conn: asyncssh.SSHClientConnection, forward: Forward, plan: Fo
         reason = os.strerror(exc.errno) if exc.errno and exc.errno > 0 else exc.strerror or str(exc)
         raise OSError(exc.errno, f"bind [{_shown_host(host)}]:{listen.port}: {reason}") from None
     return _Open(forward, listener, f"{_shown_host(host)}:{listener.get_port()}")
+
+
+async def _loopback_name() -> str:
+    """What to bind for "loopback only". ssh binds the loopback addresses without a name
+    (getaddrinfo(NULL) without AI_PASSIVE), which asyncssh cannot be asked for: so
+    ``localhost`` where it names only loopback addresses (both families, as ssh), else
+    127.0.0.1 (a new root may have no /etc/hosts at all)."""
+    try:
+        found = await asyncio.get_running_loop().getaddrinfo(
+            "localhost", None, type=socket.SOCK_STREAM
+        )
+    except OSError:
+        return "127.0.0.1"
+    addresses = {str(info[4][0]) for info in found}
+    if addresses and all(ipaddress.ip_address(a).is_loopback for a in addresses):
+        return "localhost"
+    return "127.0.0.1"
 
 
 def _failure(forward: Forward, exc: BaseException) -> str:
