@@ -12,6 +12,7 @@ from typing import Any, Protocol
 
 from remoterepl.display import shown
 from remoterepl.errors import UsageError
+from remoterepl.settings import first_option
 
 
 class Kind(enum.Enum):
@@ -292,19 +293,15 @@ def connect_fields(args: dict[str, Any], options: tuple[tuple[str, str], ...]) -
     }
 
 
-def _first(options: tuple[tuple[str, str], ...], keyword: str) -> str | None:
-    return next((v for k, v in options if k.lower() == keyword.lower()), None)
-
-
 def check_no_command(args: dict[str, Any], options: tuple[tuple[str, str], ...]) -> bool:
     """Refuse -N with what needs a remote process (COMMAND, --raw, --stdin...); ``args``
     are argparse's values. Return whether to go to the background (-f, or -o
     ForkAfterAuthentication=yes; the app refuses it when there is nothing to run)."""
-    session_none = bool(args["N"]) or (_first(options, "SessionType") or "").lower() == "none"
+    session_none = bool(args["N"]) or (first_option(options, "SessionType") or "").lower() == "none"
     if args["N"] and args["command"]:
         raise UsageError("-N runs no remote command: drop COMMAND or -N")
     needing = [f"--{name}" for name in _SESSION_OPTIONS if args.get(name)]
     if session_none and needing:
         raise UsageError(f"-N runs no remote command: not with {', '.join(needing)}")
-    fork = (_first(options, "ForkAfterAuthentication") or "").lower() in ("yes", "true")
+    fork = (first_option(options, "ForkAfterAuthentication") or "").lower() in ("yes", "true")
     return bool(args["f"]) or fork

@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 from urllib.parse import unquote, urlsplit
 
 from remoterepl.display import shown
 from remoterepl.errors import UsageError
-from remoterepl.forwards import Forward
+
+if TYPE_CHECKING:  # forwards.py reads options with first_option() below
+    from remoterepl.forwards import Forward
 
 DEFAULT_ESCAPE_CHAR = "~"
 
@@ -19,6 +22,13 @@ class Target:
     host: str
     user: str | None = None
     port: int | None = None
+
+
+def first_option(options: tuple[tuple[str, str], ...], key: str) -> str | None:
+    """The first value for ``key`` among ``(keyword, value)`` options (ssh keywords are
+    case-insensitive; the first value wins)."""
+    wanted = key.lower()
+    return next((v for k, v in options if k.lower() == wanted), None)
 
 
 @dataclass(frozen=True)
@@ -42,8 +52,7 @@ class ConnectSettings:
 
     def option(self, key: str) -> str | None:
         """Return the first ``-o`` value for ``key`` (ssh keywords are case-insensitive)."""
-        wanted = key.lower()
-        return next((v for k, v in self.options if k.lower() == wanted), None)
+        return first_option(self.options, key)
 
 
 @dataclass(frozen=True)

@@ -17,6 +17,7 @@ import pytest
 from remoterepl import shell_completion
 from remoterepl.arguments import build_parser
 from remoterepl.ssh import hostnames
+from remoterepl.ssh.config_check import MAX_INCLUDE_DEPTH
 from tests.client import remoterepl_command, remoterepl_path
 from tests.client_env import client_environment
 
@@ -124,7 +125,7 @@ def test_config_aliases_stop_at_an_include_loop(tmp_path: Path) -> None:
     loop = tmp_path / "loop.conf"
     loop.write_text(f"Host looped\nInclude {loop}\n")
     names = list(hostnames.config_aliases(str(loop), str(tmp_path)))
-    assert names == ["looped"] * (hostnames.MAX_INCLUDE_DEPTH + 1)
+    assert names == ["looped"] * (MAX_INCLUDE_DEPTH + 1)
 
 
 def test_known_hosts_names_exactly(tmp_path: Path) -> None:

@@ -22,16 +22,17 @@ from remoterepl.ssh.keyword_values import LINE_VALUE_KEYWORDS
 
 MAX_INCLUDE_DEPTH = 16  # OpenSSH's READCONF_MAX_DEPTH
 SYSTEM_DIRECTORY = "/etc/ssh"
-SYSTEM_CONFIG = "/etc/ssh/ssh_config"
+SYSTEM_CONFIG = os.path.join(SYSTEM_DIRECTORY, "ssh_config")
 
 
-def split_line(line: str) -> tuple[str, list[str]] | None:
+def split_line(line: str, *, comments: bool = False) -> tuple[str, list[str]] | None:
     """(keyword, arguments) of a config line as asyncssh splits it; None for blank lines
-    and comments. ValueError for unbalanced quotes."""
+    and comments (``comments``: also a ``#`` word ends the line, as OpenSSH reads it).
+    ValueError for unbalanced quotes."""
     text = line.strip()
     if not text or text.startswith("#"):
         return None
-    words = shlex.split(text)
+    words = shlex.split(text, comments=comments)
     if not words:
         return None
     first, equals, rest = words[0].partition("=")

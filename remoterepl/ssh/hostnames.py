@@ -10,14 +10,16 @@ from __future__ import annotations
 
 import glob
 import os
-import shlex
 from collections.abc import Iterable, Iterator
 
 from remoterepl.settings import host_problem
+from remoterepl.ssh.config_check import (
+    MAX_INCLUDE_DEPTH,
+    SYSTEM_CONFIG,
+    SYSTEM_DIRECTORY,
+    split_line,
+)
 
-MAX_INCLUDE_DEPTH = 16  # OpenSSH's READCONF_MAX_DEPTH
-SYSTEM_DIRECTORY = "/etc/ssh"
-SYSTEM_CONFIG = os.path.join(SYSTEM_DIRECTORY, "ssh_config")
 SYSTEM_KNOWN_HOSTS = os.path.join(SYSTEM_DIRECTORY, "ssh_known_hosts")
 _PATTERN_CHARS = frozenset("*?!")
 
@@ -43,17 +45,10 @@ def _lines(path: str) -> list[str]:
 def _words(line: str) -> list[str]:
     """A config line's words as ssh splits them (quotes, ``Key=value``); [] when malformed."""
     try:
-        words = shlex.split(line, comments=True)
+        parsed = split_line(line, comments=True)
     except ValueError:
         return []
-    if words and "=" in words[0]:
-        keyword, _, rest = words[0].partition("=")
-        words = [keyword, *([rest] if rest else []), *words[1:]]
-    if len(words) > 1 and words[1].startswith("="):  # "Host = a b"
-        words[1] = words[1][1:]
-        if not words[1]:
-            del words[1]
-    return words
+    return [] if parsed is None else [parsed[0], *parsed[1]]
 
 
 def config_aliases(path: str, base: str, depth: int = 0) -> Iterator[str]:

@@ -54,8 +54,6 @@ def _word(keyword: str, value: object) -> str:
         return "yes" if value else "no"
     if keyword == "AddressFamily" and isinstance(value, int):
         return _FAMILIES.get(value, str(value))
-    if keyword == "EscapeChar" and isinstance(value, list):
-        return " ".join(map(str, value)) or "none"
     if isinstance(value, (list, tuple)):
         return " ".join(map(str, value)) or "none"
     return str(value)
