@@ -247,10 +247,15 @@ def test_two_sessions_writing_and_trimming_lose_nothing(tmp_path: Path) -> None:
 
     writers = [PersistentHistory(path, limit=1000) for _ in range(2)]
     start = threading.Barrier(3)
+    # Each writer's last entry comes after the trim, however the threads are scheduled
+    # (a loaded machine may let both finish first: the trim alone could keep none of one).
+    trimmed = threading.Event()
 
     def write(history: PersistentHistory, name: str) -> None:
         start.wait()
         for n in range(200):
+            if n == 199:
+                trimmed.wait(30)
             history._append(f"\n# t\n+{name} {n}\n".encode())
 
     threads = [threading.Thread(target=write, args=(w, f"w{i}")) for i, w in enumerate(writers)]
@@ -259,6 +264,7 @@ def test_two_sessions_writing_and_trimming_lose_nothing(tmp_path: Path) -> None:
     start.wait()
     trimmer = PersistentHistory(path, limit=100)
     trimmer.load_history_strings()
+    trimmed.set()
     for thread in threads:
         thread.join()
     entries = parse_entries(path.read_bytes())
