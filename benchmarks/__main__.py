@@ -16,9 +16,10 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 
 from benchmarks.env import REPO, BenchSetupError, bench_env
+from benchmarks.model import Config, Metric, SuiteFailed, loadavg
 from benchmarks.procs import BenchError
 from benchmarks.report import machine_info, markdown_table, write_chart, write_json
-from benchmarks.suite import MEASUREMENTS, Config, Metric, SuiteFailed, loadavg, run_all
+from benchmarks.suite import MEASUREMENTS, run_all
 
 
 def _log(message: str) -> None:

@@ -9,6 +9,7 @@ and a known_hosts file that trusts the server. Nothing but 127.0.0.1 is ever con
 from __future__ import annotations
 
 import os
+import resource
 import shutil
 import sys
 import tempfile
@@ -43,6 +44,13 @@ def check_prerequisites() -> None:
     missing = [p for p in (str(SSHD), "ssh", "ssh-keygen", "useradd", "bc") if not shutil.which(p)]
     if missing:
         raise BenchSetupError(f"missing tools: {', '.join(missing)} (run scripts/bootstrap)")
+
+
+def raise_open_files_limit() -> None:
+    """Soft RLIMIT_NOFILE up to the hard limit, for the harness and everything it starts
+    (sshd and the clients): a 500-host fleet holds a socket per host, clush pipes per ssh."""
+    _soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
 
 
 @dataclass(frozen=True)
@@ -87,6 +95,7 @@ def bench_env(remoterepl_exe: Path | None = None) -> Iterator[BenchEnv]:
     if not os.access(exe, os.X_OK):
         raise BenchSetupError(f"{exe} is not an executable")
     users = ensure_test_users()
+    raise_open_files_limit()
     workdir = Path(tempfile.mkdtemp(prefix="remoterepl-bench-"))
     try:
         keys = workdir / "keys"
@@ -96,8 +105,10 @@ def bench_env(remoterepl_exe: Path | None = None) -> Iterator[BenchEnv]:
         server = SshdServer(
             host_key=host_key,
             authorized_keys=[client_key.public.read_text().strip()],
-            # MaxSessions: the memory probe opens many sessions on one connection.
-            extra_config=["LogLevel INFO", "MaxSessions 100"],
+            # MaxSessions: the memory probe opens many sessions on one connection;
+            # MaxStartups: the fleet benchmark sets up 64 connections at once (the default
+            # 10:30:100 drops them), and holds 500.
+            extra_config=["LogLevel INFO", "MaxSessions 100", "MaxStartups 1000:30:1000"],
             name="sshd-bench",
         )
         with server:

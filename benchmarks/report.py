@@ -8,7 +8,7 @@ import subprocess
 from collections.abc import Sequence
 from pathlib import Path
 
-from benchmarks.suite import RR, SSH, Metric
+from benchmarks.model import RR, Metric
 
 
 def _fmt(value: float | None, unit: str) -> str:
@@ -46,18 +46,26 @@ def _verdict(metric: Metric) -> str:
 
 
 def markdown_table(metrics: Sequence[Metric]) -> str:
-    """One row per figure: both contenders (median, min–max), ratio, target, met."""
-    rows = [
-        "| figure | unit | remoterepl | ssh | ratio | target | met |",
-        "| --- | --- | --- | --- | --- | --- | --- |",
-    ]
+    """One row per figure: the contenders (median, min–max), ratio, target, met; one table
+    per set of rivals (ssh; parallel-ssh and clush), separated by a blank line."""
+    groups: dict[tuple[str, ...], list[Metric]] = {}
     for m in metrics:
-        ratio = m.ratio()
-        rows.append(
-            f"| {m.title} | {m.unit} | {_cell(m, RR)} | {_cell(m, SSH)} | "
-            f"{'' if ratio is None else f'{ratio:.2f}x'} | {_target(m)} | {_verdict(m)} |"
-        )
-    return "\n".join(rows)
+        groups.setdefault(m.versus, []).append(m)
+    tables = []
+    for versus, group in groups.items():
+        rows = [
+            f"| figure | unit | {' | '.join((RR, *versus))} | ratio | target | met |",
+            "| --- " * (6 + len(versus)) + "|",
+        ]
+        for m in group:
+            ratio = m.ratio()
+            cells = " | ".join(_cell(m, who) for who in (RR, *versus))
+            rows.append(
+                f"| {m.title} | {m.unit} | {cells} | "
+                f"{'' if ratio is None else f'{ratio:.2f}x'} | {_target(m)} | {_verdict(m)} |"
+            )
+        tables.append("\n".join(rows))
+    return "\n\n".join(tables)
 
 
 def machine_info() -> dict[str, object]:
@@ -152,7 +160,8 @@ def write_chart(path: Path, metrics: Sequence[Metric], title: str) -> bool:
     left.set_xlim(0.25, max([*costs, *limits, 1.0]) * 2.5)
     left.set_yticks(ys, names, fontsize=8)
     left.set_xlabel(
-        "remoterepl cost relative to ssh, log scale\n"
+        "remoterepl cost relative to ssh (fleet: to the faster of parallel-ssh, clush), "
+        "log scale\n"
         "(1 = same as ssh; black tick = target; shorter is better)",
         fontsize=9,
     )

@@ -8,171 +8,34 @@ machine load hits both alike; round trips alternate line by line between two liv
 
 from __future__ import annotations
 
-import json
 import re
 import statistics
-import subprocess
-import sys
 import time
-from collections.abc import Callable, Iterator, Sequence
-from dataclasses import asdict, dataclass, field
-from typing import Literal
+from collections.abc import Callable, Sequence
 
-from benchmarks.env import REPO, BenchEnv
+from benchmarks.env import BenchEnv
+from benchmarks.fleet import FLEET_MEASUREMENTS, derived_fleet_metrics
+from benchmarks.memory import measure_memory, measure_sessions
+from benchmarks.model import (
+    RR,
+    SSH,
+    Config,
+    Log,
+    MeasurementFailed,
+    Metric,
+    SuiteFailed,
+    alternating,
+)
 from benchmarks.procs import (
     BenchError,
     LinePipe,
     MiB,
     PtyClient,
     download,
-    private_kib,
     timed_run,
     upload,
     visible,
 )
-
-RR = "remoterepl"
-SSH = "ssh"
-Better = Literal["lower", "higher"]
-
-
-@dataclass(frozen=True)
-class Config:
-    """Sizes and repetitions of one run."""
-
-    name: str
-    startup_runs: int = 15
-    transfer_bytes: int = 256 * MiB
-    transfer_runs: int = 5
-    rtt_lines: int = 2000
-    rtt_warmup: int = 50
-    flood_lines: int = 1_000_000
-    flood_runs: int = 3
-    interrupt_runs: int = 3
-    memory_bytes: int = 1024 * MiB
-    extra_sessions: int = 50
-    process_sessions: int = 3
-
-    @classmethod
-    def full(cls) -> Config:
-        """The published figures (a few minutes on 2 cores)."""
-        return cls("full")
-
-    @classmethod
-    def quick(cls) -> Config:
-        """A smoke run: every measurement, small sizes (well under a minute)."""
-        return cls(
-            "quick",
-            startup_runs=3,
-            transfer_bytes=16 * MiB,
-            transfer_runs=1,
-            rtt_lines=100,
-            rtt_warmup=10,
-            flood_lines=20_000,
-            flood_runs=1,
-            interrupt_runs=1,
-            memory_bytes=32 * MiB,
-            extra_sessions=4,
-            process_sessions=2,
-        )
-
-    @classmethod
-    def tiny(cls) -> Config:
-        """For the test suite: the machinery only, no meaningful numbers."""
-        return cls(
-            "tiny",
-            startup_runs=1,
-            transfer_bytes=3 * MiB,
-            transfer_runs=1,
-            rtt_lines=5,
-            rtt_warmup=2,
-            flood_lines=2000,
-            flood_runs=1,
-            interrupt_runs=1,
-            memory_bytes=4 * MiB,
-            extra_sessions=2,
-            process_sessions=1,
-        )
-
-
-@dataclass
-class Metric:
-    """One figure: samples per contender, which direction is better, and the target.
-
-    ``target`` is the ratio remoterepl/ssh to meet (``<=`` when lower is better, ``>=``
-    when higher is), or with ``absolute`` remoterepl's own value (ssh is shown for scale).
-    """
-
-    key: str
-    title: str
-    unit: str
-    better: Better
-    samples: dict[str, list[float]]
-    target: float | None = None
-    stat: Literal["median", "p99", "max"] = "median"
-    note: str = ""
-    absolute: bool = False
-    extra: dict[str, object] = field(default_factory=dict)
-
-    def value(self, who: str) -> float | None:
-        """The figure for *who*: median (or p99 / max) of its samples."""
-        data = self.samples.get(who) or []
-        if not data:
-            return None
-        if self.stat == "p99":
-            return percentile(data, 99)
-        if self.stat == "max":
-            return max(data)
-        return statistics.median(data)
-
-    def ratio(self) -> float | None:
-        """remoterepl / ssh (None for absolute figures)."""
-        ours, theirs = self.value(RR), self.value(SSH)
-        if ours is None or theirs is None or theirs == 0:
-            return None
-        return ours / theirs
-
-    def met(self) -> bool | None:
-        """Whether the target is met (None without a target)."""
-        if self.target is None:
-            return None
-        measured = self.value(RR) if self.absolute else self.ratio()
-        if measured is None:
-            return None
-        return measured <= self.target if self.better == "lower" else measured >= self.target
-
-    def as_json(self) -> dict[str, object]:
-        """Everything, plus the computed summary."""
-        summary = {
-            who: {
-                "value": self.value(who),
-                "median": statistics.median(data),
-                "p99": percentile(data, 99),
-                "min": min(data),
-                "max": max(data),
-                "n": len(data),
-            }
-            for who, data in self.samples.items()
-            if data
-        }
-        return {**asdict(self), "summary": summary, "ratio": self.ratio(), "met": self.met()}
-
-
-def percentile(data: Sequence[float], pct: float) -> float:
-    """Nearest-rank percentile."""
-    ordered = sorted(data)
-    rank = max(1, min(len(ordered), round(pct / 100 * len(ordered) + 0.5)))
-    return ordered[rank - 1]
-
-
-def alternating(runs: int) -> Iterator[tuple[str, str]]:
-    """A/B, B/A, A/B, ...: the order of the two contenders in each round."""
-    for i in range(runs):
-        yield (RR, SSH) if i % 2 == 0 else (SSH, RR)
-
-
-Log = Callable[[str], None]
-
 
 # --------------------------------------------------------------------------- start-up
 
@@ -449,135 +312,6 @@ def _interrupt_flood(client: PtyClient) -> tuple[float, float]:
     return echoed, stopped
 
 
-# --------------------------------------------------------------------------- memory
-
-
-def measure_memory(env: BenchEnv, config: Config, log: Log) -> list[Metric]:
-    """Peak RSS (VmHWM) while piping N bytes up into ``wc -c`` and down from ``head -c``;
-    RSS sampled meanwhile to show it stays flat."""
-    size = config.memory_bytes
-    peaks: dict[str, list[float]] = {RR: [], SSH: []}
-    extra: dict[str, object] = {}
-    down_cmd = f"head -c {size} /dev/zero"
-    for who, make in ((RR, env.remoterepl), (SSH, env.ssh)):
-        up = upload(make(env.host, "wc -c"), env.env, size, sample_rss=True)
-        down = download(make(env.host, down_cmd), env.env, size, sample_rss=True)
-        peaks[who] += [up.peak_rss_kib / 1024, down.peak_rss_kib / 1024]
-        extra[who] = {
-            direction: {
-                "peak_mib": t.peak_rss_kib / 1024,
-                "mb_per_s": t.mb_per_s,
-                "rss_kib_samples": _thin(t.rss_samples),
-            }
-            for direction, t in (("upload", up), ("download", down))
-        }
-    gib = size / (1024 * MiB)
-    label = f"{gib:g} GiB" if gib >= 1 else f"{size // MiB} MiB"
-    log(f"peak RSS piping {label}: {max(peaks[RR]):.1f} vs {max(peaks[SSH]):.1f} MiB")
-    return [
-        Metric(
-            "peak_rss",
-            f"peak RSS piping {label} (up, down)",
-            "MiB",
-            "lower",
-            peaks,
-            target=80.0,
-            stat="max",
-            absolute=True,
-            note="target: absolute, remoterepl <= 80 MiB",
-            extra=extra,
-        )
-    ]
-
-
-def _thin(samples: list[tuple[float, int]], keep: int = 40) -> list[tuple[float, int]]:
-    step = max(1, len(samples) // keep)
-    return [(round(t, 3), kib) for t, kib in samples[::step]]
-
-
-def measure_sessions(env: BenchEnv, config: Config, log: Log) -> list[Metric]:
-    """Memory per extra session. remoterepl: one process opens sessions with remoterepl's
-    own connection/session modules (benchmarks/sessions_probe.py), RSS before and after.
-    Both: the private memory (USS) of each extra client process holding an idle session."""
-    probe = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "benchmarks.sessions_probe",
-            "--config",
-            str(env.client.config_path),
-            "--host",
-            env.host,
-            "--count",
-            str(config.extra_sessions),
-        ],
-        env=env.env,
-        cwd=REPO,
-        capture_output=True,
-        text=True,
-        timeout=300,
-        stdin=subprocess.DEVNULL,
-    )
-    if probe.returncode != 0:
-        raise BenchError(f"sessions probe failed: {probe.stderr.strip()[-800:]}")
-    result = json.loads(probe.stdout)
-    per_process = _process_uss(env, config.process_sessions)
-    log(
-        f"per extra session: {result['per_connection_kib']:.0f} KiB (own connection), "
-        f"{result['per_channel_kib']:.0f} KiB (shared connection); per process "
-        f"{statistics.median(per_process[RR]):.0f} vs {statistics.median(per_process[SSH]):.0f}"
-        " KiB USS"
-    )
-    return [
-        Metric(
-            "session_kib",
-            "per extra session in one process (own connection)",
-            "KiB",
-            "lower",
-            {RR: [result["per_connection_kib"]]},
-            target=200.0,
-            absolute=True,
-            note=f"{config.extra_sessions} sessions opened with remoterepl.ssh.connect/"
-            "session; target: absolute",
-            extra=result,
-        ),
-        Metric(
-            "channel_kib",
-            "per extra session on a shared connection",
-            "KiB",
-            "lower",
-            {RR: [result["per_channel_kib"]]},
-            note="not how the CLI works; for scale",
-        ),
-        Metric(
-            "process_uss",
-            "per extra client process, private memory (USS)",
-            "KiB",
-            "lower",
-            per_process,
-            note="each process holding one idle session",
-        ),
-    ]
-
-
-def _process_uss(env: BenchEnv, count: int) -> dict[str, list[float]]:
-    """Start *count* clients per contender, each holding an idle remote ``cat``; their USS."""
-    result: dict[str, list[float]] = {RR: [], SSH: []}
-    for who, make in ((RR, env.remoterepl), (SSH, env.ssh)):
-        pipes = [LinePipe(make(env.host, "cat"), env.env) for _ in range(count)]
-        try:
-            for pipe in pipes:
-                pipe.round_trip(b"ready", timeout=30)  # the session is up
-            for pipe in pipes:
-                uss = private_kib(pipe.proc.pid)
-                if uss is not None:
-                    result[who].append(float(uss))
-        finally:
-            for pipe in pipes:
-                pipe.close()
-    return result
-
-
 MEASUREMENTS: dict[str, Callable[[BenchEnv, Config, Log], list[Metric]]] = {
     "startup": measure_startup,
     "throughput": measure_throughput,
@@ -586,6 +320,7 @@ MEASUREMENTS: dict[str, Callable[[BenchEnv, Config, Log], list[Metric]]] = {
     "flood": measure_flood,
     "memory": measure_memory,
     "sessions": measure_sessions,
+    **FLEET_MEASUREMENTS,
 }
 
 
@@ -603,26 +338,12 @@ def run_all(
         try:
             metrics += measure(env, config, log)
         except BenchError as exc:  # report it, keep the other figures
+            if isinstance(exc, MeasurementFailed):
+                metrics += exc.metrics
             failures.append(f"{name}: {exc}")
             log(f"   FAILED: {exc}")
         log(f"   ({time.perf_counter() - started:.1f} s)")
+    metrics += derived_fleet_metrics(metrics)
     if failures:
         raise SuiteFailed(metrics, failures)
     return metrics
-
-
-class SuiteFailed(BenchError):
-    """Some measurements failed; ``metrics`` holds the figures of the others."""
-
-    def __init__(self, metrics: list[Metric], failures: list[str], table: str = "") -> None:
-        super().__init__("; ".join(failures))
-        self.metrics = metrics
-        self.failures = failures
-        self.table = table
-
-
-def loadavg() -> tuple[float, float, float]:
-    """The 1/5/15-minute load averages (other work on the machine skews timings)."""
-    with open("/proc/loadavg") as file:
-        one, five, fifteen = (float(x) for x in file.read().split()[:3])
-    return one, five, fifteen
