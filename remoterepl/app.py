@@ -76,6 +76,13 @@ def interactive_hang_up(exc: BaseException, env: Environment) -> bool:
 async def _run(settings: Settings, env: Environment, stops: StopSignals) -> Outcome:
     options = settings.session
     interactive = env.interactive
+    if settings.fleet is not None:
+        stdin = open_stdin(options.redirect)
+        try:
+            return await _run_fleet(settings, env, interactive and stdin is None, stdin, stops)
+        finally:
+            if stdin is not None:
+                stdin.close()
     if options.raw and not interactive:
         raise UsageError("--raw needs a terminal on stdin and stdout")
     if options.raw and options.frontend.strip_escapes:
@@ -173,6 +180,59 @@ async def _run_session(
         connection.close()
         if session is not None:
             await session.settle()
+
+
+async def _run_fleet(
+    settings: Settings,
+    env: Environment,
+    interactive: bool,
+    stdin: IO[bytes] | None,
+    stops: StopSignals,
+) -> Outcome:
+    """Many hosts: one session each, the editor or the pipe in front of them all."""
+    from remoterepl.fanout.fleet import Fleet
+    from remoterepl.fanout.gather import fleet_output
+    from remoterepl.fanout.hosts import choose_hosts
+    from remoterepl.fanout.output import Sink
+
+    fleet_options = settings.fleet
+    assert fleet_options is not None
+    hosts = await asyncio.get_running_loop().run_in_executor(None, choose_hosts, fleet_options)
+    labels = [host.label for host in hosts]
+    options = settings.session
+    # Interactive: a terminal per host, as for one host (Ctrl-C reaches the foreground job
+    # as ^C, root logins included), its echo off: the editor shows each line once, not once
+    # per host. Piped: none unless -t, as clush and pssh.
+    pty = None
+    if options.pty or (options.pty is None and interactive):
+        columns, rows = env.window_size()
+        pty = PtyRequest(env.term or "xterm", columns, rows, echo=False)
+
+    def fleet_for(sink: Sink, *, colour: bool) -> Fleet:
+        output = fleet_output(
+            sink,
+            labels,
+            gather=fleet_options.gather,
+            out_dir=fleet_options.out_dir,
+            colour=colour,
+            interactive=interactive,
+        )
+        return Fleet(
+            hosts, settings.connect, options.command, pty, env.console, output, fleet_options.fanout
+        )
+
+    if interactive:
+        from remoterepl.editor.config import load_frontend_config
+        from remoterepl.editor.fleet_frontend import run_fleet_editor
+
+        config = load_frontend_config(settings, env)
+        tuning.freeze_loaded_modules()
+        return await run_fleet_editor(fleet_for, settings, env, config)
+    from remoterepl.fanout.pipe import StandardStreams, run_fleet_pipe
+
+    streams = StandardStreams(env)
+    colour = env.stdout_isatty and not env.no_color
+    return await run_fleet_pipe(fleet_for(streams, colour=colour), env, stdin, streams, stops)
 
 
 def _go_to_background(env: Environment, settings: Settings, no_session: bool) -> None:

@@ -235,13 +235,16 @@ def build_parser() -> ArgumentParser:
         action="store_true",
         help="send remote stdout where stderr goes (1>&2)",
     )
+    _add_fleet_arguments(remember(parser.add_argument_group(FLEET_GROUP)))
     add("-V", action=_VersionAction, help="print version information and exit")
     shell_completion.add_option(add)
     add(
         "destination",
         metavar="DESTINATION",
+        nargs="?",  # none with --hosts/--hosts-file/--inventory: cli.py checks
         help="[user@]host[:port], [user@][v6addr]:port, ssh://[user@]host[:port] "
-        "or a Host alias from ssh_config",
+        "or a Host alias from ssh_config (not with the many-hosts options: every "
+        "word is then COMMAND)",
     )
     command = add(
         "command",
@@ -252,6 +255,48 @@ def build_parser() -> ArgumentParser:
     )
     command.required = False  # argparse counts a REMAINDER as required in its error text
     return parser
+
+
+FLEET_GROUP = "many hosts (every positional word is then COMMAND)"
+# Any of these makes the run a fleet: no DESTINATION word, COMMAND starts at once.
+FLEET_CHOOSERS = ("--hosts", "--hosts-file", "--inventory")
+
+
+def _add_fleet_arguments(group: _Adds) -> None:
+    group.add_argument(
+        "--hosts",
+        metavar="H1,H2,...",
+        action="append",
+        default=[],
+        help="run COMMAND on these destinations (repeatable; each as DESTINATION)",
+    )
+    group.add_argument(
+        "--hosts-file",
+        metavar="FILE",
+        action="append",
+        default=[],
+        help="destinations from FILE, one per line (# comments; repeatable)",
+    )
+    group.add_argument("--inventory", metavar="FILE", help="hosts from an Ansible inventory")
+    group.add_argument(
+        "--limit", metavar="PATTERN", help="inventory hosts or groups (Ansible patterns)"
+    )
+    group.add_argument(
+        "--gather", action="store_true", help="identical output once, under the hosts' names"
+    )
+    group.add_argument(
+        "--out-dir", metavar="DIR", help="write DIR/HOST.out and DIR/HOST.err, nothing prefixed"
+    )
+    group.add_argument(
+        "--fanout",
+        metavar="N",
+        help="connection set-ups at once (default 64; the rest wait their turn)",
+    )
+
+
+def is_fleet_option(arg: str) -> bool:
+    """Whether option word ``arg`` chooses many hosts (``--hosts=a,b`` too)."""
+    return arg.partition("=")[0] in FLEET_CHOOSERS
 
 
 # ssh's flags that remoterepl does not implement: refused with one line, never "unknown".
@@ -308,14 +353,15 @@ def takes_next_word(arg: str, value_options: set[str]) -> bool:
 
 def options_first(argv: Sequence[str], value_options: set[str]) -> list[str]:
     """Move options that follow DESTINATION in front of it, as ssh accepts
-    ``ssh host -p 2222 cmd``; the first other word after DESTINATION starts COMMAND."""
+    ``ssh host -p 2222 cmd``; the first other word after DESTINATION starts COMMAND. With
+    many hosts there is no DESTINATION: the first word that is no option starts COMMAND."""
     options: list[str] = []
     destination: list[str] = []
     i = 0
     while i < len(argv):
         arg = argv[i]
         if arg == "--" or arg == "-" or not arg.startswith("-"):
-            if destination or arg == "--":
+            if destination or arg == "--" or any(map(is_fleet_option, options)):
                 break
             destination = [arg]
         else:

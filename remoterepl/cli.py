@@ -14,14 +14,25 @@ from remoterepl.arguments import build_parser, options_first
 from remoterepl.display import shown
 from remoterepl.environment import PROG, Console, Environment, fill_closed_standard_fds
 from remoterepl.errors import RemoteReplError, UsageError
-from remoterepl.outcome import ExitStatus, Outcome, ReaderGone, RemoteExited, RemoteKilled
+from remoterepl.outcome import (
+    ExitStatus,
+    FleetEnded,
+    HostEnded,
+    Outcome,
+    ReaderGone,
+    RemoteExited,
+    RemoteKilled,
+)
 from remoterepl.settings import (
     DEFAULT_ESCAPE_CHAR,
+    DEFAULT_FANOUT,
     ConnectSettings,
+    FleetSettings,
     FrontEndOptions,
     Redirection,
     SessionSettings,
     Settings,
+    Target,
     check_user,
     parse_escape_char,
     parse_jump_spec,
@@ -57,11 +68,69 @@ def _flag_options(args: argparse.Namespace) -> list[str]:
     return [f"{key}={value}" for key, value in flags.items() if value is not None]
 
 
+def _fleet_settings(args: argparse.Namespace) -> FleetSettings | None:
+    """--hosts/--hosts-file/--inventory and their companions; None for one DESTINATION."""
+    if not (args.hosts or args.hosts_file or args.inventory):
+        for flag, given in (("--limit", args.limit), ("--out-dir", args.out_dir)):
+            if given is not None:
+                raise UsageError(f"{flag} needs --hosts, --hosts-file or --inventory")
+        for flag, given in (("--gather", args.gather), ("--fanout", args.fanout)):
+            if given:
+                raise UsageError(f"{flag} needs --hosts, --hosts-file or --inventory")
+        return None
+    if args.limit is not None and args.inventory is None:
+        raise UsageError("--limit selects from an --inventory: give one")
+    if args.gather and args.out_dir is not None:
+        raise UsageError("--gather and --out-dir both say where output goes: choose one")
+    refused = {
+        "-G": args.print_config,
+        "-f": args.f,
+        "-N": args.N,
+        "-L/-R/-D": args.L or args.R or args.D,
+        "--raw": args.raw,
+        "--record": args.record,
+        "--stdout/--stderr (use --out-dir)": args.stdout or args.stderr,
+        "--stderr-to-stdout/--stdout-to-stderr": args.stderr_to_stdout or args.stdout_to_stderr,
+    }
+    for flag, given in refused.items():
+        if given:
+            raise UsageError(f"{flag} is for one DESTINATION, not with many hosts")
+    hosts = []
+    for value in args.hosts:
+        for host in value.split(","):
+            if not host.strip():
+                raise UsageError(f"bad --hosts '{shown(value)}': empty host name")
+            hosts.append(host.strip())
+    for path in args.hosts_file:
+        _check_file_name("--hosts-file", path)
+    fanout = DEFAULT_FANOUT
+    if args.fanout is not None:
+        if not args.fanout.isascii() or not args.fanout.isdigit() or int(args.fanout) < 1:
+            raise UsageError(f"bad --fanout '{shown(args.fanout)}': a number of at least 1")
+        fanout = int(args.fanout)
+    return FleetSettings(
+        hosts=tuple(hosts),
+        hosts_files=tuple(args.hosts_file),
+        inventory=args.inventory,
+        limit=args.limit,
+        gather=args.gather,
+        out_dir=args.out_dir,
+        fanout=fanout,
+    )
+
+
 def parse_args(argv: Sequence[str]) -> Settings:
     """Turn argv into Settings (raises UsageError)."""
     parser = build_parser()
     args = parser.parse_args(options_first(argv, parser.value_options))
-    target = parse_target(args.destination)
+    fleet = _fleet_settings(args)
+    if fleet is not None:  # no DESTINATION: each host's target comes later, on this pattern
+        args.command = [args.destination, *args.command] if args.destination else []
+        target = Target("")
+    elif args.destination is None:
+        raise UsageError("the following arguments are required: DESTINATION")
+    else:
+        target = parse_target(args.destination)
     if target.user is None and args.user is not None:
         target = type(target)(target.host, check_user(args.user, "-l user name"), target.port)
     if args.port is not None:  # checked even when the destination names a port
@@ -118,11 +187,16 @@ def parse_args(argv: Sequence[str]) -> Settings:
             escape_char_given=escape is not None,
         ),
     )
-    return Settings(connect=connect, session=session, print_config=args.print_config)
+    return Settings(connect=connect, session=session, print_config=args.print_config, fleet=fleet)
 
 
 def exit_status(outcome: Outcome) -> int:
-    """The status to exit with after a session that ran (README, "Exit status")."""
+    """The status to exit with after a session that ran (README, "Exit status"); a fleet's
+    is the largest of its hosts' (255 for a host never reached or lost)."""
+    if isinstance(outcome, FleetEnded):
+        if outcome.cut_short is not None:
+            return exit_status(outcome.cut_short)
+        return max((_host_status(host) for host in outcome.hosts), default=ExitStatus.SUCCESS)
     if isinstance(outcome, RemoteExited):
         return outcome.status
     if isinstance(outcome, RemoteKilled):
@@ -131,6 +205,27 @@ def exit_status(outcome: Outcome) -> int:
     if isinstance(outcome, ReaderGone):
         return ExitStatus.BROKEN_PIPE
     return ExitStatus.SIGNAL_BASE + outcome.signal  # GaveUp, Stopped: a signal to us
+
+
+def _host_status(host: HostEnded) -> int:
+    return ExitStatus.CONNECTION if host.end is None else exit_status(host.end)
+
+
+def _report_fleet(outcome: FleetEnded, console: Console) -> None:
+    """The per-host status table, on stderr, when some host did not exit 0."""
+    from remoterepl.fanout.report import status_table
+
+    rows = []
+    for host in outcome.hosts:
+        if host.end is None:
+            how = host.failure or "no exit status"
+        elif isinstance(host.end, RemoteKilled):
+            how = host.end.describe()
+        else:
+            how = f"exited with status {host.end.status}"
+        rows.append((host.label, _host_status(host), how))
+    for line in status_table(rows):
+        console.warn(f"{PROG}: {line}" if not line.startswith(" ") else line)
 
 
 def error_status(error: RemoteReplError) -> ExitStatus:
@@ -198,7 +293,10 @@ def _main(argv: Sequence[str] | None) -> int:
             for line in asyncio.run(app.destination_config(settings)):
                 print(line)
             return ExitStatus.SUCCESS
-        return exit_status(asyncio.run(app.run(settings, env)))
+        outcome = asyncio.run(app.run(settings, env))
+        if isinstance(outcome, FleetEnded) and outcome.cut_short is None:
+            _report_fleet(outcome, env.console)
+        return exit_status(outcome)
     except RemoteReplError as exc:
         env.console.error(str(exc))
         return error_status(exc)

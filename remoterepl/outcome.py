@@ -129,5 +129,23 @@ class Stopped:
         return f"stopped by {signal.Signals(self.signal).name}"
 
 
+@dataclass(frozen=True)
+class HostEnded:
+    """How one host of a fleet ended: its remote's own end, or why it has none."""
+
+    label: str
+    end: RemoteExited | RemoteKilled | None
+    failure: str | None = None  # could not connect, lost, dropped: in words
+
+
+@dataclass(frozen=True)
+class FleetEnded:
+    """A many-hosts run is over: each host's end, and what ended the run early, if anything
+    did (a signal to us, the reader of our output gone)."""
+
+    hosts: tuple[HostEnded, ...]
+    cut_short: ReaderGone | GaveUp | Stopped | None = None
+
+
 #: The end of a run: the remote's own end, or why we stopped waiting for it.
-Outcome = RemoteExited | RemoteKilled | ReaderGone | GaveUp | Stopped
+Outcome = RemoteExited | RemoteKilled | ReaderGone | GaveUp | Stopped | FleetEnded

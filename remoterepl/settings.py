@@ -49,6 +49,9 @@ class ConnectSettings:
     forwards: tuple[Forward, ...] = ()  # -L/-R/-D in command-line order (ssh_config adds more)
     no_command: bool = False  # -N (SessionType none): no remote process, only the forwards
     fork_after_auth: bool = False  # -f (ForkAfterAuthentication yes): background once ready
+    # defaults of this run, before remoterepl's own (ssh_config and -o win): a fleet's
+    # BatchMode yes, since 500 hosts cannot each ask a question on one terminal
+    defaults: tuple[tuple[str, str], ...] = ()
 
     def option(self, key: str) -> str | None:
         """Return the first ``-o`` value for ``key`` (ssh keywords are case-insensitive)."""
@@ -101,13 +104,30 @@ class Redirection:
     stdout_to_stderr: bool = False  # 1>&2
 
 
+DEFAULT_FANOUT = 64  # concurrent connection set-ups, as clush: sshd's MaxStartups drops bursts
+
+
+@dataclass(frozen=True)
+class FleetSettings:
+    """Many hosts at once (--hosts, --hosts-file, --inventory): which, and where output goes."""
+
+    hosts: tuple[str, ...] = ()  # --hosts values, split at commas, in command-line order
+    hosts_files: tuple[str, ...] = ()  # --hosts-file FILE...
+    inventory: str | None = None  # --inventory FILE (an Ansible inventory)
+    limit: str | None = None  # --limit PATTERN (Ansible's host patterns)
+    gather: bool = False  # --gather: identical output once per host set
+    out_dir: str | None = None  # --out-dir DIR: DIR/HOST.out and DIR/HOST.err
+    fanout: int = DEFAULT_FANOUT  # --fanout N: connection set-ups at once
+
+
 @dataclass(frozen=True)
 class Settings:
     """Everything one run needs."""
 
-    connect: ConnectSettings
+    connect: ConnectSettings  # for a fleet: what every host shares (its target is a template)
     session: SessionSettings = field(default_factory=SessionSettings)
     print_config: bool = False  # -G: print the destination's configuration and exit
+    fleet: FleetSettings | None = None  # None: one DESTINATION
 
 
 def parse_escape_char(value: str) -> str | None:

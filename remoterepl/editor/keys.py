@@ -12,7 +12,7 @@ effect at once in vi mode.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from typing import Any, Protocol
 
 from prompt_toolkit.application import Application, get_app
@@ -112,6 +112,7 @@ def make_key_bindings(
     escape_char: str | None,
     toolbar_key: str = TOOLBAR_KEY,
     keep_line: Callable[[str], None] | None = None,
+    extra_escapes: Mapping[str, Escape] | None = None,
 ) -> KeyBindings:
     """Ctrl-C/Ctrl-\\ signal the remote work (not us), Ctrl-C handing a half-typed line
     to ``keep_line`` to stay on the screen; Ctrl-D on an empty line ends its input; the
@@ -193,11 +194,13 @@ def make_key_bindings(
         actions.toggle_toolbar()
 
     if escape_char is not None:
-        _add_escape_bindings(bindings, actions, escape_char)
+        _add_escape_bindings(bindings, actions, escape_char, extra_escapes or {})
     return bindings
 
 
-def _add_escape_bindings(bindings: KeyBindings, actions: EditorActions, escape_char: str) -> None:
+def _add_escape_bindings(
+    bindings: KeyBindings, actions: EditorActions, escape_char: str, extra: Mapping[str, Escape]
+) -> None:
     literal = False  # after "~~" the line's leading "~" is plain text
 
     if ord(escape_char) < 0x20:  # -e ^X: a control key types nothing by itself
@@ -220,7 +223,7 @@ def _add_escape_bindings(bindings: KeyBindings, actions: EditorActions, escape_c
 
     def complete(event: KeyPressEvent) -> None:
         nonlocal literal
-        escape = lookup(escape_char, event.data)
+        escape = lookup(escape_char, event.data, extra)
         if escape is None:
             return
         if escape.action is Action.LITERAL:
@@ -229,5 +232,5 @@ def _add_escape_bindings(bindings: KeyBindings, actions: EditorActions, escape_c
         event.current_buffer.reset()
         actions.escape(escape)
 
-    for key in {*ESCAPES, escape_char}:  # eager: ^]^] is not the start of Ctrl-] x
+    for key in {*ESCAPES, *extra, escape_char}:  # eager: ^]^] is not the start of Ctrl-] x
         bindings.add(key_name(key), filter=escape_pending & ~is_searching, eager=True)(complete)

@@ -3,11 +3,30 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable, Coroutine
-from typing import Any
+from collections.abc import Callable, Coroutine, Mapping
+from typing import Any, Protocol
 
 from remoterepl.modes.escapes import Action, Escape, help_text, printable
-from remoterepl.session.process import RemoteSession
+from remoterepl.session.process import SignalReport
+
+
+class Controlled(Protocol):
+    """What escapes and signal keys act on: one remote session, or a fleet of them."""
+
+    def disconnect(self, escape: str = "~.") -> None:
+        """Leave at once (``~.``)."""
+
+    def send_break(self, milliseconds: int = 500) -> None:
+        """Send a BREAK."""
+
+    def forwards_listing(self) -> str:
+        """The ``~#`` text."""
+
+    def interrupt(self) -> bool:
+        """Ctrl-C by the route that acts at once; False when only a second channel can."""
+
+    async def deliver_signal(self, name: str) -> SignalReport:
+        """Signal ``name`` by the surest route; say how it went."""
 
 
 class SessionControl:
@@ -16,15 +35,17 @@ class SessionControl:
 
     def __init__(
         self,
-        session: RemoteSession,
+        session: Controlled,
         escape_char: str | None,
         notify: Callable[[str], None],
         suspend: Callable[[], None] = lambda: None,
+        extra_escapes: Mapping[str, Escape] | None = None,
     ) -> None:
         self.session = session
         self.escape_char = escape_char
         self.notify = notify
         self.suspend = suspend  # stops this client until `fg` (the front end's terminal)
+        self.extra_escapes = extra_escapes  # the front end's own, listed by ~?
         self._tasks: set[asyncio.Task[None]] = set()
 
     def perform(self, escape: Escape) -> None:
@@ -32,7 +53,7 @@ class SessionControl:
         if escape.action is Action.DISCONNECT:
             self.session.disconnect(f"{printable(self.escape_char or '~')}{escape.key}")
         elif escape.action is Action.HELP:
-            self.notify(help_text(self.escape_char or "~"))
+            self.notify(help_text(self.escape_char or "~", self.extra_escapes))
         elif escape.action is Action.BREAK:
             self.session.send_break()
             self.notify("[sent BREAK]\n")

@@ -4,6 +4,7 @@ followed by a command key. Pure: the front ends decide what each action does."""
 from __future__ import annotations
 
 import enum
+from collections.abc import Mapping
 from dataclasses import dataclass
 
 
@@ -17,6 +18,7 @@ class Action(enum.Enum):
     LITERAL = "literal"  # the escape character twice: send it once
     SUSPEND = "suspend"  # stop remoterepl itself (ssh's ~^Z)
     FORWARDS = "forwards"  # list the forwarded ports (ssh's ~#)
+    HOSTS = "hosts"  # many hosts: list them, then drop or add one again
 
 
 @dataclass(frozen=True)
@@ -48,11 +50,18 @@ ESCAPES: dict[str, Escape] = {
 }
 
 
-def lookup(escape_char: str, key: str) -> Escape | None:
-    """The escape that ``key`` completes (the escape character itself: LITERAL)."""
+#: A many-hosts session's own escapes, on top of :data:`ESCAPES`.
+FLEET_ESCAPES: dict[str, Escape] = {
+    "h": Escape("h", Action.HOSTS, "list the hosts; then -NAME drops one, +NAME adds it again"),
+}
+
+
+def lookup(escape_char: str, key: str, extra: Mapping[str, Escape] | None = None) -> Escape | None:
+    """The escape that ``key`` completes (the escape character itself: LITERAL); ``extra``
+    escapes are the front end's own (:data:`FLEET_ESCAPES`)."""
     if key == escape_char:
         return Escape(key, Action.LITERAL, f"send a literal {printable(escape_char)}")
-    return ESCAPES.get(key)
+    return ESCAPES.get(key) or (extra or {}).get(key)
 
 
 def printable(char: str) -> str:
@@ -60,11 +69,12 @@ def printable(char: str) -> str:
     return f"^{chr(ord(char) | 0x40)}" if ord(char) < 0x20 else char
 
 
-def help_text(escape_char: str) -> str:
+def help_text(escape_char: str, extra: Mapping[str, Escape] | None = None) -> str:
     """The ``~?`` help, one escape per line."""
     shown = printable(escape_char)
     lines = [f"Escapes (typed at the start of a line, after {shown}):"]
-    lines += [f"  {shown}{printable(e.key)}  {e.description}" for e in ESCAPES.values()]
+    escapes = [*ESCAPES.values(), *(extra or {}).values()]
+    lines += [f"  {shown}{printable(e.key)}  {e.description}" for e in escapes]
     lines.append(f"  {shown}{shown}  send a literal {shown}")
     return "\n".join(lines) + "\n"
 

@@ -19,12 +19,12 @@ import signal
 import stat
 import time
 from collections.abc import Iterator
-from typing import IO
+from typing import IO, Protocol
 
 from remoterepl.environment import Console, Environment
 from remoterepl.modes.redirect import Outputs
 from remoterepl.outcome import GaveUp, Outcome, ReaderGone
-from remoterepl.session.process import RemoteSession
+from remoterepl.session.process import RemoteSession, SignalReport
 from remoterepl.stopsignals import StopSignals
 
 # Larger chunks mean fewer trips through the event loop per megabyte (benchmarks/README.md).
@@ -36,13 +36,37 @@ ABANDON_FLUSH_TIMEOUT = 2.0  # seconds for our writers to pass on output after a
 SAME_SIGNAL_WINDOW = 0.1
 
 
-class _SignalForwarder:
+class InputTarget(Protocol):
+    """Where stdin goes: one remote process, or a fleet of them."""
+
+    def send(self, data: bytes) -> None:
+        """Queue ``data``; OSError once no more input is taken."""
+
+    @property
+    def input_backlogged(self) -> bool:
+        """More is queued than is taken: time to drain."""
+
+    async def drain(self) -> None:
+        """Until more input can be taken."""
+
+    def send_eof(self) -> None:
+        """End the input."""
+
+
+class SignalTarget(Protocol):
+    """What our signals are passed on to."""
+
+    async def deliver_signal(self, name: str) -> SignalReport:
+        """Make signal ``name`` take effect remotely; say how it went."""
+
+
+class SignalForwarder:
     """The first SIGINT/SIGTERM/SIGHUP goes to the remote process by the surest route
     (:meth:`RemoteSession.deliver_signal`: a second channel where OpenSSH would ignore the
     request, as for root logins), so its traps run and its own status comes back; a
     second one ends the session at once (``abandoned``)."""
 
-    def __init__(self, session: RemoteSession, stops: StopSignals, console: Console) -> None:
+    def __init__(self, session: SignalTarget, stops: StopSignals, console: Console) -> None:
         self.session = session
         self.console = console
         self.abandoned: asyncio.Future[int] = asyncio.get_running_loop().create_future()
@@ -51,7 +75,7 @@ class _SignalForwarder:
         self._first: tuple[int, float] | None = None  # the first signal and when it came
         self._scope = contextlib.ExitStack()
 
-    def __enter__(self) -> _SignalForwarder:
+    def __enter__(self) -> SignalForwarder:
         loop = asyncio.get_running_loop()
         # As ssh: a SIGINT ignored when we started (``cmd &`` in a script) stays ignored.
         if signal.getsignal(signal.SIGINT) is not signal.SIG_IGN:
@@ -93,7 +117,7 @@ async def run_pipe(
     """Stream until the remote process ends; return how the session ended.
 
     ``stdin`` and ``outputs`` are --stdin/--stdout/--stderr files (None: ``env``'s own
-    streams); ``stops`` hands us SIGTERM/SIGHUP (see :class:`_SignalForwarder`)."""
+    streams); ``stops`` hands us SIGTERM/SIGHUP (see :class:`SignalForwarder`)."""
     # A merge is two writers on one file (asyncssh's own STDOUT target loses stderr data
     # with OpenSSH servers).
     to_stderr = outputs.merged == "stdout-to-stderr"
@@ -105,12 +129,12 @@ async def run_pipe(
     # handled below (SIGPIPE status), so the warnings would only be noise in a pipeline.
     logging.getLogger("asyncio").setLevel(logging.ERROR)
     with (
-        _fd_flags_kept((env.stdin, env.stdout, env.stderr)),
-        _SignalForwarder(session, stops, env.console) as forwarder,
-        _watching_for_reader_gone((stdout.fileno(), stderr.fileno()), reader_gone),
+        fd_flags_kept((env.stdin, env.stdout, env.stderr)),
+        SignalForwarder(session, stops, env.console) as forwarder,
+        watching_for_reader_gone((stdout.fileno(), stderr.fileno()), reader_gone),
     ):
         await session.redirect_output(stdout, stderr, bufsize=BUFSIZE, close_at_eof=False)
-        feeder = asyncio.create_task(_feed(session, stdin, env.stdin))
+        feeder = asyncio.create_task(feed(session, stdin, env.stdin))
         try:
             ended = asyncio.ensure_future(session.wait())
             await asyncio.wait(
@@ -139,7 +163,7 @@ async def run_pipe(
 
 
 @contextlib.contextmanager
-def _watching_for_reader_gone(fds: tuple[int, ...], gone: asyncio.Future[None]) -> Iterator[None]:
+def watching_for_reader_gone(fds: tuple[int, ...], gone: asyncio.Future[None]) -> Iterator[None]:
     """Resolve ``gone`` when whoever reads one of our output pipes closes it: the write
     end of a pipe polls as readable (EPOLLERR) exactly then."""
     loop = asyncio.get_running_loop()
@@ -166,7 +190,7 @@ def _writer(file: IO[bytes] | None, fd: int) -> IO[bytes]:
     return os.fdopen(os.dup(file.fileno() if file is not None else fd), "wb", buffering=0)
 
 
-async def _feed(session: RemoteSession, stdin: IO[bytes] | None, stdin_fd: int) -> None:
+async def feed(session: InputTarget, stdin: IO[bytes] | None, stdin_fd: int) -> None:
     """Copy stdin (the --stdin file, else ``stdin_fd``) to the remote with back-pressure,
     then end its input (VEOF on a PTY: channel EOF does not end PTY programs)."""
     fd = os.dup(stdin.fileno() if stdin is not None else stdin_fd)
@@ -189,7 +213,7 @@ class _StdinPump:
     is unwatched only while the remote is not taking input fast enough. Owns ``fd``: closed
     when run() ends."""
 
-    def __init__(self, session: RemoteSession, fd: int) -> None:
+    def __init__(self, session: InputTarget, fd: int) -> None:
         self.session = session
         self.fd = fd
         self.loop = asyncio.get_running_loop()
@@ -233,7 +257,7 @@ class _StdinPump:
             self.loop.add_reader(self.fd, self._on_readable)
 
 
-async def _feed_in_thread(session: RemoteSession, fd: int) -> None:
+async def _feed_in_thread(session: InputTarget, fd: int) -> None:
     """Regular files and fds epoll refuses (/dev/null and other devices): read in a worker
     thread. Owns ``fd``: closes it once no worker is reading it any more."""
     loop = asyncio.get_running_loop()
@@ -276,7 +300,7 @@ def _pollable(fd: int) -> bool:
 
 
 @contextlib.contextmanager
-def _fd_flags_kept(fds: tuple[int, ...]) -> Iterator[None]:
+def fd_flags_kept(fds: tuple[int, ...]) -> Iterator[None]:
     """asyncio makes the pipes it streams non-blocking, which changes them for every
     process sharing them (the shell's terminal too): put the flags back afterwards."""
     saved = {fd: fcntl.fcntl(fd, fcntl.F_GETFL) for fd in fds}

@@ -180,5 +180,7 @@ def write_config_files(settings: ConnectSettings) -> ConfigFiles:
         file.writelines(line for line, _origin in lines)
     defaults = os.path.join(directory, "defaults")
     with open(defaults, "w") as file:
+        # the run's own defaults first: in ssh_config the first value wins
+        file.writelines(_config_line(k, v) for k, v in settings.defaults)
         file.writelines(_config_line(k, v) for k, v in default_options().items())
     return ConfigFiles(overrides, user, defaults, directory, tuple(o for _l, o in lines))

@@ -1,0 +1,322 @@
+"""Interactive front end for many hosts: one line editor, each accepted line sent to every
+live host, their output labelled (or gathered) above the prompt.
+
+Ctrl-C interrupts the work on every host, Ctrl-D ends every host's input, the escapes act
+on all of them; ``~h`` lists the hosts and their state, and the next line may drop one
+(``-NAME``) or add one again (``+NAME``: a fresh session). The toolbar counts the hosts
+live, done and failed. The remote processes run without a terminal (as with clush), so the
+editor shows each line it sends above the prompt itself.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import sys
+from collections.abc import Callable, Mapping, Sequence
+from typing import Protocol
+
+from prompt_toolkit import PromptSession
+from prompt_toolkit.buffer import Buffer
+from prompt_toolkit.formatted_text import ANSI, StyleAndTextTuples
+from prompt_toolkit.input import create_input
+from prompt_toolkit.key_binding import merge_key_bindings
+
+from remoterepl.editor.config import FrontEndConfig
+from remoterepl.editor.highlight import lexer_name_for, make_lexer, make_style
+from remoterepl.editor.history import default_state_dir, history_filter, history_path, open_history
+from remoterepl.editor.keys import make_key_bindings, tune_key_timeouts
+from remoterepl.editor.painter import RESET, Painter
+from remoterepl.editor.prompt import PromptInterrupted, default_prompt
+from remoterepl.editor.sanitize import caret_notation
+from remoterepl.editor.terminal import create_output, text_stream
+from remoterepl.environment import Environment
+from remoterepl.modes.control import Controlled, SessionControl
+from remoterepl.modes.escapes import FLEET_ESCAPES, Action, Escape, printable
+from remoterepl.modes.passthrough import suspend_client
+from remoterepl.outcome import FleetEnded
+from remoterepl.settings import Settings
+from remoterepl.stopsignals import ignore_keyboard_signals
+
+HOSTS_PROMPT = "hosts (-NAME drops, +NAME adds again, Enter: back)> "
+
+
+class FleetControl(Controlled, Protocol):
+    """What the editor does to the fleet (:class:`remoterepl.fanout.fleet.Fleet`)."""
+
+    watchers: list[Callable[[], None]]
+
+    def start(self) -> None:
+        """Begin connecting."""
+
+    async def wait(self) -> None:
+        """Until every host has ended."""
+
+    def summary(self) -> Mapping[str, int]:
+        """How many hosts are in each state, by the state's name."""
+
+    def listing(self) -> list[tuple[str, str]]:
+        """Every host's name and state, in words."""
+
+    def live_labels(self) -> list[str]:
+        """The live hosts."""
+
+    def line_sent(self, live: Sequence[str]) -> None:
+        """Tell the output an answer begins (--gather groups per line)."""
+
+    def prompt(self) -> str | None:
+        """The prompt all live hosts agree on."""
+
+    def broadcast(self, data: bytes) -> None:
+        """Input for every live host."""
+
+    def send_eof(self) -> None:
+        """End every host's input."""
+
+    def drop(self, label: str) -> bool:
+        """Stop one host."""
+
+    def add_again(self, label: str) -> bool:
+        """Connect one host again."""
+
+    @property
+    def left(self) -> bool:
+        """The user left (``~.``)."""
+
+    def result(self) -> FleetEnded:
+        """Each host's end."""
+
+    async def close(self) -> None:
+        """Close everything."""
+
+
+class _PainterSink:
+    """Fleet output to the painter: text, remote stderr tinted as for one host."""
+
+    def __init__(self, painter: Painter, tint: str) -> None:
+        self.painter = painter
+        self.tint = tint
+
+    def write(self, data: bytes, *, stderr: bool) -> None:
+        text = data.decode("utf-8", errors="replace")
+        self.painter.queue(f"{self.tint}{text}{RESET}" if stderr and self.tint else text)
+
+
+class FleetFrontEnd:
+    """The editor over a fleet, until every host has ended (or the user left)."""
+
+    def __init__(
+        self,
+        make_fleet: Callable[..., FleetControl],
+        settings: Settings,
+        env: Environment,
+        config: FrontEndConfig,
+    ) -> None:
+        self.env = env
+        self.config = config
+        command = settings.session.command
+        self.output = create_output(text_stream(env.stdout, "w", sys.stdout), env.term)
+        self.painter = Painter(self.output, color=config.color)
+        tint = f"\x1b[{config.stderr_color}m" if config.color else ""
+        self.fleet = make_fleet(_PainterSink(self.painter, tint), colour=config.color)
+        self.control = SessionControl(
+            self.fleet, config.escape_char, self.painter.notify, self._suspend, FLEET_ESCAPES
+        )
+        self.local_prompt = default_prompt(command, config.prompt)
+        self.command = command or "login shell"
+        self.choosing_hosts = False  # after ~h: the next line names a host to drop or add
+        self.input_closed = False
+        self.toolbar_visible = True  # the counts are the fleet's state at a glance
+        state = default_state_dir() if config.history else None
+        self.history, self.persistent_history = open_history(
+            history_path(state, "", "many-hosts", None, command) if state else None,
+            config.history_size,
+            keep=history_filter(config.history_ignore, config.history_ignore_space, lambda: False),
+            index_line=f"(many hosts)\t{command or '(login shell)'}",
+        )
+        self.prompt = self._make_prompt(config, command)
+        self.painter.attach(self.prompt.app)
+        self.fleet.watchers.append(self.prompt.app.invalidate)
+
+    def _make_prompt(self, config: FrontEndConfig, command: str | None) -> PromptSession[str]:
+        lexer = make_lexer(config.lexer or lexer_name_for(command)) if config.highlight else None
+        prompt = PromptSession[str](
+            message=lambda: ANSI(self._prompt_text()),
+            history=self.history,
+            input=create_input(text_stream(self.env.stdin, "r", sys.stdin)),
+            output=self.output,
+            key_bindings=merge_key_bindings(
+                [make_key_bindings(self, config.escape_char, extra_escapes=FLEET_ESCAPES)]
+            ),
+            vi_mode=config.edit_mode == "vi",
+            lexer=lexer,
+            style=make_style(config.style, color=config.color),
+            include_default_pygments_style=False,
+            bottom_toolbar=self._toolbar,
+            search_ignore_case=True,
+        )
+        prompt.default_buffer.accept_handler = self._accept
+        tune_key_timeouts(prompt.app)
+        return prompt
+
+    def _prompt_text(self) -> str:
+        if self.choosing_hosts:
+            return HOSTS_PROMPT
+        return self.fleet.prompt() or self.local_prompt
+
+    def _toolbar(self) -> StyleAndTextTuples | None:
+        if not self.toolbar_visible:
+            return None
+        counts = self.fleet.summary()
+        parts: StyleAndTextTuples = [("class:toolbar.destination", f" {self.command}")]
+        for state, style in (
+            ("live", "class:toolbar.idle"),
+            ("connecting", "class:toolbar.dim"),
+            ("waiting", "class:toolbar.dim"),
+            ("done", ""),
+            ("failed", "class:toolbar.busy"),
+            ("dropped", "class:toolbar.dim"),
+        ):
+            if counts.get(state) or state in ("live", "done", "failed"):
+                parts += [("class:toolbar.dim", " │ "), (style, f"{counts.get(state, 0)} {state}")]
+        parts.append(("class:toolbar.dim", " │ F2 "))
+        return parts
+
+    # -- running -------------------------------------------------------------------------
+
+    async def run(self) -> FleetEnded:
+        """Edit and send lines until every host has ended; return each host's end."""
+        self.fleet.start()
+        ended = asyncio.create_task(self._paint_until_fleet_ends())
+        painter = asyncio.create_task(self.painter.run())
+        try:
+            with self.prompt.app.input.raw_mode():
+                with contextlib.suppress(PromptInterrupted):
+                    await self.prompt.prompt_async(pre_run=self._before_prompt)
+                await ended
+                await painter
+        finally:
+            ended.cancel()
+            painter.cancel()
+            if self.fleet.left:
+                ignore_keyboard_signals()
+            await self.fleet.close()
+            if self.persistent_history is not None:
+                self.persistent_history.close()
+        return self.fleet.result()
+
+    def _before_prompt(self) -> None:
+        self.prompt.app.erase_when_done = False
+
+    async def _paint_until_fleet_ends(self) -> None:
+        await self.fleet.wait()
+        await asyncio.sleep(0)  # the hosts' last output is queued by now
+        for _stream in ("stdout", "stderr"):
+            self.painter.stream_ended()
+        app = self.prompt.app
+        if app.is_running and not app.is_done:
+            app.erase_when_done = True
+            app.exit(exception=PromptInterrupted())
+
+    # -- a line --------------------------------------------------------------------------
+
+    def _accept(self, buffer: Buffer) -> bool:
+        """Enter: the line goes to every live host, shown above the prompt first."""
+        line = buffer.text
+        prompt = self._prompt_text()
+        self.painter.queue(f"{prompt}{caret_notation(line)}{RESET}\n")
+        if self.choosing_hosts:
+            self.choosing_hosts = False
+            self._host_command(line.strip())
+        elif self.input_closed:
+            self.painter.notify("(remote input is closed; waiting for the hosts to end)\n")
+        else:
+            self.fleet.line_sent(self.fleet.live_labels())
+            self.fleet.broadcast((line + "\n").encode())
+        return False
+
+    def _host_command(self, text: str) -> None:
+        if not text:
+            return
+        sign, label = text[0], text[1:].strip()
+        if sign == "-" and label:
+            done = self.fleet.drop(label)
+            self.painter.notify(f"[dropped {label}]\n" if done else f"[{label}: not running]\n")
+        elif sign == "+" and label:
+            done = self.fleet.add_again(label)
+            self.painter.notify(
+                f"[connecting {label} again]\n" if done else f"[{label}: unknown or running]\n"
+            )
+        else:
+            self.painter.notify("[-NAME drops a host, +NAME adds it again]\n")
+
+    def _list_hosts(self) -> None:
+        rows = self.fleet.listing()
+        width = max(len(label) for label, _state in rows)
+        lines = [f"  {label.ljust(width)}  {state}" for label, state in rows]
+        self.painter.notify("Hosts:\n" + "\n".join(lines) + "\n")
+        self.choosing_hosts = True
+        self.prompt.app.invalidate()
+
+    # -- keys (EditorActions) ------------------------------------------------------------
+
+    def interrupt(self) -> None:
+        """Ctrl-C: every host's work."""
+        if self.choosing_hosts:
+            self.choosing_hosts = False
+            self.prompt.app.invalidate()
+            return
+        self.fleet.line_sent(self.fleet.live_labels())  # its readline's newline is no answer
+        self.control.interrupt()
+
+    def quit_signal(self) -> None:
+        """Ctrl-\\: SIGQUIT to every host."""
+        self.control.send_signal("QUIT")
+
+    def end_input(self) -> None:
+        """Ctrl-D on an empty line: every host's input ends."""
+        self.fleet.line_sent(self.fleet.live_labels())
+        self.fleet.send_eof()
+        self.input_closed = True
+
+    def suspend_job(self) -> None:
+        """Ctrl-Z: no terminal on the hosts, so no job control."""
+        char = self.control.escape_char
+        hint = f"; {printable(char)}^Z suspends remoterepl" if char else ""
+        self.painter.notify(f"[Ctrl-Z: the hosts have no terminal: nothing stopped{hint}]\n")
+
+    def escape(self, escape: Escape) -> None:
+        """An escape at the start of a line, for every host."""
+        if escape.action is Action.HOSTS:
+            self._list_hosts()
+        else:
+            self.control.perform(escape)
+
+    def toggle_toolbar(self) -> None:
+        """F2."""
+        self.toolbar_visible = not self.toolbar_visible
+        self.prompt.app.invalidate()
+
+    def edit_externally(self, buffer: Buffer) -> None:
+        """Ctrl-X Ctrl-E: edit in $VISUAL/$EDITOR (output waits meanwhile)."""
+        self.painter.hold("$EDITOR")
+        buffer.open_in_editor(validate_and_handle=True).add_done_callback(
+            lambda _task: self.painter.release("$EDITOR")
+        )
+
+    def _suspend(self) -> None:
+        app = self.prompt.app
+        if app.is_running and not app.is_done:
+            app.renderer.erase(leave_alternate_screen=False)
+        suspend_client(self.env.stdin)
+        app.invalidate()
+
+
+async def run_fleet_editor(
+    make_fleet: Callable[..., FleetControl],
+    settings: Settings,
+    env: Environment,
+    config: FrontEndConfig,
+) -> FleetEnded:
+    """Drive a fleet from the local terminal; return each host's end."""
+    return await FleetFrontEnd(make_fleet, settings, env, config).run()
