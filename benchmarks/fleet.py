@@ -29,6 +29,7 @@ from benchmarks.env import REPO, BenchEnv
 from benchmarks.fleet_procs import FanOutSession, fleet_run, wait_idle
 from benchmarks.model import CLUSH, PSSH, RR, Config, Log, MeasurementFailed, Metric, rotating
 from benchmarks.procs import BenchError
+from tests.client_env import ClientEnv
 from tests.system import LOOPBACK
 
 #: Concurrent connection set-ups, the same for all three (clush's default; remoterepl's too).
@@ -52,11 +53,10 @@ class Fleet:
         return f"h[{self.names[0][1:]}-{self.names[-1][1:]}]"
 
 
-def write_fleet(env: BenchEnv, count: int) -> Fleet:
-    """Write an ssh_config of *count* ``Host`` blocks (all the one sshd) and a hosts file."""
-    directory = env.workdir / f"fleet-{count}"
+def write_fleet(directory: Path, client: ClientEnv, count: int) -> Fleet:
+    """Write an ssh_config of *count* ``Host`` blocks, each *client*'s server, login, key
+    and known_hosts, and a hosts file naming them, into *directory*."""
     directory.mkdir(parents=True, exist_ok=True)
-    client = env.client
     names = tuple(f"h{i:03d}" for i in range(1, count + 1))
     blocks = [
         f"Host {name}\n    HostName {LOOPBACK}\n    Port {client.port}\n"
@@ -118,14 +118,16 @@ def measure_fleet(label: str, env: BenchEnv, config: Config, log: Log) -> list[M
     """Set-up + ``true``, peak RSS (all three) and line latency (remoterepl) for one fleet."""
     count = config.fleet_small if label == "200" else config.fleet_large
     runs = config.fleet_runs_small if label == "200" else config.fleet_runs_large
-    fleet, warm = write_fleet(env, count), write_fleet(env, min(_WARM_HOSTS, count))
+    fleet = write_fleet(env.workdir / f"fleet-{count}", env.client, count)
+    warm = write_fleet(env.workdir / "fleet-warm", env.client, min(_WARM_HOSTS, count))
     child_env = {**env.env, "PYTHONPATH": str(REPO)}  # benchmarks.pssh_fleet from the checkout
     server_pid = env.server.proc.pid if env.server.proc else 0
     timeout = 60 + count
-    failures: dict[str, str] = dict(missing_contenders())
-    for who, why in failures.items():
+    skipped = missing_contenders()  # not a failure: the test suite runs without them
+    for who, why in skipped.items():
         log(f"   {who}: skipped: {why}")
-    active = [w for w in CONTENDERS if w not in failures]
+    failures: dict[str, str] = {}
+    active = [w for w in CONTENDERS if w not in skipped]
     wall: dict[str, list[float]] = {w: [] for w in CONTENDERS}
     peak: dict[str, list[float]] = {w: [] for w in CONTENDERS}
 
@@ -168,6 +170,8 @@ def measure_fleet(label: str, env: BenchEnv, config: Config, log: Log) -> list[M
     summary = ", ".join(f"{w} {statistics.median(v):.2f} s" for w, v in wall.items() if v)
     log(f"fleet of {count}: set-up + true: {summary}")
     metrics = _fleet_metrics(label, count, wall, peak, tree, lines, session)
+    metrics[0].extra["skipped"] = skipped
+    metrics = [m for m in metrics if any(m.samples.values())]  # no clush: no clush row
     if failures:
         raise MeasurementFailed(metrics, "; ".join(f"{w}: {why}" for w, why in failures.items()))
     return metrics
@@ -271,6 +275,7 @@ def _fleet_metrics(
             note="VmHWM of the client process (clush: without its ssh processes)",
             extra=hosts,
             versus=RIVALS,
+            compared=False,  # clush's SSH state is in its ssh processes
         ),
         Metric(
             f"{key}_rss_per_host",
@@ -281,6 +286,7 @@ def _fleet_metrics(
             stat="max",
             extra=hosts,
             versus=RIVALS,
+            compared=False,
         ),
         Metric(
             f"{key}_clush_tree",
@@ -319,6 +325,7 @@ def derived_fleet_metrics(metrics: Sequence[Metric]) -> list[Metric]:
             note="(peak at the larger fleet - peak at the smaller) / extra hosts",
             extra={"hosts": [n_small, n_large]},
             versus=RIVALS,
+            compared=False,
         ),
     ]
 

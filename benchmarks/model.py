@@ -117,6 +117,7 @@ class Metric:
     absolute: bool = False
     extra: dict[str, object] = field(default_factory=dict)
     versus: tuple[str, ...] = (SSH,)
+    compared: bool = True  # False: the contenders' values differ in kind, no ratio
 
     def value(self, who: str) -> float | None:
         """The figure for *who*: median (or p99 / max) of its samples."""
@@ -139,7 +140,7 @@ class Metric:
     def ratio(self) -> float | None:
         """remoterepl / the best of ``versus``."""
         ours, theirs = self.value(RR), self.rival()
-        if ours is None or theirs is None or theirs == 0:
+        if not self.compared or ours is None or theirs is None or theirs == 0:
             return None
         return ours / theirs
 
