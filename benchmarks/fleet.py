@@ -36,6 +36,9 @@ from tests.system import LOOPBACK
 FANOUT = 64
 CONTENDERS = (RR, PSSH, CLUSH)
 RIVALS = (PSSH, CLUSH)
+#: remoterepl again, on the same hosts defined by one ``Host h*`` block: what reading a
+#: config of N blocks per host costs (parallel-ssh reads none; clush's ssh parses in C).
+RR_PATTERN = "remoterepl, one Host h* block"
 _WARM_HOSTS = 5
 
 
@@ -46,6 +49,7 @@ class Fleet:
     names: tuple[str, ...]
     config_path: Path
     hosts_file: Path
+    pattern_config_path: Path | None = None  # the same hosts as one ``Host h*`` block
 
     @property
     def nodeset(self) -> str:
@@ -58,28 +62,30 @@ def write_fleet(directory: Path, client: ClientEnv, count: int) -> Fleet:
     and known_hosts, and a hosts file naming them, into *directory*."""
     directory.mkdir(parents=True, exist_ok=True)
     names = tuple(f"h{i:03d}" for i in range(1, count + 1))
-    blocks = [
-        f"Host {name}\n    HostName {LOOPBACK}\n    Port {client.port}\n"
+    options = (
+        f"    HostName {LOOPBACK}\n    Port {client.port}\n"
         f"    User {client.users.user}\n    IdentityFile {client.key_path}\n"
         f"    IdentitiesOnly yes\n    UserKnownHostsFile {client.known_hosts_path}\n"
-        for name in names
-    ]
-    config = directory / "ssh_config"
-    config.write_text(
-        "# benchmarks/fleet.py: every host is the benchmark's sshd\n\n" + "\n".join(blocks)
     )
-    config.chmod(0o600)
+    header = "# benchmarks/fleet.py: every host is the benchmark's sshd\n\n"
+    config = directory / "ssh_config"
+    config.write_text(header + "\n".join(f"Host {name}\n{options}" for name in names))
+    pattern = directory / "ssh_config_pattern"
+    pattern.write_text(f"{header}Host h*\n{options}")
+    for path in (config, pattern):
+        path.chmod(0o600)
     hosts_file = directory / "hosts"
     hosts_file.write_text("# benchmarks/fleet.py\n" + "".join(f"{n}\n" for n in names))
-    return Fleet(names, config, hosts_file)
+    return Fleet(names, config, hosts_file, pattern)
 
 
 def one_shot_argv(env: BenchEnv, fleet: Fleet, who: str, command: str) -> list[str]:
     """The command line that runs *command* once on every host of *fleet* for *who*."""
-    if who == RR:
+    if who in (RR, RR_PATTERN):
+        config = fleet.pattern_config_path if who == RR_PATTERN else fleet.config_path
         return [
             str(env.remoterepl_exe),
-            *("--hosts-file", str(fleet.hosts_file), "-F", str(fleet.config_path)),
+            *("--hosts-file", str(fleet.hosts_file), "-F", str(config)),
             *("--fanout", str(FANOUT), command),
         ]
     if who == PSSH:
@@ -127,9 +133,10 @@ def measure_fleet(label: str, env: BenchEnv, config: Config, log: Log) -> list[M
     for who, why in skipped.items():
         log(f"   {who}: skipped: {why}")
     failures: dict[str, str] = {}
-    active = [w for w in CONTENDERS if w not in skipped]
-    wall: dict[str, list[float]] = {w: [] for w in CONTENDERS}
-    peak: dict[str, list[float]] = {w: [] for w in CONTENDERS}
+    runners = (*CONTENDERS, RR_PATTERN)
+    active = [w for w in runners if w not in skipped]
+    wall: dict[str, list[float]] = {w: [] for w in runners}
+    peak: dict[str, list[float]] = {w: [] for w in runners}
 
     def attempt(who: str, step: Callable[[], None]) -> None:
         try:
@@ -150,9 +157,10 @@ def measure_fleet(label: str, env: BenchEnv, config: Config, log: Log) -> list[M
         wall[who].append(seconds)
         peak[who].append(peak_kib / 1024)
 
-    for who in list(active):
-        attempt(who, functools.partial(warm_up, who))
-    for order in rotating(CONTENDERS, runs):
+    for who in CONTENDERS:
+        if who in active:
+            attempt(who, functools.partial(warm_up, who))
+    for order in rotating(runners, runs):
         for who in order:
             if who in active:
                 attempt(who, functools.partial(timed, who))
@@ -169,7 +177,23 @@ def measure_fleet(label: str, env: BenchEnv, config: Config, log: Log) -> list[M
     lines, session = _line_latency(env, fleet, config, child_env, failures, log)
     summary = ", ".join(f"{w} {statistics.median(v):.2f} s" for w, v in wall.items() if v)
     log(f"fleet of {count}: set-up + true: {summary}")
+    pattern = {RR: wall.pop(RR_PATTERN)}
+    peak.pop(RR_PATTERN)
     metrics = _fleet_metrics(label, count, wall, peak, tree, lines, session)
+    metrics.insert(
+        1,
+        Metric(
+            f"fleet_{label}_setup_pattern",
+            f"fleet of {count}: the same, hosts as one `Host h*` block",
+            "s",
+            "lower",
+            pattern,
+            note="remoterepl only (the rivals: the row above); its cost of an N-block config",
+            extra={"hosts": count},
+            versus=RIVALS,
+            compared=False,
+        ),
+    )
     metrics[0].extra["skipped"] = skipped
     metrics = [m for m in metrics if any(m.samples.values())]  # no clush: no clush row
     if failures:

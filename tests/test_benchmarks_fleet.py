@@ -36,7 +36,8 @@ def _client(tmp_path: Path) -> ClientEnv:
 
 
 def test_every_fleet_name_is_its_own_host_block_for_openssh(tmp_path: Path) -> None:
-    """``ssh -G`` resolves h001 and h012 (of 12) to the server, login, key and known_hosts."""
+    """``ssh -G`` resolves h001 and h012 (of 12) to the server, login, key and known_hosts,
+    in the config of one block per host and in the one of a single ``Host h*`` block."""
     if shutil.which("ssh") is None:
         pytest.skip("OpenSSH client missing")
     client = _client(tmp_path)
@@ -46,9 +47,12 @@ def test_every_fleet_name_is_its_own_host_block_for_openssh(tmp_path: Path) -> N
         line for line in fleet.hosts_file.read_text().splitlines() if not line.startswith("#")
     ]
     assert tuple(listed) == fleet.names
-    for name in ("h001", "h012"):
+    assert fleet.pattern_config_path is not None
+    for config, name in [
+        (c, n) for c in (fleet.config_path, fleet.pattern_config_path) for n in ("h001", "h012")
+    ]:
         out = subprocess.run(
-            ["ssh", "-G", "-F", str(fleet.config_path), name],
+            ["ssh", "-G", "-F", str(config), name],
             capture_output=True,
             text=True,
             check=True,

@@ -42,6 +42,7 @@ def test_every_measurement_runs_on_tiny_sizes(tmp_path: Path) -> None:
         "session_kib",
         "process_uss",
         "fleet_200_setup",
+        "fleet_200_setup_pattern",
         "fleet_200_line",
         "fleet_500_line_p99",
         "fleet_500_rss",
@@ -56,7 +57,7 @@ def test_every_measurement_runs_on_tiny_sizes(tmp_path: Path) -> None:
             continue
         if metric.versus == (SSH,):
             assert metric.samples.get(SSH), f"{metric.key}: no ssh samples"
-        elif "_line" not in metric.key:  # the fan-out session's latency: remoterepl only
+        elif "_line" not in metric.key and "_pattern" not in metric.key:  # remoterepl only
             rivals = [w for w in (PSSH, CLUSH) if w not in missing]
             if "clush_tree" in metric.key:
                 rivals = [w for w in rivals if w == CLUSH]
