@@ -2,7 +2,11 @@
 host names (``web[01:03]``, ``db-[a:c]``, ``[1:9:2]``), ``host:port``, and the ``--limit``
 language (lib/ansible/inventory/manager.py): names of hosts and groups, globs, ``~regex``,
 ``[i]`` / ``[i:j]`` subscripts, unions with ``,`` or ``:``, ``&`` intersections, ``!``
-exclusions and ``@file``. Pure: the one I/O is reading an ``@file``."""
+exclusions and ``@file``. Pure: the one I/O is reading an ``@file``. Unlike Ansible: a
+backwards range (``[3:1]``, Ansible: no host) and a lone ``!`` or ``&`` (Ansible: a
+traceback) are errors, and an IPv6 address keeps its colons after a ``!`` or ``&`` too.
+As Ansible: with a comma in a --limit, ``:`` separates nothing (``a:b,c`` is ``a:b`` and
+``c``), and without one an IPv6 address among ``:``-unions splits (use commas)."""
 
 from __future__ import annotations
 
@@ -84,7 +88,7 @@ def expand_range(name: str) -> list[str]:
         return [name]
     end = name.find("]", start)
     if end < 0:
-        raise ValueError(f"the range in {shown(name)} has no closing ']'")
+        raise ValueError("a range without its closing ']'")
     head, spec, tail = name[:start], name[start + 1 : end], name[end + 1 :]
     values = _range_values(spec)
     tails = expand_range(tail)  # later ranges multiply: db[1:2]-[a:b]
@@ -98,6 +102,8 @@ def _range_values(spec: str) -> list[str]:
         raise ValueError(f"range [{shown(spec)}] is not [begin:end] or [begin:end:step]")
     first, last = bounds[0] or "0", bounds[1]  # Ansible: an empty begin is 0
     step_text = bounds[2] if len(bounds) == 3 else "1"
+    if not last:
+        raise ValueError(f"range [{shown(spec)}] has no end")
     if not step_text.isdigit() or int(step_text) < 1:
         raise ValueError(f"range [{shown(spec)}]: the step must be a whole number from 1")
     step = int(step_text)
@@ -150,7 +156,7 @@ def _read_limit_file(path: str) -> list[str]:
     try:
         with open(path, encoding="utf-8") as file:
             return file.read().splitlines()
-    except (OSError, UnicodeError) as exc:
+    except (OSError, ValueError) as exc:  # ValueError: not UTF-8, or a NUL in the path
         reason = getattr(exc, "strerror", None) or str(exc)
         raise UsageError(f"--limit @{shown(path)}: cannot read it: {reason}") from None
 
@@ -168,16 +174,20 @@ def evaluate(
     selected: dict[str, None] = {}
     unmatched: list[str] = []
     for pattern in ordered:
+        if pattern in ("!", "&"):  # Ansible fails with an IndexError
+            raise UsageError(
+                f"--limit: a {pattern!r} with no pattern after it"
+                " (separate IPv6 addresses with ',', not ':')"
+            )
         if pattern in host_set:  # as Ansible: a host's own name is that host, even when
             matched = [pattern]  # a group has that name too
         else:
             matched = _match_one(pattern.lstrip("&!"), hosts, groups)
         if not matched:
             unmatched.append(pattern)
-        if pattern[0] == "&":
-            selected = dict.fromkeys(name for name in selected if name in set(matched))
-        elif pattern[0] == "!":
-            selected = dict.fromkeys(name for name in selected if name not in set(matched))
+        if pattern[0] in "&!":
+            keep = set(matched) if pattern[0] == "&" else host_set.difference(matched)
+            selected = dict.fromkeys(name for name in selected if name in keep)
         else:
             selected.update(dict.fromkeys(matched))
     return set(selected), unmatched

@@ -2,8 +2,9 @@
 read them (groups, ``:children``, ``:vars``, host ranges, ``host:port``), each host's
 ``ansible_host`` / ``ansible_port`` / ``ansible_user`` resolved with Ansible's precedence,
 and hosts chosen with an Ansible ``--limit`` pattern (host_patterns). Pure but for reading
-the file. Not read: group_vars/ and host_vars/ directories, inventory scripts, plugin
-configurations (``plugin:``) and directories of inventories."""
+the file. Stricter than Ansible, which fails only on connecting: a port not in 1-65535,
+a host or user that is not text. Not read: group_vars/ and host_vars/ directories,
+inventory scripts, plugin configurations (``plugin:``) and directories of inventories."""
 
 from __future__ import annotations
 
@@ -58,10 +59,10 @@ class Inventory:
     warnings: list[str] = field(default_factory=list)  # what Ansible would warn of, reading
 
     def select(self, limit: str | None) -> list[InventoryHost]:
-        """The hosts ``limit`` (an Ansible ``--limit`` pattern; None: all) selects, in
-        inventory order. A sub-pattern that matches nothing is ignored, as Ansible does
-        (see :meth:`unmatched`); UsageError when nothing at all is selected (Ansible would
-        warn and run on no host)."""
+        """The hosts ``limit`` (an Ansible ``--limit`` pattern; None: all) selects, in file
+        order (Ansible's order walks groups through sets). A sub-pattern that matches nothing
+        is ignored, as Ansible does (see :meth:`unmatched`); UsageError when nothing at all
+        is selected (Ansible would warn and run on no host)."""
         if limit is None and not self.hosts:
             raise UsageError(f"{shown(self.path)} has no hosts")
         if limit is None:
@@ -103,7 +104,7 @@ class Builder:
         try:
             names = expand_range(pattern)
         except ValueError as exc:
-            raise UsageError(f"{where}: {exc}") from None
+            raise UsageError(f"{where}: {shown(pattern)}: {exc}") from None
         for name in names:
             if not name:
                 raise UsageError(f"{where}: an empty host name")
@@ -233,8 +234,10 @@ def load_inventory(path: str) -> Inventory:
     try:
         with open(path, "rb") as file:
             data = file.read()
-    except OSError as exc:
-        raise UsageError(f"{source}: cannot read it: {exc.strerror or exc}") from None
+    except (OSError, ValueError) as exc:  # ValueError: a NUL in the path
+        raise UsageError(
+            f"{source}: cannot read it: {getattr(exc, 'strerror', 0) or exc}"
+        ) from None
     builder = Builder(path)
     extension = os.path.splitext(path)[1].lower()
     try:
@@ -343,8 +346,8 @@ def _load_yaml(source: str, text: str) -> Any:
 def _parse_yaml(builder: Builder, document: Any) -> None:
     """Declare the groups, hosts and variables of a YAML inventory."""
     source = builder.source
-    if not document:
-        raise UsageError(f"{source}: an empty YAML inventory")
+    if document is None:
+        return  # an empty file: no hosts (Ansible's ini plugin takes it, after yaml refuses)
     if not isinstance(document, dict):
         raise UsageError(f"{source}: a YAML inventory is a mapping of groups (all: ...)")
     if "plugin" in document:
@@ -390,5 +393,5 @@ def _yaml_host(builder: Builder, group: str, entry: Any, data: Any) -> None:
         raise UsageError(f"{source}: group {shown(group)}: host {entry!r} is not text (quote it)")
     if data is not None and not isinstance(data, dict):
         raise UsageError(f"{source}: host {shown(entry)}: its variables are not a mapping")
-    where = f"{source}: host {shown(entry)}"
-    builder.add_hosts(entry, group, {str(k): (v, where) for k, v in (data or {}).items()}, where)
+    variables = {str(key): (value, source) for key, value in (data or {}).items()}
+    builder.add_hosts(entry, group, variables, source)
