@@ -25,6 +25,7 @@ import pytest
 from tests.client import remoterepl_command, run_remoterepl, start_remoterepl, stderr_lines
 from tests.client_env import ClientEnv
 from tests.fleet_hosts import add_host_aliases
+from tests.keys import generate_key
 from tests.sshd import SshdServer
 from tests.system import free_port
 
@@ -354,3 +355,73 @@ def test_inventory_limit_matching_nothing(embedded_env: ClientEnv, tmp_path: Pat
     )
     assert proc.returncode == 2
     assert stderr_lines(proc.stderr) == [f"remoterepl: --limit db matches no host in {inventory}"]
+
+
+def test_timeout_and_changed_key_fail_alone(
+    fleet_env: ClientEnv, silent_listener: int, tmp_path: Path
+) -> None:
+    """A host that never answers (ConnectTimeout 1) and one whose host key changed: each
+    named once with its reason; bar answers; status 255, both in the table."""
+    impostor = generate_key(tmp_path / "impostor")
+    known = tmp_path / "known_changed"
+    known.write_text(f"[{fleet_env.host}]:{fleet_env.port} {impostor.public_line}\n")
+    add_host_aliases(fleet_env, ["changed"], extra=[f"UserKnownHostsFile {known}"])
+    config = fleet_env.config_path
+    config.write_text(
+        f"Host slow\n    HostName 127.0.0.1\n    Port {silent_listener}\n    ConnectTimeout 1\n\n"
+        + config.read_text()
+    )
+    proc = run_remoterepl(
+        ["--hosts", "bar,slow,changed", "echo", "ok"], env=fleet_env.env, timeout=60
+    )
+    assert proc.returncode == 255
+    assert _lines(proc.stdout) == ["bar    : ok"]
+    errors = stderr_lines(proc.stderr)
+    slow = [line for line in errors if line.startswith("remoterepl: slow: ")]
+    changed = [line for line in errors if line.startswith("remoterepl: changed: ")]
+    assert len(slow) == 1 and "timed out" in slow[0], errors
+    assert len(changed) == 1 and "CHANGED" in changed[0], errors
+    table = {line.split()[0]: line.split()[1] for line in errors if line.startswith("  ")}
+    assert table == {"HOST": "STATUS", "slow": "255", "changed": "255"}, errors
+
+
+def test_host_lost_mid_session_others_go_on(client_env: ClientEnv) -> None:
+    """bar2's sshd session process killed mid-session: bar2 reported lost, once, what it
+    had sent kept; bar goes on to the end (its stdin's EOF); status 255."""
+    add_host_aliases(client_env, ["bar", "bar2"])
+    with start_remoterepl(
+        ["--hosts", "bar,bar2", "sh", "-c", "'echo pids $$ $PPID; cat'"], env=client_env.env
+    ) as proc:
+        assert proc.stdin is not None and proc.stdout is not None
+        seen = dict(
+            line.decode().split(": ", 1)
+            for line in (proc.stdout.readline(), proc.stdout.readline())
+        )
+        session = int(seen["bar2"].split()[2])
+        os.kill(session, signal.SIGKILL)
+        time.sleep(0.5)
+        proc.stdin.write(b"still here\n")
+        out, err = proc.communicate(timeout=30)  # then our stdin's EOF
+    assert proc.returncode == 255
+    assert _lines(out) == ["bar : still here"]
+    lost = [line for line in stderr_lines(err) if line.startswith("remoterepl: bar2: ")]
+    assert len(lost) == 1 and "lost" in lost[0], err
+    assert stderr_lines(err)[-1].split()[:2] == ["bar2", "255"], err
+
+
+def test_remote_killed_by_signal_status(fleet_env: ClientEnv) -> None:
+    """A host whose command dies of SIGKILL: 128+9 for it, the table says so."""
+    proc = run_remoterepl(
+        [
+            "--hosts",
+            "bar,bar2",
+            "sh",
+            "-c",
+            "'[ \"$LC_RRHOST\" = bar2 ] && kill -KILL $$; echo ok'",
+        ],
+        env=fleet_env.env,
+    )
+    assert proc.returncode == 137, proc.stderr
+    assert _lines(proc.stdout) == ["bar : ok"]
+    rows = [line.split() for line in stderr_lines(proc.stderr) if line.startswith("  bar2")]
+    assert rows == [["bar2", "137", "remote", "process", "killed", "by", "SIGKILL"]], proc.stderr
