@@ -120,3 +120,23 @@ def test_escape_help_lists_the_hosts_escape(fleet_env: ClientEnv) -> None:
         term.wait_for_screen("~h  list the hosts")
         term.send("~.")
         assert term.wait_exit() == 255
+
+
+def test_window_size_followed_on_every_host(fleet_env: ClientEnv) -> None:
+    """Each host's terminal starts at the window's size and follows when it changes."""
+    with spawn_remoterepl(
+        ["--hosts", "bar,bar2", "sh"], env=fleet_env.env, rows=30, cols=90
+    ) as term:
+        term.wait_for_screen("2 live")
+        term.sendline("stty size")
+        term.wait_for_screen(
+            lambda s: _labelled(s, "bar ", "30 90") and _labelled(s, "bar2", "30 90")
+        )
+        term.resize(40, 100)
+        time.sleep(0.3)
+        term.sendline("stty size")
+        term.wait_for_screen(
+            lambda s: _labelled(s, "bar ", "40 100") and _labelled(s, "bar2", "40 100")
+        )
+        term.sendline("exit")
+        assert term.wait_exit() == 0

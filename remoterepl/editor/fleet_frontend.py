@@ -29,11 +29,11 @@ from remoterepl.editor.keys import make_key_bindings, tune_key_timeouts
 from remoterepl.editor.painter import RESET, Painter
 from remoterepl.editor.prompt import PromptInterrupted, default_prompt
 from remoterepl.editor.sanitize import caret_notation
-from remoterepl.editor.terminal import create_output, text_stream
+from remoterepl.editor.terminal import create_output, suspend_beside, text_stream
 from remoterepl.environment import Environment
 from remoterepl.modes.control import Controlled, SessionControl
 from remoterepl.modes.escapes import FLEET_ESCAPES, Action, Escape, printable
-from remoterepl.modes.passthrough import suspend_client
+from remoterepl.modes.passthrough import Resizable, following_window_size
 from remoterepl.outcome import FleetEnded
 from remoterepl.settings import Settings
 from remoterepl.stopsignals import ignore_keyboard_signals
@@ -41,7 +41,7 @@ from remoterepl.stopsignals import ignore_keyboard_signals
 HOSTS_PROMPT = "hosts (-NAME drops, +NAME adds again, Enter: back)> "
 
 
-class FleetControl(Controlled, Protocol):
+class FleetControl(Controlled, Resizable, Protocol):
     """What the editor does to the fleet (:class:`remoterepl.fanout.fleet.Fleet`)."""
 
     watchers: list[Callable[[], None]]
@@ -190,7 +190,10 @@ class FleetFrontEnd:
         ended = asyncio.create_task(self._paint_until_fleet_ends())
         painter = asyncio.create_task(self.painter.run())
         try:
-            with self.prompt.app.input.raw_mode():
+            with (
+                self.prompt.app.input.raw_mode(),
+                following_window_size(self.fleet, self.env.stdout),
+            ):
                 with contextlib.suppress(PromptInterrupted):
                     await self.prompt.prompt_async(pre_run=self._before_prompt)
                 await ended
@@ -305,11 +308,7 @@ class FleetFrontEnd:
         )
 
     def _suspend(self) -> None:
-        app = self.prompt.app
-        if app.is_running and not app.is_done:
-            app.renderer.erase(leave_alternate_screen=False)
-        suspend_client(self.env.stdin)
-        app.invalidate()
+        suspend_beside(self.prompt.app, self.env.stdin)
 
 
 async def run_fleet_editor(
