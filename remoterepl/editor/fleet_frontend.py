@@ -33,7 +33,7 @@ from remoterepl.editor.terminal import create_output, suspend_beside, text_strea
 from remoterepl.environment import Environment
 from remoterepl.modes.control import Controlled, SessionControl
 from remoterepl.modes.escapes import FLEET_ESCAPES, Action, Escape, printable
-from remoterepl.modes.passthrough import Resizable, following_window_size
+from remoterepl.modes.passthrough import Resizable
 from remoterepl.outcome import FleetEnded
 from remoterepl.settings import Settings
 from remoterepl.stopsignals import ignore_keyboard_signals
@@ -127,6 +127,7 @@ class FleetFrontEnd:
         self.choosing_hosts = False  # after ~h: the next line names a host to drop or add
         self.input_closed = False
         self.toolbar_visible = True  # the counts are the fleet's state at a glance
+        self._size = (0, 0)  # the window's, as the hosts know it
         state = default_state_dir() if config.history else None
         self.history, self.persistent_history = open_history(
             history_path(state, "", "many-hosts", None, command) if state else None,
@@ -156,8 +157,17 @@ class FleetFrontEnd:
             search_ignore_case=True,
         )
         prompt.default_buffer.accept_handler = self._accept
+        # prompt_toolkit owns SIGWINCH; a redraw after it is when the hosts hear of it
+        prompt.app.before_render += self._follow_window_size
         tune_key_timeouts(prompt.app)
         return prompt
+
+    def _follow_window_size(self, _app: object) -> None:
+        size = self.output.get_size()
+        if (size.columns, size.rows) != self._size:
+            if self._size != (0, 0):
+                self.fleet.resize(size.columns, size.rows)
+            self._size = (size.columns, size.rows)
 
     def _prompt_text(self) -> str:
         if self.choosing_hosts:
@@ -190,10 +200,7 @@ class FleetFrontEnd:
         ended = asyncio.create_task(self._paint_until_fleet_ends())
         painter = asyncio.create_task(self.painter.run())
         try:
-            with (
-                self.prompt.app.input.raw_mode(),
-                following_window_size(self.fleet, self.env.stdout),
-            ):
+            with self.prompt.app.input.raw_mode():
                 with contextlib.suppress(PromptInterrupted):
                     await self.prompt.prompt_async(pre_run=self._before_prompt)
                 await ended
