@@ -10,9 +10,12 @@ failed hosts.
 
 from __future__ import annotations
 
+import os
+import signal
 import time
+from pathlib import Path
 
-from tests.client import spawn_remoterepl
+from tests.client import Terminal, client_pid, spawn_remoterepl, with_stty_record
 from tests.client_env import ClientEnv
 from tests.system import free_port
 
@@ -140,3 +143,20 @@ def test_window_size_followed_on_every_host(fleet_env: ClientEnv) -> None:
         )
         term.sendline("exit")
         assert term.wait_exit() == 0
+
+
+def test_sigterm_restores_the_terminal(fleet_env: ClientEnv, tmp_path: Path) -> None:
+    """``kill -TERM`` of an interactive fleet run: the terminal's modes as before, 143,
+    one line, no traceback."""
+    record = tmp_path / "stty"
+    args = with_stty_record(["--hosts", "bar,bar2", "bc"], record)
+    with Terminal(args, env=fleet_env.env) as term:
+        pid = client_pid(term)
+        term.wait_for_screen("2 live")
+        os.kill(pid, signal.SIGTERM)
+        screen = term.wait_for_screen("RC=", timeout=20)
+        term.wait_exit()
+    assert "RC=143" in screen and "remoterepl: stopped by SIGTERM" in screen, screen
+    assert "Traceback" not in screen, screen
+    before, after = record.read_text().split()
+    assert before == after
