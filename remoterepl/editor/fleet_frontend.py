@@ -14,7 +14,7 @@ import asyncio
 import contextlib
 import sys
 from collections.abc import Callable, Mapping, Sequence
-from typing import Protocol
+from typing import Protocol, TextIO, cast
 
 from prompt_toolkit import PromptSession
 from prompt_toolkit.buffer import Buffer
@@ -30,7 +30,7 @@ from remoterepl.editor.painter import RESET, Painter
 from remoterepl.editor.prompt import PromptInterrupted, default_prompt
 from remoterepl.editor.sanitize import caret_notation
 from remoterepl.editor.terminal import create_output, suspend_beside, text_stream
-from remoterepl.environment import Environment
+from remoterepl.environment import Console, Environment
 from remoterepl.modes.control import Controlled, SessionControl
 from remoterepl.modes.escapes import FLEET_ESCAPES, Action, Escape, printable
 from remoterepl.modes.passthrough import Resizable
@@ -102,6 +102,20 @@ class _PainterSink:
         self.painter.queue(f"{self.tint}{text}{RESET}" if stderr and self.tint else text)
 
 
+class _NoteStream:
+    """A console's stream that paints above the prompt."""
+
+    def __init__(self, painter: Painter) -> None:
+        self.painter = painter
+
+    def write(self, text: str) -> int:
+        self.painter.notify(text)
+        return len(text)
+
+    def flush(self) -> None:
+        """Nothing waits: the painter paints soon."""
+
+
 class FleetFrontEnd:
     """The editor over a fleet, until every host has ended (or the user left)."""
 
@@ -118,7 +132,11 @@ class FleetFrontEnd:
         self.output = create_output(text_stream(env.stdout, "w", sys.stdout), env.term)
         self.painter = Painter(self.output, color=config.color)
         tint = f"\x1b[{config.stderr_color}m" if config.color else ""
-        self.fleet = make_fleet(_PainterSink(self.painter, tint), colour=config.color)
+        # the hosts' failures and warnings go above the prompt too, not across it
+        notes = Console(cast(TextIO, _NoteStream(self.painter)), quiet=env.console.quiet)
+        self.fleet = make_fleet(
+            _PainterSink(self.painter, tint), colour=config.color, console=notes
+        )
         self.control = SessionControl(
             self.fleet, config.escape_char, self.painter.notify, self._suspend, FLEET_ESCAPES
         )
