@@ -10,7 +10,7 @@ from dataclasses import replace
 from typing import IO
 
 from remoterepl import tuning
-from remoterepl.environment import Environment
+from remoterepl.environment import Console, Environment
 from remoterepl.errors import UsageError
 from remoterepl.modes.redirect import Outputs, open_outputs, open_stdin
 from remoterepl.outcome import GaveUp, Outcome, RemoteExited, RemoteKilled, Stopped
@@ -208,7 +208,7 @@ async def _run_fleet(
         columns, rows = env.window_size()
         pty = PtyRequest(env.term or "xterm", columns, rows, echo=False)
 
-    def fleet_for(sink: Sink, *, colour: bool) -> Fleet:
+    def fleet_for(sink: Sink, *, colour: bool, console: Console | None = None) -> Fleet:
         output = fleet_output(
             sink,
             labels,
@@ -218,7 +218,13 @@ async def _run_fleet(
             interactive=interactive,
         )
         return Fleet(
-            hosts, settings.connect, options.command, pty, env.console, output, fleet_options.fanout
+            hosts,
+            settings.connect,
+            options.command,
+            pty,
+            console or env.console,
+            output,
+            fleet_options.fanout,
         )
 
     if interactive:

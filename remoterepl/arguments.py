@@ -56,7 +56,9 @@ def build_parser() -> ArgumentParser:
     """The ssh-compatible option set."""
     parser = ArgumentParser(
         prog=PROG,
-        usage="%(prog)s [OPTIONS] DESTINATION [COMMAND [ARG...]]",
+        usage="%(prog)s [OPTIONS] DESTINATION [COMMAND [ARG...]]\n"
+        "       %(prog)s [OPTIONS] --hosts H1,H2,... | --hosts-file FILE | --inventory FILE "
+        "[COMMAND [ARG...]]",
         description="Drive one long-lived remote REPL or shell over SSH with a local line editor.",
         epilog=EPILOG,
         formatter_class=argparse.RawDescriptionHelpFormatter,

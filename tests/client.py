@@ -11,6 +11,7 @@ The command is the console script installed next to the running interpreter
 from __future__ import annotations
 
 import contextlib
+import os
 import re
 import subprocess
 import sys
@@ -24,6 +25,8 @@ from typing import IO
 import pexpect
 import pyte
 import pytest
+
+from tests.system import descendants
 
 Predicate = Callable[[str], bool]
 
@@ -369,6 +372,23 @@ def shell_prompt_shown(text: str) -> bool:
     """True when the last non-blank screen line is an idle shell prompt (``$`` or ``#``)."""
     lines = [line for line in text.splitlines() if line.strip()]
     return bool(lines) and lines[-1].rstrip().endswith(("$", "#"))
+
+
+def client_pid(term: Terminal, timeout: float = 20) -> int:
+    """The remoterepl process under the test's wrapper shell: the one running the console
+    script (``python .../bin/remoterepl ...``), not a child the shell forked for ``stty``,
+    which shows the shell's own command line, remoterepl's name in it, until it execs."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        for pid in descendants(term.child.pid):
+            try:
+                argv = Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")
+            except OSError:
+                continue
+            if any(Path(os.fsdecode(arg)).name == "remoterepl" for arg in argv[:2]):
+                return pid
+        time.sleep(0.02)
+    pytest.fail("remoterepl did not start")
 
 
 def with_stty_record(args: Sequence[str], record: Path) -> list[str]:

@@ -29,6 +29,7 @@ import pytest
 
 from tests.client_env import ClientEnv, ClientEnvFactory, Login, TestUsers, make_client_env
 from tests.embedded_sshd import EmbeddedFactory, EmbeddedSshd
+from tests.fleet_hosts import fleet_env_fixture  # noqa: F401 (a fixture, found here)
 from tests.keys import ClientKeys, KeyPair, SshKeys, generate_key, make_key
 from tests.sshd import SERVERS, SshdFactory, SshdServer, ensure_test_users, require_sshd
 from tests.system import TestServer, require_root

@@ -4,15 +4,20 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
+import pytest
+
 from tests.client_env import ClientEnv
 
 
-def add_host_aliases(env: ClientEnv, names: Sequence[str], *, user: str | None = None) -> None:
+def add_host_aliases(
+    env: ClientEnv, names: Sequence[str], *, user: str | None = None, extra: Sequence[str] = ()
+) -> None:
     """Make each of ``names`` an ssh_config alias of ``env``'s server (its key user, or
-    ``user``), ahead of the file's own blocks."""
+    ``user``), ahead of the file's own blocks, with the ``extra`` config lines."""
+    lines = "".join(f"    {line}\n" for line in extra)
     block = f"""\
 Host {" ".join(names)}
-    HostName {env.host}
+{lines}    HostName {env.host}
     Port {env.port}
     User {user or env.users.user}
     IdentityFile {env.key_path}
@@ -21,3 +26,16 @@ Host {" ".join(names)}
 
 """
     env.config_path.write_text(block + env.config_path.read_text())
+
+
+@pytest.fixture(params=["embedded", "openssh"], name="fleet_env")
+def fleet_env_fixture(request: pytest.FixtureRequest) -> ClientEnv:
+    """A client HOME whose ssh_config names the hosts bar, bar2 (the key user) and barroot
+    (root), all one test server: the embedded one, then a real sshd (skipped without root)."""
+    env: ClientEnv = request.getfixturevalue(
+        "embedded_env" if request.param == "embedded" else "client_env"
+    )
+    for name in ("bar", "bar2"):  # LC_* passes sshd's AcceptEnv: each knows its name
+        add_host_aliases(env, [name], extra=[f"SetEnv LC_RRHOST={name}"])
+    add_host_aliases(env, ["barroot"], user=env.users.root, extra=["SetEnv LC_RRHOST=barroot"])
+    return env

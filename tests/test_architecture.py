@@ -51,20 +51,25 @@ def _imported_modules(stderr: bytes) -> set[str]:
     return {name.decode().split(".")[0] for name in found}
 
 
-def test_pipe_mode_loads_no_editor_library(embedded_env: ClientEnv) -> None:
-    """``echo 6*7 | remoterepl HOST bc`` imports asyncssh but none of prompt_toolkit,
-    Pygments or platformdirs (start-up time and memory are the pipe's)."""
+@pytest.mark.parametrize("many", [False, True], ids=["one-host", "many-hosts"])
+def test_pipe_mode_loads_no_editor_library(embedded_env: ClientEnv, many: bool) -> None:
+    """``echo 6*7 | remoterepl HOST bc`` (and ``--hosts HOST``) imports asyncssh but none
+    of prompt_toolkit, Pygments or platformdirs (start-up time and memory are the pipe's),
+    nor PyYAML without a YAML inventory."""
+    where = ["--hosts", embedded_env.user_alias] if many else [embedded_env.user_alias]
     proc = subprocess.run(
-        remoterepl_command([embedded_env.user_alias, "bc"]),
+        remoterepl_command([*where, "bc"]),
         input=b"6*7\n",
         capture_output=True,
         env={**embedded_env.env, "PYTHONPROFILEIMPORTTIME": "1"},
         timeout=60,
     )
-    assert (proc.returncode, proc.stdout) == (0, b"42\n"), proc.stderr[-2000:]
+    expected = f"{embedded_env.user_alias}: 42\n" if many else "42\n"
+    assert (proc.returncode, proc.stdout) == (0, expected.encode()), proc.stderr[-2000:]
     modules = _imported_modules(proc.stderr)
     assert "asyncssh" in modules, sorted(modules)  # the importtime report was read
-    assert not modules & set(EDITOR_LIBRARIES), sorted(modules & set(EDITOR_LIBRARIES))
+    unwanted = {*EDITOR_LIBRARIES, "yaml"}
+    assert not modules & unwanted, sorted(modules & unwanted)
 
 
 @pytest.mark.parametrize("flag", ["-V", "--help"])

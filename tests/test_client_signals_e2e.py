@@ -27,6 +27,7 @@ from remoterepl.modes.pipe import SAME_SIGNAL_WINDOW
 from tests.client import (
     Terminal,
     assert_one_line_error,
+    client_pid,
     read_line_with_timeout,
     remoterepl_command,
     start_remoterepl,
@@ -275,23 +276,6 @@ def test_success_and_failure_leave_no_temp_dir(embedded_env: ClientEnv, private_
 # --------------------------------------------------------------------------- the terminal
 
 
-def _client_pid(term: Terminal, timeout: float = 20) -> int:
-    """The remoterepl process under the test's wrapper shell: the one running the console
-    script (``python .../bin/remoterepl ...``), not a child the shell forked for ``stty``,
-    which shows the shell's own command line, remoterepl's name in it, until it execs."""
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        for pid in descendants(term.child.pid):
-            try:
-                argv = Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")
-            except OSError:
-                continue
-            if any(Path(os.fsdecode(arg)).name == "remoterepl" for arg in argv[:2]):
-                return pid
-        time.sleep(0.02)
-    pytest.fail("remoterepl did not start")
-
-
 def _rc(screen: str) -> str:
     return screen.split("RC=", 1)[1].split()[0]
 
@@ -306,7 +290,7 @@ def test_signal_restores_the_terminal(
     record = tmp_path / "stty"
     args = [*(["--raw"] if where == "raw" else []), embedded_env.user_alias]
     with Terminal(with_stty_record(args, record), env=embedded_env.env) as term:
-        pid = _client_pid(term)
+        pid = client_pid(term)
         term.wait_for_screen(lambda s: s.rstrip().endswith(("$", "#")), timeout=20)
         os.kill(pid, signum)
         screen = term.wait_for_screen("RC=", timeout=20)
@@ -328,7 +312,7 @@ def test_signal_at_the_password_prompt_restores_echo(
     env = {**embedded_env.env, "TMPDIR": str(private_tmp)}
     args = [embedded_env.password_alias, "true"]
     with Terminal(with_stty_record(args, record), env=env) as term:
-        pid = _client_pid(term)
+        pid = client_pid(term)
         term.wait_for_screen("password:", timeout=20)
         os.kill(pid, signum)
         screen = term.wait_for_screen("RC=", timeout=20)

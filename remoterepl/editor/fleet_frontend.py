@@ -14,7 +14,7 @@ import asyncio
 import contextlib
 import sys
 from collections.abc import Callable, Mapping, Sequence
-from typing import Protocol
+from typing import Protocol, TextIO, cast
 
 from prompt_toolkit import PromptSession
 from prompt_toolkit.buffer import Buffer
@@ -29,11 +29,11 @@ from remoterepl.editor.keys import make_key_bindings, tune_key_timeouts
 from remoterepl.editor.painter import RESET, Painter
 from remoterepl.editor.prompt import PromptInterrupted, default_prompt
 from remoterepl.editor.sanitize import caret_notation
-from remoterepl.editor.terminal import create_output, text_stream
-from remoterepl.environment import Environment
+from remoterepl.editor.terminal import create_output, suspend_beside, text_stream
+from remoterepl.environment import Console, Environment
 from remoterepl.modes.control import Controlled, SessionControl
 from remoterepl.modes.escapes import FLEET_ESCAPES, Action, Escape, printable
-from remoterepl.modes.passthrough import suspend_client
+from remoterepl.modes.passthrough import Resizable
 from remoterepl.outcome import FleetEnded
 from remoterepl.settings import Settings
 from remoterepl.stopsignals import ignore_keyboard_signals
@@ -41,7 +41,7 @@ from remoterepl.stopsignals import ignore_keyboard_signals
 HOSTS_PROMPT = "hosts (-NAME drops, +NAME adds again, Enter: back)> "
 
 
-class FleetControl(Controlled, Protocol):
+class FleetControl(Controlled, Resizable, Protocol):
     """What the editor does to the fleet (:class:`remoterepl.fanout.fleet.Fleet`)."""
 
     watchers: list[Callable[[], None]]
@@ -102,6 +102,20 @@ class _PainterSink:
         self.painter.queue(f"{self.tint}{text}{RESET}" if stderr and self.tint else text)
 
 
+class _NoteStream:
+    """A console's stream that paints above the prompt."""
+
+    def __init__(self, painter: Painter) -> None:
+        self.painter = painter
+
+    def write(self, text: str) -> int:
+        self.painter.notify(text)
+        return len(text)
+
+    def flush(self) -> None:
+        """Nothing waits: the painter paints soon."""
+
+
 class FleetFrontEnd:
     """The editor over a fleet, until every host has ended (or the user left)."""
 
@@ -118,7 +132,11 @@ class FleetFrontEnd:
         self.output = create_output(text_stream(env.stdout, "w", sys.stdout), env.term)
         self.painter = Painter(self.output, color=config.color)
         tint = f"\x1b[{config.stderr_color}m" if config.color else ""
-        self.fleet = make_fleet(_PainterSink(self.painter, tint), colour=config.color)
+        # the hosts' failures and warnings go above the prompt too, not across it
+        notes = Console(cast(TextIO, _NoteStream(self.painter)), quiet=env.console.quiet)
+        self.fleet = make_fleet(
+            _PainterSink(self.painter, tint), colour=config.color, console=notes
+        )
         self.control = SessionControl(
             self.fleet, config.escape_char, self.painter.notify, self._suspend, FLEET_ESCAPES
         )
@@ -127,6 +145,7 @@ class FleetFrontEnd:
         self.choosing_hosts = False  # after ~h: the next line names a host to drop or add
         self.input_closed = False
         self.toolbar_visible = True  # the counts are the fleet's state at a glance
+        self._size = (0, 0)  # the window's, as the hosts know it
         state = default_state_dir() if config.history else None
         self.history, self.persistent_history = open_history(
             history_path(state, "", "many-hosts", None, command) if state else None,
@@ -156,8 +175,17 @@ class FleetFrontEnd:
             search_ignore_case=True,
         )
         prompt.default_buffer.accept_handler = self._accept
+        # prompt_toolkit owns SIGWINCH; a redraw after it is when the hosts hear of it
+        prompt.app.before_render += self._follow_window_size
         tune_key_timeouts(prompt.app)
         return prompt
+
+    def _follow_window_size(self, _app: object) -> None:
+        size = self.output.get_size()
+        if (size.columns, size.rows) != self._size:
+            if self._size != (0, 0):
+                self.fleet.resize(size.columns, size.rows)
+            self._size = (size.columns, size.rows)
 
     def _prompt_text(self) -> str:
         if self.choosing_hosts:
@@ -305,11 +333,7 @@ class FleetFrontEnd:
         )
 
     def _suspend(self) -> None:
-        app = self.prompt.app
-        if app.is_running and not app.is_done:
-            app.renderer.erase(leave_alternate_screen=False)
-        suspend_client(self.env.stdin)
-        app.invalidate()
+        suspend_beside(self.prompt.app, self.env.stdin)
 
 
 async def run_fleet_editor(

@@ -33,12 +33,17 @@ from remoterepl.editor.prompt import LineInput
 from remoterepl.editor.recording import Recorder, RecordingStdout
 from remoterepl.editor.remote_text import prompt_text
 from remoterepl.editor.streams import OutputRouter, RemoteStream, pump
-from remoterepl.editor.terminal import TerminalOutput, create_output, text_stream
+from remoterepl.editor.terminal import (
+    TerminalOutput,
+    create_output,
+    suspend_beside,
+    text_stream,
+)
 from remoterepl.editor.toolbar import SessionStatus, Toolbar
 from remoterepl.environment import Environment
 from remoterepl.modes.control import SessionControl
 from remoterepl.modes.escapes import Escape, printable
-from remoterepl.modes.passthrough import KeyForwarder, following_window_size, suspend_client
+from remoterepl.modes.passthrough import KeyForwarder, following_window_size
 from remoterepl.modes.redirect import Outputs
 from remoterepl.outcome import RemoteExited, RemoteKilled
 from remoterepl.session.process import RemoteSession
@@ -269,11 +274,7 @@ class FrontEnd:
 
     def _suspend_client(self) -> None:
         """``~^Z``: stop until ``fg``, the input line off the screen meanwhile."""
-        app = self.line.app
-        if app.is_running and not app.is_done:
-            app.renderer.erase(leave_alternate_screen=False)
-        suspend_client(self.env.stdin)
-        app.invalidate()
+        suspend_beside(self.line.app, self.env.stdin)
 
     def suspend_job(self) -> None:
         """Ctrl-Z: stop the remote foreground job."""

@@ -9,9 +9,11 @@ import termios
 from collections.abc import Iterator
 from typing import TextIO, cast
 
+from prompt_toolkit.application import Application
 from prompt_toolkit.output.vt100 import Vt100_Output
 
 from remoterepl.editor.recording import RecordingStdout
+from remoterepl.modes.passthrough import suspend_client
 
 _BARE_NEWLINE = re.compile(r"(?<!\r)\n")
 
@@ -89,3 +91,11 @@ def create_output(stdout: TextIO | RecordingStdout, term: str | None) -> Termina
     output = cast(TerminalOutput, TerminalOutput.from_pty(cast(TextIO, stdout), term=term))
     output.enable_cpr = False
     return output
+
+
+def suspend_beside(app: Application[str], stdin: int) -> None:
+    """``~^Z``: stop remoterepl until ``fg``, the input line off the screen meanwhile."""
+    if app.is_running and not app.is_done:
+        app.renderer.erase(leave_alternate_screen=False)
+    suspend_client(stdin)
+    app.invalidate()

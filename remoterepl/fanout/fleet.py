@@ -184,6 +184,12 @@ class Fleet:
             return SignalReport(f"SIG{name} not delivered to {', '.join(failed)}", False)
         return SignalReport(f"sent SIG{name} to {len(targets)} host{'s' * (len(targets) > 1)}")
 
+    def resize(self, columns: int, rows: int) -> None:
+        """The local window changed: every live host's terminal follows."""
+        for member in self.members:
+            if member.live and member.session is not None:
+                member.session.resize(columns, rows)
+
     def send_break(self, milliseconds: int = 500) -> None:
         """A BREAK to every live host."""
         for member in self.members:

@@ -7,7 +7,14 @@ from dataclasses import dataclass, replace
 
 from remoterepl.display import shown
 from remoterepl.errors import UsageError
-from remoterepl.settings import ConnectSettings, FleetSettings, Target, parse_target
+from remoterepl.settings import (
+    ConnectSettings,
+    FleetSettings,
+    Target,
+    host_problem,
+    parse_target,
+    user_problem,
+)
 
 
 @dataclass(frozen=True)
@@ -62,20 +69,19 @@ def _from_destinations(destinations: list[str], where: str) -> list[FleetHost]:
 
 
 def _from_inventory(path: str, limit: str | None) -> list[FleetHost]:
+    """Inventory hosts, each reached at its ansible_host/port/user, taken as they are (a
+    name is never parsed as ``user@host:port``), checked as OpenSSH checks names."""
     from remoterepl.fanout.inventory import load_inventory
 
     hosts = []
     for entry in load_inventory(path).select(limit):
         address = entry.address if entry.address is not None else entry.name
-        try:
-            target = parse_target(address)
-        except UsageError as exc:
-            raise UsageError(
-                f"--inventory {shown(path)}: host {shown(entry.name)}: {exc}"
-            ) from None
-        user = entry.user if entry.user is not None else target.user
-        port = entry.port if entry.port is not None else target.port
-        hosts.append(FleetHost(entry.name, Target(target.host, user, port)))
+        problem = host_problem(address) or (
+            user_problem(entry.user) if entry.user is not None else None
+        )
+        if problem is not None:
+            raise UsageError(f"--inventory {shown(path)}: host {shown(entry.name)}: {problem}")
+        hosts.append(FleetHost(entry.name, Target(address, entry.user, entry.port)))
     return hosts
 
 

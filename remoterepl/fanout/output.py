@@ -54,7 +54,7 @@ class HostOutput(Protocol):
 _CONTROLS = re.compile(
     rb"\x1b\[[0-?]*[ -/]*[@-ln-~]"  # CSI, all but SGR (final byte "m")
     rb"|\x1b[\]P^_X][^\x07\x1b]*(?:\x07|\x1b\\)?"  # OSC, DCS, PM, APC, SOS strings
-    rb"|\x1b[ -/]*[0-~]"  # other escapes (charset selection, keypad modes)
+    rb"|\x1b(?!\[)[ -/]*[0-~]"  # other escapes (charset selection, keypad modes)
 )
 
 

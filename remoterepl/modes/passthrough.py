@@ -12,6 +12,7 @@ import signal
 import termios
 import tty
 from collections.abc import Iterator
+from typing import Protocol
 
 from remoterepl.environment import Environment
 from remoterepl.modes.control import SessionControl
@@ -71,8 +72,15 @@ class KeyForwarder:
                 self.session.try_send(item)
 
 
+class Resizable(Protocol):
+    """A remote terminal (or a fleet's) to keep at the local window's size."""
+
+    def resize(self, columns: int, rows: int) -> None:
+        """The local window is now this size."""
+
+
 @contextlib.contextmanager
-def following_window_size(session: RemoteSession, fd: int = STDOUT) -> Iterator[None]:
+def following_window_size(session: Resizable, fd: int = STDOUT) -> Iterator[None]:
     """Forward local terminal resizes (SIGWINCH) to the remote PTY."""
     loop = asyncio.get_running_loop()
 

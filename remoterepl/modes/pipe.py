@@ -233,9 +233,12 @@ class _StdinPump:
                 self.finished.exception()  # seen here even when we were cancelled first
 
     def _on_readable(self) -> None:
+        if self.finished.done():  # end of file stays readable until run() unwatches it
+            return
         try:
             chunk = os.read(self.fd, BUFSIZE)
             if not chunk:
+                self.loop.remove_reader(self.fd)
                 self.finished.set_result(None)
                 return
             self.session.send(chunk)
