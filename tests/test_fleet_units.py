@@ -77,7 +77,7 @@ def test_line_joiner_keeps_partial_and_strips_controls() -> None:
     joiner = LineJoiner()
     assert joiner.feed(b"one\r\ntw") == [b"one"]
     assert joiner.partial == b"tw"
-    assert joiner.feed(b"o\x1b[?2004l\x1b[31mred\x1b[0m\n") == [b"two\x1b[31mred\x1b[0m"]
+    assert joiner.feed(b"o\x1b[?2004l\x1b[31mred\x1b[0m\n") == [b"two\x1b[31mred\x1b[0m\x1b[0m"]
     joiner.feed(b">>> ")
     joiner.line_sent()
     assert joiner.partial == b""
@@ -146,7 +146,7 @@ def test_out_dir_file_names(tmp_path: Path) -> None:
     exist for a host that started, even empty."""
     assert file_name("root@h/x") == "root@h_x"
     assert file_name(".hidden") == "_hidden"
-    out = OutDir(str(tmp_path / "o"))
+    out = OutDir(str(tmp_path / "o"), ["h"])
     out.host_started("h")
     out.data("h", b"bytes", stderr=False)
     out.close()
