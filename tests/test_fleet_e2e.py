@@ -219,7 +219,7 @@ def test_sigint_interrupts_every_host(fleet_env: ClientEnv) -> None:
             "sh",
             "-c",
             # the trap is set once sleep runs, and wait is what a trapped signal interrupts
-            "'sleep 60 & pid=$!; trap \"echo caught; kill $pid; exit 130\" INT; "
+            '\'sleep 60 & pid=$!; trap "echo caught; kill $pid; exit 130" INT; '
             "echo ready; wait $pid'",
         ],
         env=fleet_env.env,

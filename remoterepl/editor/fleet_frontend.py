@@ -230,17 +230,21 @@ class FleetFrontEnd:
         if not self.toolbar_visible:
             return None
         counts = self.fleet.summary()
-        parts: StyleAndTextTuples = [("class:toolbar.destination", f" {self.command}")]
+        parts: StyleAndTextTuples = []
         for state, style in (
             ("live", "class:toolbar.idle"),
             ("connecting", "class:toolbar.dim"),
             ("waiting", "class:toolbar.dim"),
             ("done", ""),
             ("failed", "class:toolbar.busy"),
+            ("stopped", "class:toolbar.dim"),
             ("dropped", "class:toolbar.dim"),
         ):
             if counts.get(state) or state in ("live", "done", "failed"):
-                parts += [("class:toolbar.dim", " │ "), (style, f"{counts.get(state, 0)} {state}")]
+                sep = " │ " if parts else " "
+                parts += [("class:toolbar.dim", sep), (style, f"{counts.get(state, 0)} {state}")]
+        # the counts first: a long command must not push them off
+        parts += [("class:toolbar.dim", " │ "), ("class:toolbar.destination", self.command)]
         parts.append(("class:toolbar.dim", " │ F2 "))
         return parts
 
