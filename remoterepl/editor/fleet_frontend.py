@@ -25,6 +25,7 @@ from prompt_toolkit.formatted_text import ANSI, StyleAndTextTuples
 from prompt_toolkit.input import create_input
 from prompt_toolkit.key_binding import merge_key_bindings
 
+from remoterepl.display import shown
 from remoterepl.editor.config import FrontEndConfig
 from remoterepl.editor.highlight import lexer_name_for, make_lexer, make_style
 from remoterepl.editor.history import default_state_dir, history_filter, history_path, open_history
@@ -319,7 +320,7 @@ class FleetFrontEnd:
             self.painter.notify("[-NAME drops a host, +NAME adds it again]\n")
 
     def _list_hosts(self) -> None:
-        rows = self.fleet.listing()
+        rows = [(shown(label), shown(state)) for label, state in self.fleet.listing()]
         width = max(len(label) for label, _state in rows)
         lines = [f"  {label.ljust(width)}  {state}" for label, state in rows]
         self.painter.notify("Hosts:\n" + "\n".join(lines) + "\n")
