@@ -198,6 +198,8 @@ async def _run_fleet(
     fleet_options = settings.fleet
     assert fleet_options is not None
     hosts = await asyncio.get_running_loop().run_in_executor(None, choose_hosts, fleet_options)
+    async with planned(hosts[0].connect_settings(settings.connect)):
+        pass  # a bad -o or config file: one usage error, not one failure per host
     labels = [host.label for host in hosts]
     options = settings.session
     # Interactive: a terminal per host, as for one host (Ctrl-C reaches the foreground job

@@ -208,22 +208,18 @@ def exit_status(outcome: Outcome) -> int:
 
 
 def _host_status(host: HostEnded) -> int:
-    return ExitStatus.CONNECTION if host.end is None else exit_status(host.end)
+    if host.end is not None:
+        return exit_status(host.end)
+    if host.stopped_by is not None:  # as one host stopped while connecting: 128+N
+        return ExitStatus.SIGNAL_BASE + host.stopped_by
+    return ExitStatus.CONNECTION
 
 
 def _report_fleet(outcome: FleetEnded, console: Console) -> None:
     """The per-host status table, on stderr, when some host did not exit 0."""
     from remoterepl.fanout.report import status_table
 
-    rows = []
-    for host in outcome.hosts:
-        if host.end is None:
-            how = host.failure or "no exit status"
-        elif isinstance(host.end, RemoteKilled):
-            how = host.end.describe()
-        else:
-            how = f"exited with status {host.end.status}"
-        rows.append((host.label, _host_status(host), how))
+    rows = [(shown(host.label), _host_status(host), host.describe()) for host in outcome.hosts]
     for line in status_table(rows):
         console.warn(f"{PROG}: {line}" if not line.startswith(" ") else line)
 

@@ -129,6 +129,11 @@ class Stopped:
         return f"stopped by {signal.Signals(self.signal).name}"
 
 
+def describe_end(end: RemoteExited | RemoteKilled) -> str:
+    """``exited with status 3``, ``remote process killed by SIGTERM``."""
+    return end.describe() if isinstance(end, RemoteKilled) else f"exited with status {end.status}"
+
+
 @dataclass(frozen=True)
 class HostEnded:
     """How one host of a fleet ended: its remote's own end, or why it has none."""
@@ -136,6 +141,13 @@ class HostEnded:
     label: str
     end: RemoteExited | RemoteKilled | None
     failure: str | None = None  # could not connect, lost, dropped: in words
+    stopped_by: int | None = None  # a signal to us stopped it before it had started
+
+    def describe(self) -> str:
+        """How it ended, in words (the status table's last column)."""
+        if self.end is not None:
+            return describe_end(self.end)
+        return self.failure or "no exit status"
 
 
 @dataclass(frozen=True)

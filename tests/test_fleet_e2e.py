@@ -218,7 +218,9 @@ def test_sigint_interrupts_every_host(fleet_env: ClientEnv) -> None:
             "bar,barroot",
             "sh",
             "-c",
-            "'trap \"echo caught; exit 130\" INT; echo ready; sleep 60'",
+            # the trap is set once sleep runs, and wait is what a trapped signal interrupts
+            '\'sleep 60 & pid=$!; trap "echo caught; kill $pid; exit 130" INT; '
+            "echo ready; wait $pid'",
         ],
         env=fleet_env.env,
     ) as proc:

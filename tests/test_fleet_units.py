@@ -12,7 +12,8 @@ from remoterepl.cli import exit_status, parse_args
 from remoterepl.errors import UsageError
 from remoterepl.fanout.gather import Gathered, fold, render_groups
 from remoterepl.fanout.hosts import FleetHost, choose_hosts, read_hosts_file
-from remoterepl.fanout.output import Labels, LineJoiner, OutDir, Prefixed, file_name
+from remoterepl.fanout.lines import MAX_LINE, LineJoiner, clean
+from remoterepl.fanout.output import Labels, OutDir, Prefixed, file_name
 from remoterepl.fanout.report import status_table
 from remoterepl.outcome import FleetEnded, HostEnded, RemoteExited, RemoteKilled
 from remoterepl.settings import ConnectSettings, FleetSettings, Target
@@ -77,7 +78,7 @@ def test_line_joiner_keeps_partial_and_strips_controls() -> None:
     joiner = LineJoiner()
     assert joiner.feed(b"one\r\ntw") == [b"one"]
     assert joiner.partial == b"tw"
-    assert joiner.feed(b"o\x1b[?2004l\x1b[31mred\x1b[0m\n") == [b"two\x1b[31mred\x1b[0m"]
+    assert joiner.feed(b"o\x1b[?2004l\x1b[31mred\x1b[0m\n") == [b"two\x1b[31mred\x1b[0m\x1b[0m"]
     joiner.feed(b">>> ")
     joiner.line_sent()
     assert joiner.partial == b""
@@ -146,7 +147,7 @@ def test_out_dir_file_names(tmp_path: Path) -> None:
     exist for a host that started, even empty."""
     assert file_name("root@h/x") == "root@h_x"
     assert file_name(".hidden") == "_hidden"
-    out = OutDir(str(tmp_path / "o"))
+    out = OutDir(str(tmp_path / "o"), ["h"])
     out.host_started("h")
     out.data("h", b"bytes", stderr=False)
     out.close()
@@ -199,3 +200,27 @@ def test_one_destination_still_needed_without_many_hosts() -> None:
     """Without the many-hosts options DESTINATION stays required."""
     with pytest.raises(UsageError, match="required: DESTINATION"):
         parse_args([])
+
+
+def test_clean_lines_keep_only_colours() -> None:
+    """No control survives a labelled line but SGR, which is reset at the line's end; a
+    line overwritten with CR keeps its last state; C1 controls go too."""
+    assert clean(b"a\x1b\x02]52;c;aGk=\x07b") == b"a]52;c;aGk=b"
+    assert clean(b"x\rbar2: fake") == b"bar2: fake"
+    assert clean(b"\x1b[31mred") == b"\x1b[31mred\x1b[0m"
+    assert clean(b"tab\there\xc2\x9b2J") == b"tab\there2J"
+    assert clean("é ü".encode()) == "é ü".encode()
+
+
+def test_long_partial_line_is_bounded() -> None:
+    """10 MiB without a newline come out as lines of at most MAX_LINE bytes."""
+    joiner = LineJoiner()
+    lines = [line for _ in range(160) for line in joiner.feed(b"x" * 65536)]
+    assert all(len(line) <= MAX_LINE for line in lines)
+    assert sum(map(len, lines)) + len(joiner.partial) == 160 * 65536
+
+
+def test_out_dir_refuses_colliding_names(tmp_path: Path) -> None:
+    """Two hosts whose file names would be the same: refused, both named."""
+    with pytest.raises(UsageError, match="'a/b' and 'a_b' would write the same files"):
+        OutDir(str(tmp_path / "o"), ["a/b", "a_b"])

@@ -4,8 +4,10 @@ live host, their output labelled (or gathered) above the prompt.
 Ctrl-C interrupts the work on every host, Ctrl-D ends every host's input, the escapes act
 on all of them; ``~h`` lists the hosts and their state, and the next line may drop one
 (``-NAME``) or add one again (``+NAME``: a fresh session). The toolbar counts the hosts
-live, done and failed. The remote processes run without a terminal (as with clush), so the
-editor shows each line it sends above the prompt itself.
+live, done and failed. Each host's process has a terminal with its echo off (so Ctrl-C is
+its ``^C``), and the editor shows each line it sends above the answers, once. A prompt every
+live host shows alike (``>>> ``, ``Password:``) is the editor's prompt; a secret typed at a
+password prompt is neither shown nor kept in the history.
 """
 
 from __future__ import annotations
@@ -18,17 +20,20 @@ from typing import Protocol, TextIO, cast
 
 from prompt_toolkit import PromptSession
 from prompt_toolkit.buffer import Buffer
+from prompt_toolkit.filters import Condition
 from prompt_toolkit.formatted_text import ANSI, StyleAndTextTuples
 from prompt_toolkit.input import create_input
 from prompt_toolkit.key_binding import merge_key_bindings
 
+from remoterepl.display import shown
 from remoterepl.editor.config import FrontEndConfig
 from remoterepl.editor.highlight import lexer_name_for, make_lexer, make_style
 from remoterepl.editor.history import default_state_dir, history_filter, history_path, open_history
-from remoterepl.editor.keys import make_key_bindings, tune_key_timeouts
+from remoterepl.editor.keys import SecretSafeClipboard, make_key_bindings, tune_key_timeouts
 from remoterepl.editor.painter import RESET, Painter
 from remoterepl.editor.prompt import PromptInterrupted, default_prompt
 from remoterepl.editor.sanitize import caret_notation
+from remoterepl.editor.secret_prompts import SecretPrompts
 from remoterepl.editor.terminal import create_output, suspend_beside, text_stream
 from remoterepl.environment import Console, Environment
 from remoterepl.modes.control import Controlled, SessionControl
@@ -67,8 +72,8 @@ class FleetControl(Controlled, Resizable, Protocol):
     def prompt(self) -> str | None:
         """The prompt all live hosts agree on."""
 
-    def broadcast(self, data: bytes) -> None:
-        """Input for every live host."""
+    def send_line(self, line: str, *, secret: bool = False) -> None:
+        """A line for every live host."""
 
     def send_eof(self) -> None:
         """End every host's input."""
@@ -83,11 +88,28 @@ class FleetControl(Controlled, Resizable, Protocol):
     def left(self) -> bool:
         """The user left (``~.``)."""
 
+    def close_output(self) -> None:
+        """Every host has ended: show what the output holds."""
+
     def result(self) -> FleetEnded:
         """Each host's end."""
 
     async def close(self) -> None:
         """Close everything."""
+
+
+class Sink(Protocol):
+    """Where the fleet's output is shown (here: above the prompt)."""
+
+    def write(self, data: bytes, *, stderr: bool) -> None:
+        """Show whole lines."""
+
+
+class FleetFactory(Protocol):
+    """Makes the fleet once the editor knows where its output goes."""
+
+    def __call__(self, sink: Sink, *, colour: bool, console: Console) -> FleetControl:
+        """The fleet, its output to ``sink``, its hosts' notes to ``console``."""
 
 
 class _PainterSink:
@@ -121,7 +143,7 @@ class FleetFrontEnd:
 
     def __init__(
         self,
-        make_fleet: Callable[..., FleetControl],
+        make_fleet: FleetFactory,
         settings: Settings,
         env: Environment,
         config: FrontEndConfig,
@@ -143,6 +165,8 @@ class FleetFrontEnd:
         self.local_prompt = default_prompt(command, config.prompt)
         self.command = command or "login shell"
         self.choosing_hosts = False  # after ~h: the next line names a host to drop or add
+        self.secrets = SecretPrompts(config.secret_prompt)
+        self._line_is_secret = False
         self.input_closed = False
         self.toolbar_visible = True  # the counts are the fleet's state at a glance
         self._size = (0, 0)  # the window's, as the hosts know it
@@ -150,7 +174,9 @@ class FleetFrontEnd:
         self.history, self.persistent_history = open_history(
             history_path(state, "", "many-hosts", None, command) if state else None,
             config.history_size,
-            keep=history_filter(config.history_ignore, config.history_ignore_space, lambda: False),
+            keep=history_filter(
+                config.history_ignore, config.history_ignore_space, lambda: self._line_is_secret
+            ),
             index_line=f"(many hosts)\t{command or '(login shell)'}",
         )
         self.prompt = self._make_prompt(config, command)
@@ -168,6 +194,8 @@ class FleetFrontEnd:
                 [make_key_bindings(self, config.escape_char, extra_escapes=FLEET_ESCAPES)]
             ),
             vi_mode=config.edit_mode == "vi",
+            is_password=Condition(self.secret_input),
+            clipboard=SecretSafeClipboard(self.secret_input),
             lexer=lexer,
             style=make_style(config.style, color=config.color),
             include_default_pygments_style=False,
@@ -187,6 +215,13 @@ class FleetFrontEnd:
                 self.fleet.resize(size.columns, size.rows)
             self._size = (size.columns, size.rows)
 
+    def secret_input(self) -> bool:
+        """The hosts' common prompt asks for a secret (``Password:``): no echo, no history."""
+        prompt = self.fleet.prompt()
+        return (
+            not self.choosing_hosts and prompt is not None and self.secrets.asks_for_secret(prompt)
+        )
+
     def _prompt_text(self) -> str:
         if self.choosing_hosts:
             return HOSTS_PROMPT
@@ -196,17 +231,21 @@ class FleetFrontEnd:
         if not self.toolbar_visible:
             return None
         counts = self.fleet.summary()
-        parts: StyleAndTextTuples = [("class:toolbar.destination", f" {self.command}")]
+        parts: StyleAndTextTuples = []
         for state, style in (
             ("live", "class:toolbar.idle"),
             ("connecting", "class:toolbar.dim"),
             ("waiting", "class:toolbar.dim"),
             ("done", ""),
             ("failed", "class:toolbar.busy"),
+            ("stopped", "class:toolbar.dim"),
             ("dropped", "class:toolbar.dim"),
         ):
             if counts.get(state) or state in ("live", "done", "failed"):
-                parts += [("class:toolbar.dim", " │ "), (style, f"{counts.get(state, 0)} {state}")]
+                sep = " │ " if parts else " "
+                parts += [("class:toolbar.dim", sep), (style, f"{counts.get(state, 0)} {state}")]
+        # the counts first: a long command must not push them off
+        parts += [("class:toolbar.dim", " │ "), ("class:toolbar.destination", self.command)]
         parts.append(("class:toolbar.dim", " │ F2 "))
         return parts
 
@@ -238,7 +277,7 @@ class FleetFrontEnd:
 
     async def _paint_until_fleet_ends(self) -> None:
         await self.fleet.wait()
-        await asyncio.sleep(0)  # the hosts' last output is queued by now
+        self.fleet.close_output()  # --gather's last groups, unfinished lines
         for _stream in ("stdout", "stderr"):
             self.painter.stream_ended()
         app = self.prompt.app
@@ -252,7 +291,9 @@ class FleetFrontEnd:
         """Enter: the line goes to every live host, shown above the prompt first."""
         line = buffer.text
         prompt = self._prompt_text()
-        self.painter.queue(f"{prompt}{caret_notation(line)}{RESET}\n")
+        secret = self._line_is_secret = self.secret_input()  # read by the history's keep()
+        shown = "" if secret else caret_notation(line)
+        self.painter.queue(f"{prompt}{shown}{RESET}\n")
         if self.choosing_hosts:
             self.choosing_hosts = False
             self._host_command(line.strip())
@@ -260,7 +301,7 @@ class FleetFrontEnd:
             self.painter.notify("(remote input is closed; waiting for the hosts to end)\n")
         else:
             self.fleet.line_sent(self.fleet.live_labels())
-            self.fleet.broadcast((line + "\n").encode())
+            self.fleet.send_line(line, secret=secret)
         return False
 
     def _host_command(self, text: str) -> None:
@@ -279,7 +320,7 @@ class FleetFrontEnd:
             self.painter.notify("[-NAME drops a host, +NAME adds it again]\n")
 
     def _list_hosts(self) -> None:
-        rows = self.fleet.listing()
+        rows = [(shown(label), shown(state)) for label, state in self.fleet.listing()]
         width = max(len(label) for label, _state in rows)
         lines = [f"  {label.ljust(width)}  {state}" for label, state in rows]
         self.painter.notify("Hosts:\n" + "\n".join(lines) + "\n")
@@ -308,10 +349,10 @@ class FleetFrontEnd:
         self.input_closed = True
 
     def suspend_job(self) -> None:
-        """Ctrl-Z: no terminal on the hosts, so no job control."""
+        """Ctrl-Z: not for many hosts (nothing would bring their jobs back one by one)."""
         char = self.control.escape_char
         hint = f"; {printable(char)}^Z suspends remoterepl" if char else ""
-        self.painter.notify(f"[Ctrl-Z: the hosts have no terminal: nothing stopped{hint}]\n")
+        self.painter.notify(f"[Ctrl-Z: no job control over many hosts: nothing stopped{hint}]\n")
 
     def escape(self, escape: Escape) -> None:
         """An escape at the start of a line, for every host."""
@@ -337,7 +378,7 @@ class FleetFrontEnd:
 
 
 async def run_fleet_editor(
-    make_fleet: Callable[..., FleetControl],
+    make_fleet: FleetFactory,
     settings: Settings,
     env: Environment,
     config: FrontEndConfig,

@@ -38,17 +38,20 @@ class Fleet:
         output: HostOutput,
         fanout: int,
     ) -> None:
-        settings = replace(settings, defaults=FLEET_DEFAULTS)
+        self.settings = replace(settings, defaults=FLEET_DEFAULTS)
+        self.command = command
+        self.pty = pty  # the window's size as it is now: for hosts that connect later
         self.console = console
         self.output = output
-        self.members = [self._member(h, settings, command, pty) for h in hosts]
-        self._by_label = {m.label: m for m in self.members}
         self._turn = asyncio.Semaphore(fanout)
         self._tasks: dict[str, asyncio.Task[None]] = {}
         self._background: set[asyncio.Task[None]] = set()
         self._settled = asyncio.Event()  # no host is still starting
         self._left: str | None = None  # the escape the user left with (~.)
+        self._input_ended = False  # Ctrl-D / stdin's end: a host added again gets it too
         self.watchers: list[Callable[[], None]] = []  # told of every change of state
+        self.members = [self._member(host) for host in hosts]
+        self._by_label = {m.label: m for m in self.members}
 
     # -- running -------------------------------------------------------------------------
 
@@ -58,16 +61,14 @@ class Fleet:
             self._launch(member)
         self._check_settled()
 
-    def _member(
-        self,
-        host: FleetHost,
-        settings: ConnectSettings,
-        command: str | None,
-        pty: PtyRequest | None,
-    ) -> Member:
-        return Member(host, settings, command, pty, self.console, self._changed, self._output_came)
+    def _member(self, host: FleetHost) -> Member:
+        member = Member(
+            host, self.settings, self.command, self.pty, self.console, self._changed, self._told
+        )
+        member.eof_pending = self._input_ended
+        return member
 
-    def _output_came(self) -> None:
+    def _told(self) -> None:
         for watcher in self.watchers:
             watcher()
 
@@ -78,8 +79,7 @@ class Fleet:
         if member.state is State.LIVE:
             self.output.host_started(member.label)
         self._check_settled()
-        for watcher in self.watchers:
-            watcher()
+        self._told()
 
     def _check_settled(self) -> None:
         if not any(m.starting for m in self.members):
@@ -91,16 +91,12 @@ class Fleet:
 
     async def wait(self) -> None:
         """Until every host's session has ended (hosts added again meanwhile included)."""
-        while True:
-            pending = [t for t in self._tasks.values() if not t.done()]
-            if not pending:
-                return
-            await asyncio.wait(pending)
+        while pending := [t for t in self._tasks.values() if not t.done()]:
+            await asyncio.wait(pending, return_when=asyncio.FIRST_COMPLETED)
 
-    @property
-    def running(self) -> bool:
-        """Some host is still starting or live."""
-        return any(m.starting or m.live for m in self.members)
+    def close_output(self) -> None:
+        """Every host has ended: what the output holds is shown (--gather's last groups)."""
+        self.output.close()
 
     def counts(self) -> Counter[State]:
         """How many hosts are in each state."""
@@ -114,6 +110,10 @@ class Fleet:
         """Every host's name and state in words (``~h``)."""
         return [(m.label, m.status_text()) for m in self.members]
 
+    def live_labels(self) -> list[str]:
+        """The live hosts' names, in the order given."""
+        return [m.label for m in self.members if m.live]
+
     def line_sent(self, live: Sequence[str]) -> None:
         """A line went to the ``live`` hosts: their answers begin (for --gather)."""
         self.output.line_sent(live)
@@ -123,28 +123,29 @@ class Fleet:
         prompt = self.output.prompt(self.live_labels())
         return None if prompt is None else prompt.decode("utf-8", errors="replace")
 
-    def live_labels(self) -> list[str]:
-        """The live hosts' names, in the order given."""
-        return [m.label for m in self.members if m.live]
-
     # -- input and signals ---------------------------------------------------------------
 
-    def broadcast(self, data: bytes) -> None:
-        """Send ``data`` to every live host (and to those still connecting, once they are)."""
+    def send(self, data: bytes, *, secret: bool = False) -> None:
+        """Send ``data`` to every live host (and to those still connecting, once they are);
+        a ``secret`` never shows in packet dumps."""
         for member in self.members:
-            member.send(data)
+            member.send(data, secret=secret)
+
+    def send_line(self, line: str, *, secret: bool = False) -> None:
+        """A line typed in the editor, ended as a terminal's Enter ends it (CR) when the
+        hosts have one."""
+        self.send((line + ("\r" if self.pty is not None else "\n")).encode(), secret=secret)
 
     def send_eof(self) -> None:
-        """End every host's input."""
+        """End every host's input (a host added again later gets its end at once)."""
+        self._input_ended = True
         for member in self.members:
             member.send_eof()
 
     @property
     def input_backlogged(self) -> bool:
         """Some live host has more input queued than it is taking."""
-        return any(
-            m.live and m.session is not None and m.session.input_backlogged for m in self.members
-        )
+        return any(m.session.input_backlogged for m in self.members if m.live and m.session)
 
     async def drain(self) -> None:
         """Until every live host can take more input (the slowest one sets the pace)."""
@@ -153,16 +154,15 @@ class Fleet:
                 with contextlib.suppress(Exception):  # its end is reported by its own task
                     await member.session.drain()
 
-    def send(self, data: bytes) -> None:
-        """As :meth:`broadcast` (the pipe mode's stdin pump calls this)."""
-        self.broadcast(data)
-
     def interrupt(self) -> bool:
         """Ctrl-C on every live host, by the route that acts at once where there is one,
-        else through a second channel in the background (a note only if that fails)."""
+        else through a second channel in the background (a note only if that fails); what
+        was typed for hosts still connecting is dropped."""
         for member in self.members:
             session = member.session
-            if member.live and session is not None and not session.interrupt():
+            if member.starting:
+                member.cancel_pending()
+            elif member.live and session is not None and not session.interrupt():
                 self._in_background(self._interrupt_by_channel(member))
         return True
 
@@ -176,19 +176,35 @@ class Fleet:
         """Signal ``name`` to every live host by its surest route; one report for all."""
         sessions = {m.label: m.session for m in self.members if m.live and m.session is not None}
         reports = await asyncio.gather(*(s.deliver_signal(name) for s in sessions.values()))
-        targets = list(sessions)
-        failed = [label for label, r in zip(targets, reports, strict=True) if not r.delivered]
-        if not targets:
+        failed = [label for label, r in zip(sessions, reports, strict=True) if not r.delivered]
+        if not sessions:
             return SignalReport(f"SIG{name}: no live host", False)
         if failed:
             return SignalReport(f"SIG{name} not delivered to {', '.join(failed)}", False)
-        return SignalReport(f"sent SIG{name} to {len(targets)} host{'s' * (len(targets) > 1)}")
+        count = len(sessions)
+        return SignalReport(f"sent SIG{name} to {count} host{'s' * (count > 1)}")
+
+    def stop_starting(self, signum: int) -> int:
+        """A signal to remoterepl: hosts not started yet never will (nothing runs there to
+        pass it to); return how many were stopped."""
+        stopped = 0
+        for member in self.members:
+            if member.starting:
+                member.stopped_by = signum
+                self._tasks[member.label].cancel()
+                stopped += 1
+        return stopped
 
     def resize(self, columns: int, rows: int) -> None:
-        """The local window changed: every live host's terminal follows."""
+        """The local window changed: every live host's terminal follows, and hosts that
+        connect later start at the new size."""
+        if self.pty is not None:
+            self.pty = replace(self.pty, columns=columns, rows=rows)
         for member in self.members:
             if member.live and member.session is not None:
                 member.session.resize(columns, rows)
+            elif member.starting and member.pty is not None:
+                member.pty = self.pty
 
     def send_break(self, milliseconds: int = 500) -> None:
         """A BREAK to every live host."""
@@ -205,6 +221,33 @@ class Fleet:
         self._background.add(task)
         task.add_done_callback(self._background.discard)
 
+    # -- hosts one by one ----------------------------------------------------------------
+
+    def drop(self, label: str) -> bool:
+        """Stop sending to ``label`` and close its session; False if it is not running."""
+        member = self._by_label.get(label)
+        if member is None or not (member.live or member.starting):
+            return False
+        starting = member.starting
+        member.drop()
+        if starting:
+            self._tasks[label].cancel()
+        return True
+
+    def add_again(self, label: str) -> bool:
+        """Connect ``label`` again (it was dropped, failed or done); False if it runs."""
+        old = self._by_label.get(label)
+        if old is None or old.live or old.starting:
+            return False
+        self._tasks[label].cancel()  # done by now, or on its way out
+        fresh = self._member(old.host)
+        self.members[self.members.index(old)] = fresh
+        self._by_label[label] = fresh
+        self._settled.clear()
+        self._launch(fresh)
+        self._changed(fresh)
+        return True
+
     # -- the end -------------------------------------------------------------------------
 
     def disconnect(self, escape: str = "~.") -> None:
@@ -218,39 +261,14 @@ class Fleet:
         return self._left is not None
 
     def abandon(self) -> None:
-        """Drop every connection without waiting for the remote processes."""
+        """Drop every connection without waiting for the remote processes (a lost
+        connection is then no failure to report)."""
         for member in self.members:
+            member.leaving = True
             if member.session is not None:
                 member.session.abandon()
-            elif member.starting:
+            else:
                 self._tasks[member.label].cancel()
-
-    def drop(self, label: str) -> bool:
-        """Stop sending to ``label`` and close its session; False if it is not live."""
-        member = self._by_label.get(label)
-        if member is None or not (member.live or member.starting):
-            return False
-        member.drop()
-        if member.starting:
-            self._tasks[label].cancel()
-        return True
-
-    def add_again(self, label: str) -> bool:
-        """Connect ``label`` again (it was dropped, failed or done); False if it runs."""
-        old = self._by_label.get(label)
-        if old is None or old.live or old.starting:
-            return False
-        fresh = self._member(old.host, old.settings, old.command, old.pty)
-        self.members[self.members.index(old)] = fresh
-        self._by_label[label] = fresh
-        self._settled.clear()
-        self._launch(fresh)
-        self._changed(fresh)
-        return True
-
-    def member(self, label: str) -> Member | None:
-        """The host called ``label``."""
-        return self._by_label.get(label)
 
     def result(self) -> FleetEnded:
         """Each host's end, in the order given."""
@@ -261,9 +279,11 @@ class Fleet:
                 failure = str(member.error)
             elif member.state is State.DROPPED:
                 failure = "dropped"
+            elif member.stopped_by is not None:
+                failure = "stopped before it started"
             elif member.end is None:
-                failure = f"left ({self._left})" if self._left else "did not finish"
-            hosts.append(HostEnded(member.label, member.end, failure))
+                failure = f"left ({self._left})" if self._left else "abandoned"
+            hosts.append(HostEnded(member.label, member.end, failure, member.stopped_by))
         return FleetEnded(tuple(hosts))
 
     async def close(self) -> None:

@@ -10,15 +10,8 @@ import re
 import time
 from collections.abc import Iterable, Sequence
 
-from remoterepl.fanout.output import (
-    HostOutput,
-    Labels,
-    LineJoiner,
-    OutDir,
-    Prefixed,
-    Sink,
-    common_prompt,
-)
+from remoterepl.fanout.lines import LineJoiner, common_prompt
+from remoterepl.fanout.output import HostOutput, Labels, OutDir, Prefixed, Sink
 
 # Interactive: the block is shown this long after the last output once every live host
 # has answered, or this long after the last output when some host says nothing at all.
@@ -129,11 +122,17 @@ class Gathered:
     def line_sent(self, live: Sequence[str]) -> None:
         """A new answer begins: what is held from the last one is shown first."""
         if self.progressive:
+            agreed = self.prompt(live) is not None  # else each partial is output, kept
+            for label in live:
+                joiner = self._joiners.get(label)
+                if joiner is None:
+                    continue
+                partial = None if agreed else joiner.take_partial()
+                if partial is not None:
+                    self._lines.setdefault(label, []).append(partial)
+                joiner.line_sent()
             self._show()
             self._errors.line_sent(live)
-            for label in live:
-                if label in self._joiners:
-                    self._joiners[label].line_sent()
             self._live = set(live)
             self._answered.clear()
             self._last_output = time.monotonic()
@@ -183,7 +182,7 @@ def fleet_output(
 ) -> HostOutput:
     """The output the options ask for: labelled lines, gathered groups or --out-dir files."""
     if out_dir is not None:
-        return OutDir(out_dir)
+        return OutDir(out_dir, labels)
     shown = Labels(labels, colour=colour)
     if gather:
         return Gathered(sink, shown, labels, progressive=interactive)

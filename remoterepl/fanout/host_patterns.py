@@ -79,6 +79,11 @@ def ini_value(text: str) -> Any:
         return text
 
 
+# One line of an inventory naming more hosts than this is a typo, not a fleet (and would
+# only exhaust memory).
+MAX_RANGE_HOSTS = 100_000
+
+
 def expand_range(name: str) -> list[str]:
     """Every host name that ``name`` stands for, in order: each ``[begin:end]`` or
     ``[begin:end:step]`` range (numbers, zero-padded numbers or single letters) expanded;
@@ -92,6 +97,8 @@ def expand_range(name: str) -> list[str]:
     head, spec, tail = name[:start], name[start + 1 : end], name[end + 1 :]
     values = _range_values(spec)
     tails = expand_range(tail)  # later ranges multiply: db[1:2]-[a:b]
+    if len(values) * len(tails) > MAX_RANGE_HOSTS:
+        raise ValueError(f"{shown(name)} stands for more than {MAX_RANGE_HOSTS} hosts")
     return [head + value + rest for value in values for rest in tails]
 
 
@@ -119,6 +126,8 @@ def _range_values(spec: str) -> list[str]:
         raise ValueError(f"range [{shown(spec)}]: a zero-padded begin needs an end as wide")
     if int(first) > int(last):
         raise ValueError(f"range [{shown(spec)}] ends before it begins")
+    if (int(last) - int(first)) // step >= MAX_RANGE_HOSTS:
+        raise ValueError(f"range [{shown(spec)}] stands for more than {MAX_RANGE_HOSTS} hosts")
     return [str(n).zfill(width) for n in range(int(first), int(last) + 1, step)]
 
 

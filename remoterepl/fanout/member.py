@@ -12,7 +12,7 @@ from remoterepl.environment import Console
 from remoterepl.errors import RemoteReplError, SessionLost, UsageError
 from remoterepl.fanout.hosts import FleetHost
 from remoterepl.fanout.output import HostOutput
-from remoterepl.outcome import RemoteExited, RemoteKilled
+from remoterepl.outcome import RemoteExited, RemoteKilled, describe_end
 from remoterepl.session.process import RemoteSession
 from remoterepl.settings import ConnectSettings
 from remoterepl.ssh.channel import PtyRequest
@@ -30,6 +30,7 @@ class State(enum.Enum):
     DONE = "done"  # its remote process ended (whatever its status)
     FAILED = "failed"  # it could not be reached, or the connection was lost
     DROPPED = "dropped"  # the user dropped it (~h): no input, its session closed
+    STOPPED = "stopped"  # a signal to remoterepl came before it had started
 
 
 class HostConsole(Console):
@@ -78,19 +79,29 @@ class Member:
         self.session: RemoteSession | None = None
         self.end: RemoteExited | RemoteKilled | None = None
         self.error: RemoteReplError | None = None
-        self.pending: list[bytes] = []  # input for it while it connects (interactive)
+        self.pending: list[tuple[bytes, bool]] = []  # input (and if secret) while it connects
         self.eof_pending = False
+        self.leaving = False  # the fleet drops every connection (~., a second signal)
+        self.stopped_by: int | None = None  # the signal that stopped it before it started
 
     def _set(self, state: State) -> None:
         self.state = state
         self.on_change(self)
 
+    def _now(self) -> State:
+        """The state as it is now: it may have changed while we awaited (a drop)."""
+        return self.state
+
     async def run(self, turn: asyncio.Semaphore, output: HostOutput) -> None:
         """The host's whole life; failures are kept (and reported once), never raised."""
         try:
             async with turn:
+                if self._now() is not State.WAITING:  # dropped while it waited its turn
+                    return
                 self._set(State.CONNECTING)
                 self.session = await self._open()
+            if self._now() is not State.CONNECTING:  # dropped meanwhile: it never starts
+                return
             self._set(State.LIVE)
             self._flush_pending()
             await asyncio.gather(
@@ -102,21 +113,29 @@ class Member:
             if self.state is State.LIVE:
                 self._set(State.DONE)
         except RemoteReplError as exc:
-            if self.state is not State.DROPPED:
-                self.error = exc
-                self.console.error(str(exc))
-                self._set(State.FAILED)
+            self._failed(exc)
         except OSError as exc:  # the channel went away under a read or a wait
-            if self.state is not State.DROPPED:
-                self.error = SessionLost(str(exc) or type(exc).__name__)
-                self.console.error(str(self.error))
-                self._set(State.FAILED)
+            self._failed(SessionLost(str(exc) or type(exc).__name__))
+        except Exception as exc:  # a bug: this host fails, in one line; the others go on
+            self._failed(RemoteReplError(f"internal error: {type(exc).__name__}: {exc}"))
         finally:
+            if self.starting:  # cancelled before it was reached
+                self.state = State.FAILED if self.stopped_by is None else State.STOPPED
+                self.on_change(self)
             output.host_ended(self.label)
             if self.session is not None:
                 self.session.close()
                 with contextlib.suppress(Exception):
                     self.session.abandon()
+
+    def _failed(self, error: RemoteReplError) -> None:
+        """Keep and report ``error``, unless the user dropped the host or the fleet is
+        leaving (then a lost connection is what was asked for)."""
+        if self.state is State.DROPPED or self.leaving:
+            return
+        self.error = error
+        self.console.error(str(error))
+        self._set(State.FAILED)
 
     async def _open(self) -> RemoteSession:
         async with planned(self.settings) as plan:
@@ -141,8 +160,8 @@ class Member:
 
     def _flush_pending(self) -> None:
         pending, self.pending = self.pending, []
-        for data in pending:
-            self.send(data)
+        for data, secret in pending:
+            self.send(data, secret=secret)
         if self.eof_pending:
             self.send_eof()
 
@@ -156,12 +175,12 @@ class Member:
         """It has not connected yet (nor failed to)."""
         return self.state in (State.WAITING, State.CONNECTING)
 
-    def send(self, data: bytes) -> None:
+    def send(self, data: bytes, *, secret: bool = False) -> None:
         """Input for it: sent if live, kept until then if it is still starting."""
         if self.starting:
-            self.pending.append(data)
+            self.pending.append((data, secret))
         elif self.live and self.session is not None:
-            self.session.try_send(data)
+            self.session.try_send(data, secret=secret)
 
     def send_eof(self) -> None:
         """End its input (once it is live)."""
@@ -169,6 +188,10 @@ class Member:
             self.eof_pending = True
         elif self.live and self.session is not None:
             self.session.send_eof()
+
+    def cancel_pending(self) -> None:
+        """Ctrl-C before it started: what was typed for it is dropped, never run."""
+        self.pending = []
 
     def drop(self) -> None:
         """Stop it: no more input, its session closed (the user asked)."""
@@ -181,9 +204,5 @@ class Member:
         if self.error is not None:
             return f"failed: {self.error}"
         if self.end is not None:
-            return (
-                self.end.describe()
-                if isinstance(self.end, RemoteKilled)
-                else (f"exit {self.end.status}")
-            )
+            return describe_end(self.end)
         return self.state.value

@@ -7,11 +7,12 @@ from __future__ import annotations
 
 import asyncio
 import os
-import re
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from typing import Protocol
 
+from remoterepl.display import shown
 from remoterepl.errors import UsageError
+from remoterepl.fanout.lines import LineJoiner, common_prompt
 
 # Piped, a partial line (progress dots) is shown after this long without more from its host.
 PARTIAL_FLUSH = 0.5  # seconds
@@ -49,71 +50,15 @@ class HostOutput(Protocol):
         """The run is over: show what is held."""
 
 
-# Terminal controls other than colours (SGR): a labelled line is not a screen, and a host's
-# readline toggling bracketed paste must not toggle ours.
-_CONTROLS = re.compile(
-    rb"\x1b\[[0-?]*[ -/]*[@-ln-~]"  # CSI, all but SGR (final byte "m")
-    rb"|\x1b[\]P^_X][^\x07\x1b]*(?:\x07|\x1b\\)?"  # OSC, DCS, PM, APC, SOS strings
-    rb"|\x1b(?!\[)[ -/]*[0-~]"  # other escapes (charset selection, keypad modes)
-)
-
-
-class LineJoiner:
-    """Bytes in, whole lines out, for one host's stream; the rest waits.
-
-    Lines lose their line ending (``\r\n`` from a terminal too) and terminal controls but
-    colours. After a line was sent to an interactive host, what it had shown of a line
-    (its prompt: the editor has shown the line after its own prompt) is dropped, and so
-    is the empty line its readline prints for the Enter."""
-
-    def __init__(self) -> None:
-        self._partial = b""
-        self._after_enter = False
-
-    def feed(self, data: bytes) -> list[bytes]:
-        """The complete lines ``data`` finishes, without their newlines."""
-        *lines, self._partial = (self._partial + data).split(b"\n")
-        lines = [_CONTROLS.sub(b"", line).rstrip(b"\r") for line in lines]
-        if lines and self._after_enter:
-            self._after_enter = False
-            if not lines[0]:
-                del lines[0]
-        return lines
-
-    def take_partial(self) -> bytes | None:
-        """The unfinished line, if any (it is then gone)."""
-        partial, self._partial = self._partial, b""
-        text = _CONTROLS.sub(b"", partial).rstrip(b"\r")
-        return text or None
-
-    @property
-    def partial(self) -> bytes:
-        """The unfinished line as it stands (a prompt, often)."""
-        return _CONTROLS.sub(b"", self._partial).rstrip(b"\r")
-
-    def line_sent(self) -> None:
-        """A line went to the host: what it showed of a line was its prompt."""
-        self._partial = b""
-        self._after_enter = True
-
-
-def common_prompt(joiners: Sequence[LineJoiner]) -> bytes | None:
-    """The partial line every one of ``joiners`` shows, when they agree (``>>> ``)."""
-    partials = {joiner.partial for joiner in joiners}
-    if len(partials) == 1:
-        (prompt,) = partials
-        return prompt or None
-    return None
-
-
 class Labels:
     """Each host's label, padded to one width and coloured when asked."""
 
     def __init__(self, labels: Sequence[str], *, colour: bool) -> None:
-        width = max((len(label) for label in labels), default=0)
+        names = {label: shown(label) for label in labels}  # control characters escaped
+        width = max((len(name) for name in names.values()), default=0)
         self._prefix = {
             label: (COLOURS[i % len(COLOURS)] if colour else b"")
-            + label.ljust(width).encode(errors="replace")
+            + names[label].ljust(width).encode(errors="replace")
             + (RESET if colour else b"")
             for i, label in enumerate(labels)
         }
@@ -177,12 +122,17 @@ class Prefixed:
                 self._flush((label, stderr))
 
     def line_sent(self, live: Sequence[str]) -> None:
-        """What the live hosts showed of a line was their prompt: the editor showed it."""
+        """What the live hosts showed of a line was their prompt, which the editor showed
+        when they all agreed on it; when they did not, each is shown, labelled, first."""
+        agreed = self.prompt(live) is not None
         for label in live:
             for stderr in (False, True):
                 joiner = self._joiners.get((label, stderr))
-                if joiner is not None:
-                    joiner.line_sent()
+                if joiner is None:
+                    continue
+                if not agreed or stderr:
+                    self._flush((label, stderr))
+                joiner.line_sent()
 
     def prompt(self, live: Sequence[str]) -> bytes | None:
         """The prompt all live hosts show on stdout, if they agree."""
@@ -204,11 +154,19 @@ class OutDir:
     """``DIR/HOST.out`` and ``DIR/HOST.err`` per host, as pssh's -o/-e: the bytes as they
     came, nothing prefixed. Both files exist for every host that connected."""
 
-    def __init__(self, directory: str) -> None:
+    def __init__(self, directory: str, labels: Sequence[str]) -> None:
+        names: dict[str, str] = {}
+        for label in labels:
+            other = names.setdefault(file_name(label), label)
+            if other != label:
+                raise UsageError(
+                    f"--out-dir: hosts '{shown(other)}' and '{shown(label)}' would write "
+                    f"the same files ({shown(file_name(label))}.out)"
+                )
         try:
             os.makedirs(directory, exist_ok=True)
         except OSError as exc:
-            raise UsageError(f"--out-dir {directory}: {exc.strerror}") from None
+            raise UsageError(f"--out-dir {shown(directory)}: {exc.strerror}") from None
         self.directory = directory
         self._files: dict[tuple[str, bool], int] = {}
         self._opened: set[str] = set()  # a host added again (~h) appends to its files
@@ -221,10 +179,10 @@ class OutDir:
             path = os.path.join(self.directory, file_name(label) + (".err" if stderr else ".out"))
             try:
                 self._files[(label, stderr)] = os.open(
-                    path, os.O_WRONLY | os.O_CREAT | mode | os.O_CLOEXEC, 0o666
+                    path, os.O_WRONLY | os.O_CREAT | mode | os.O_CLOEXEC | os.O_NOFOLLOW, 0o666
                 )
             except OSError as exc:
-                raise UsageError(f"--out-dir: {path}: {exc.strerror}") from None
+                raise UsageError(f"--out-dir: {shown(path)}: {exc.strerror}") from None
 
     def data(self, label: str, data: bytes, *, stderr: bool) -> None:
         """Append to the host's file."""
@@ -254,15 +212,3 @@ class OutDir:
         """Close every file still open."""
         for label, _stderr in list(self._files):
             self.host_ended(label)
-
-
-def write_all(fd: int) -> Callable[[bytes], None]:
-    """A blocking writer for ``fd`` (the loop waits while a slow reader catches up: every
-    host's output pauses with it, which is the back-pressure wanted)."""
-
-    def write(data: bytes) -> None:
-        view = memoryview(data)
-        while view:
-            view = view[os.write(fd, view) :]
-
-    return write

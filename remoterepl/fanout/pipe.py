@@ -13,12 +13,15 @@ import asyncio
 import contextlib
 import logging
 import os
+import select
+import signal
 from typing import IO
 
 from remoterepl.environment import Environment
 from remoterepl.fanout.fleet import Fleet
 from remoterepl.modes.pipe import SignalForwarder, fd_flags_kept, feed, watching_for_reader_gone
 from remoterepl.outcome import FleetEnded, GaveUp, ReaderGone
+from remoterepl.session.process import SignalReport
 from remoterepl.stopsignals import StopSignals
 
 ABANDON_WAIT = 2.0  # seconds for the hosts' last output after a second signal
@@ -30,19 +33,42 @@ class StandardStreams:
     def __init__(self, env: Environment) -> None:
         self.fds = {False: env.stdout, True: env.stderr}
         self.gone: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        self.console = env.console
 
     def write(self, data: bytes, *, stderr: bool) -> None:
-        """All of ``data``, blocking while the reader is slow (every host waits with it)."""
+        """All of ``data``, blocking while the reader is slow (every host waits with it,
+        which is the back-pressure wanted), also when the fd was made non-blocking."""
         if self.gone.done():
             return
+        fd = self.fds[stderr]
         view = memoryview(data)
         try:
             while view:
-                view = view[os.write(self.fds[stderr], view) :]
+                try:
+                    view = view[os.write(fd, view) :]
+                except BlockingIOError:
+                    select.select([], [fd], [])
         except BrokenPipeError:
             self.gone.set_result(None)
-        except OSError:
-            pass  # stderr closed or full disk: nothing to tell it on
+        except OSError as exc:  # a full disk: said once, the hosts' output lost from here on
+            self.gone.set_result(None)
+            if not stderr:
+                self.console.error(f"cannot write the output: {exc.strerror}")
+
+
+class _StopFirst:
+    """Signals for pipe mode: hosts not started yet are stopped (nothing runs there to
+    pass the signal to), the live ones get it by their surest route."""
+
+    def __init__(self, fleet: Fleet) -> None:
+        self.fleet = fleet
+
+    async def deliver_signal(self, name: str) -> SignalReport:
+        stopped = self.fleet.stop_starting(signal.Signals[f"SIG{name}"])
+        report = await self.fleet.deliver_signal(name)
+        if stopped and not report.delivered and not self.fleet.live_labels():
+            return SignalReport(f"stopped {stopped} host{'s' * (stopped > 1)} before they started")
+        return report
 
 
 async def run_fleet_pipe(
@@ -57,7 +83,7 @@ async def run_fleet_pipe(
     cut_short: ReaderGone | GaveUp | None = None
     with (
         fd_flags_kept((env.stdin, env.stdout, env.stderr)),
-        SignalForwarder(fleet, stops, env.console) as forwarder,
+        SignalForwarder(_StopFirst(fleet), stops, env.console) as forwarder,
         watching_for_reader_gone((env.stdout,), streams.gone),
     ):
         fleet.start()
@@ -65,9 +91,9 @@ async def run_fleet_pipe(
         started = asyncio.ensure_future(fleet.wait_started())
         feeder: asyncio.Task[None] | None = None
         try:
-            stoppers = (streams.gone, forwarder.abandoned)
+            stoppers = (ended, streams.gone, forwarder.abandoned)
             await asyncio.wait((started, *stoppers), return_when=asyncio.FIRST_COMPLETED)
-            if started.done():
+            if started.done() and not ended.done():
                 feeder = asyncio.create_task(feed(fleet, stdin, env.stdin))
                 await asyncio.wait((ended, *stoppers), return_when=asyncio.FIRST_COMPLETED)
         finally:
@@ -84,6 +110,6 @@ async def run_fleet_pipe(
             cut_short = ReaderGone()
         ended.cancel()
     await fleet.close()
-    fleet.output.close()
+    fleet.close_output()
     result = fleet.result()
     return FleetEnded(result.hosts, cut_short)

@@ -104,14 +104,27 @@ async def ask(prompt: str, *, echo: bool) -> str | None:
     Raises NoTerminal when there is no controlling terminal.
     """
     loop = asyncio.get_running_loop()
-    # On the loop, not in a worker (opening a terminal does not block): a SIGTERM that
-    # cancels us while a worker switched echo off would leave it off.
-    fd, saved = _open(echo)
-    try:
-        await loop.run_in_executor(None, _write_all, fd, prompt)
-        return await _read_line(fd)
-    finally:
-        _close(fd, saved, echo)  # at once, even when cancelled (Ctrl-C)
+    async with _one_question_at_a_time(loop):  # many hosts may ask at once (-o BatchMode=no)
+        # On the loop, not in a worker (opening a terminal does not block): a SIGTERM that
+        # cancels us while a worker switched echo off would leave it off.
+        fd, saved = _open(echo)
+        try:
+            await loop.run_in_executor(None, _write_all, fd, prompt)
+            return await _read_line(fd)
+        finally:
+            _close(fd, saved, echo)  # at once, even when cancelled (Ctrl-C)
+
+
+_QUESTION_LOCKS: dict[asyncio.AbstractEventLoop, asyncio.Lock] = {}
+
+
+def _one_question_at_a_time(loop: asyncio.AbstractEventLoop) -> asyncio.Lock:
+    """The lock that keeps two questions off the terminal at once (one per loop): each
+    saves and restores the terminal's echo, which interleaved would leave it off."""
+    if loop not in _QUESTION_LOCKS:
+        _QUESTION_LOCKS.clear()  # an earlier run's loop is gone
+        _QUESTION_LOCKS[loop] = asyncio.Lock()
+    return _QUESTION_LOCKS[loop]
 
 
 async def tell(message: str) -> None:
