@@ -52,6 +52,7 @@ class ConnectSettings:
     # defaults of this run, before remoterepl's own (ssh_config and -o win): a fleet's
     # BatchMode yes, since 500 hosts cannot each ask a question on one terminal
     defaults: tuple[tuple[str, str], ...] = ()
+    config_per_host: bool = False  # many hosts: ssh_config read cut down for each host
 
     def option(self, key: str) -> str | None:
         """Return the first ``-o`` value for ``key`` (ssh keywords are case-insensitive)."""

@@ -83,7 +83,7 @@ def test_percent_tokens_expand_with_final_values(tmp_path: Path) -> None:
     )
     files = write_config_files(settings)
     try:
-        host = load_host_config(settings.target, files.for_destination())
+        host = load_host_config(settings.target, files.for_destination(settings.target.host))
     finally:
         files.remove()
     assert host.proxy() == (None, "connect bob@real.example:2200")

@@ -356,7 +356,7 @@ def test_a_bad_option_value_is_named_as_typed(settings: dict[str, Any], named: s
     files = write_config_files(connect)
     try:
         with pytest.raises(UsageError) as caught:
-            load_host_config(connect.target, files.for_destination(), files)
+            load_host_config(connect.target, files.for_destination(connect.target.host), files)
     finally:
         files.remove()
     message = str(caught.value)

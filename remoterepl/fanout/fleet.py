@@ -38,7 +38,7 @@ class Fleet:
         output: HostOutput,
         fanout: int,
     ) -> None:
-        self.settings = replace(settings, defaults=FLEET_DEFAULTS)
+        self.settings = replace(settings, defaults=FLEET_DEFAULTS, config_per_host=True)
         self.command = command
         self.pty = pty  # the window's size as it is now: for hosts that connect later
         self.console = console

@@ -31,6 +31,7 @@ PRIVATE_NAMES = (
     "asyncssh.config:SSHConfig._expand_val",  # ... and done once, by us
     "asyncssh.config:SSHClientConfig.load",
     "asyncssh.pattern:HostPatternList",  # known_hosts host patterns
+    "asyncssh.pattern:WildcardPatternList",  # ssh_config Host patterns (config_filter.py)
     "asyncssh.public_key:get_default_certificate_algs",
     "asyncssh.public_key:get_default_public_key_algs",
     "asyncssh.public_key:decode_ssh_public_key",
@@ -218,6 +219,14 @@ def config_keywords_in_order(config: SSHClientConfig) -> dict[str, object]:
 
 
 # -- keys (hostkeys.py, identities.py) -----------------------------------------------------
+
+
+def config_host_matches(patterns: str, host: str) -> bool:
+    """Does an ssh_config ``Host`` line's pattern list (comma-joined) select ``host``, as
+    asyncssh's parser decides it?"""
+    from asyncssh.pattern import WildcardPatternList
+
+    return bool(WildcardPatternList(patterns).matches(host))
 
 
 def host_patterns_match(patterns: str, name: str) -> bool:

@@ -93,6 +93,7 @@ class ConfigFiles:
     defaults: str
     directory: str
     origins: tuple[str, ...] = ()  # the option each line of ``overrides`` came from
+    per_host: bool = False  # many hosts: each reads copies of ``user`` cut down for it
 
     def explain(self, problem: str) -> str:
         """asyncssh's complaint about a file, in the user's terms: a line of the generated
@@ -106,13 +107,20 @@ class ConfigFiles:
                 return f"bad option {shown(self.origins[index])}: {shown(reason)}"
         return f"bad ssh config: {shown(problem)}"
 
-    def for_destination(self) -> list[str]:
-        """Files for the destination host."""
-        return [self.overrides, *self.user, self.defaults]
+    def for_destination(self, host: str) -> list[str]:
+        """Files for the destination ``host``."""
+        return [self.overrides, *self._user_for(host), self.defaults]
 
-    def for_hop(self) -> list[str]:
-        """Files for a jump host."""
-        return [*self.user, self.defaults]
+    def for_hop(self, host: str) -> list[str]:
+        """Files for jump host ``host``."""
+        return [*self._user_for(host), self.defaults]
+
+    def _user_for(self, host: str) -> list[str]:
+        if not self.per_host:
+            return list(self.user)
+        from remoterepl.ssh.config_filter import copy_for_host
+
+        return [copy_for_host(path, host, self.directory) for path in self.user]
 
     def remove(self) -> None:
         """Delete the generated files."""
@@ -183,4 +191,5 @@ def write_config_files(settings: ConnectSettings) -> ConfigFiles:
         # the run's own defaults first: in ssh_config the first value wins
         file.writelines(_config_line(k, v) for k, v in settings.defaults)
         file.writelines(_config_line(k, v) for k, v in default_options().items())
-    return ConfigFiles(overrides, user, defaults, directory, tuple(o for _l, o in lines))
+    origins = tuple(o for _l, o in lines)
+    return ConfigFiles(overrides, user, defaults, directory, origins, settings.config_per_host)

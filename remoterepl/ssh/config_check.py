@@ -9,6 +9,7 @@ Blocking file I/O.
 
 from __future__ import annotations
 
+import functools
 import glob
 import os
 import shlex
@@ -109,9 +110,25 @@ class _Checker:
 
 def check_user_files(settings: ConnectSettings, user_files: tuple[str, ...]) -> None:
     """Check the run's ssh_config files (-F, or ~/.ssh/config and the system file) with
-    -o IgnoreUnknown's patterns."""
+    -o IgnoreUnknown's patterns; files already found good are not read again (many hosts
+    check the same files)."""
     ignore = [p for k, v in settings.options if k.lower() == "ignoreunknown" for p in v.split(",")]
-    check_config_files(user_files, SYSTEM_CONFIG, ignore)
+    _check_once(tuple(_identity(path) for path in user_files), tuple(ignore))
+
+
+def _identity(path: str) -> tuple[str, int, int, int, int]:
+    try:
+        info = os.stat(path)
+    except OSError:
+        return (path, 0, 0, 0, 0)  # checked (and refused) by the check itself
+    return (path, info.st_dev, info.st_ino, info.st_size, info.st_mtime_ns)
+
+
+@functools.lru_cache(maxsize=8)
+def _check_once(files: tuple[tuple[str, int, int, int, int], ...], ignore: tuple[str, ...]) -> None:
+    """The check of these versions of the files (a failure raises, so is not remembered).
+    The files they include are checked with them, the first time."""
+    check_config_files(tuple(path for path, *_stat in files), SYSTEM_CONFIG, list(ignore))
 
 
 def check_config_files(

@@ -46,7 +46,7 @@ def _describe(target: Target) -> str:
 
 def plan_route(destination: Target, files: ConfigFiles) -> Route:
     """The destination's route through its jump hosts (-J, or ProxyJump from ssh_config)."""
-    return _plan(destination, files.for_destination(), None, files, [], hop=False)
+    return _plan(destination, files.for_destination(destination.host), None, files, [], hop=False)
 
 
 def _plan(
@@ -77,5 +77,5 @@ def _plan(
     hops = parse_jump_spec(jump)
     last, earlier = hops[-1], hops[:-1]
     override = ",".join(_describe(t) for t in earlier) or None
-    via = _plan(last, files.for_hop(), override, files, [*trail, step], hop=True)
+    via = _plan(last, files.for_hop(last.host), override, files, [*trail, step], hop=True)
     return Route(host, via, None, is_hop=hop)
