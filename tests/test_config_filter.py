@@ -32,7 +32,7 @@ Host *
 
 def test_lines_for_host_keeps_what_can_apply() -> None:
     """Global lines, Match blocks and the Host blocks that select the host stay."""
-    kept = "".join(lines_for_host(tuple(CONFIG.splitlines(keepends=True)), "web1"))
+    kept = lines_for_host(tuple(CONFIG.splitlines(keepends=True)), "web1")
     assert "User deploy" in kept and "Port 2201" in kept and "ServerAliveInterval 7" in kept
     assert "postgres" not in kept and "Compression" not in kept and "ssh/web2" not in kept
     assert "ForwardAgent yes" in kept and "ConnectTimeout 9" in kept

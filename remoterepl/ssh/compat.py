@@ -221,12 +221,13 @@ def config_keywords_in_order(config: SSHClientConfig) -> dict[str, object]:
 # -- keys (hostkeys.py, identities.py) -----------------------------------------------------
 
 
-def config_host_matches(patterns: str, host: str) -> bool:
-    """Does an ssh_config ``Host`` line's pattern list (comma-joined) select ``host``, as
-    asyncssh's parser decides it?"""
+def config_host_matcher(patterns: str) -> Callable[[str], bool]:
+    """Whether an ssh_config ``Host`` line's pattern list (comma-joined) selects a host,
+    as asyncssh's parser decides it (compiled once, asked per host)."""
     from asyncssh.pattern import WildcardPatternList
 
-    return bool(WildcardPatternList(patterns).matches(host))
+    matcher = WildcardPatternList(patterns)
+    return lambda host: bool(matcher.matches(host))
 
 
 def host_patterns_match(patterns: str, name: str) -> bool:

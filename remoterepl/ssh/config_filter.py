@@ -15,36 +15,60 @@ from __future__ import annotations
 import functools
 import hashlib
 import os
+from collections.abc import Callable
+from dataclasses import dataclass
 
 from remoterepl.ssh import compat
 from remoterepl.ssh.config_check import split_line
 
 
-def lines_for_host(lines: tuple[str, ...], host: str) -> list[str]:
-    """The lines of a config file that can apply to ``host``."""
-    kept: list[str] = []
-    keep = True
+@dataclass(frozen=True)
+class _Block:
+    """Consecutive lines of a config file: a Host block (with its matcher), or what is
+    kept for every host (the lines before the first block, a Match block)."""
+
+    selects: Callable[[str], bool] | None  # None: kept for every host
+    text: str
+
+
+def _blocks(lines: tuple[str, ...]) -> tuple[_Block, ...]:
+    """The file as blocks, each Host block's patterns compiled once."""
+    blocks: list[_Block] = []
+    selects: Callable[[str], bool] | None = None
+    current: list[str] = []
     for line in lines:
         try:
             words = split_line(line)
         except ValueError:  # unbalanced quotes: checked (and refused) before this
             words = None
-        if words is not None:
-            keyword = words[0].lower()
-            if keyword == "host":
-                keep = compat.config_host_matches(",".join(words[1]), host)
-            elif keyword == "match":
-                keep = True
-        if keep:
-            kept.append(line)
-    return kept
+        keyword = words[0].lower() if words is not None else ""
+        if keyword in ("host", "match"):
+            blocks.append(_Block(selects, "".join(current)))
+            current = []
+            selects = (
+                compat.config_host_matcher(",".join(words[1]))
+                if words and keyword == "host"
+                else None
+            )
+        current.append(line)
+    blocks.append(_Block(selects, "".join(current)))
+    return tuple(blocks)
+
+
+def lines_for_host(lines: tuple[str, ...], host: str) -> str:
+    """The text of a config file's lines that can apply to ``host``."""
+    return _text_for_host(_blocks(lines), host)
+
+
+def _text_for_host(blocks: tuple[_Block, ...], host: str) -> str:
+    return "".join(b.text for b in blocks if b.selects is None or b.selects(host))
 
 
 @functools.lru_cache(maxsize=16)
-def _read(path: str, identity: tuple[int, int, int, int]) -> tuple[str, ...]:
-    """The file's lines, read once per version of it (``identity``: its stat)."""
+def _read(path: str, identity: tuple[int, int, int, int]) -> tuple[_Block, ...]:
+    """The file as blocks, read once per version of it (``identity``: its stat)."""
     with open(path, encoding="utf-8", errors="surrogateescape") as file:
-        return tuple(file)
+        return _blocks(tuple(file))
 
 
 def copy_for_host(path: str, host: str, directory: str) -> str:
@@ -53,9 +77,9 @@ def copy_for_host(path: str, host: str, directory: str) -> str:
     info = os.stat(path)
     if not os.path.isfile(path):
         return path
-    lines = _read(path, (info.st_dev, info.st_ino, info.st_size, info.st_mtime_ns))
+    blocks = _read(path, (info.st_dev, info.st_ino, info.st_size, info.st_mtime_ns))
     digest = hashlib.sha256(f"{path}\0{host}".encode(errors="surrogateescape")).hexdigest()
     copy = os.path.join(directory, f"user-{digest[:16]}")
     with open(copy, "w", encoding="utf-8", errors="surrogateescape") as file:
-        file.writelines(lines_for_host(lines, host))
+        file.write(_text_for_host(blocks, host))
     return copy
