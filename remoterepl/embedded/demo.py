@@ -39,6 +39,12 @@ LONG_VALUE_OPTIONS = frozenset(
         "--stdout",
         "--stderr",
         "--completion",
+        "--hosts",
+        "--hosts-file",
+        "--inventory",
+        "--limit",
+        "--out-dir",
+        "--fanout",
     }
 )
 _CLIENTS = ("remoterepl", "ssh")  # "ssh": hidden, to check the server with OpenSSH's client
