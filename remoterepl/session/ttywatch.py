@@ -36,6 +36,9 @@ def stat(pid):
     with open("/proc/%s/stat" % pid) as f:
         return f.read().rpartition(")")[2].split()
 def find():
+    # The newest such leader: one left from an earlier connection that had the same
+    # addresses and ports (the kernel reuses ports) is older than ours.
+    found = []
     for pid in os.listdir("/proc"):
         if not pid.isdigit() or int(pid) == os.getpid():
             continue
@@ -45,9 +48,10 @@ def find():
                     continue
             fields = stat(pid)
             if fields[3] == pid and fields[4] != "0":
-                return pid, os.readlink("/proc/%s/fd/0" % pid)
+                found.append((int(fields[19]), pid, os.readlink("/proc/%s/fd/0" % pid)))
         except OSError:
             pass
+    return max(found)[1:] if found else None
 for _ in range(250):
     found = me and find()
     if found:
