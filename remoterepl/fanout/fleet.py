@@ -98,13 +98,9 @@ class Fleet:
         """Every host has ended: what the output holds is shown (--gather's last groups)."""
         self.output.close()
 
-    def counts(self) -> Counter[State]:
-        """How many hosts are in each state."""
-        return Counter(m.state for m in self.members)
-
     def summary(self) -> dict[str, int]:
         """How many hosts are in each state, by the state's name (the toolbar's counts)."""
-        return {state.value: count for state, count in self.counts().items()}
+        return dict(Counter(m.state.value for m in self.members))
 
     def listing(self) -> list[tuple[str, str]]:
         """Every host's name and state in words (``~h``)."""

@@ -67,10 +67,6 @@ class Labels:
         """``HOST: text`` for stdout, ``HOST! text`` for stderr, with a newline."""
         return self._prefix[label] + (b"! " if stderr else b": ") + line + b"\n"
 
-    def plain(self, label: str) -> bytes:
-        """The padded, coloured label alone."""
-        return self._prefix[label]
-
 
 class Prefixed:
     """Every line as ``HOST: text`` the moment it is whole. Piped, a partial line follows
