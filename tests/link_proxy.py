@@ -32,6 +32,7 @@ from collections.abc import Callable, Coroutine
 from types import TracebackType
 from typing import Any, TypeVar
 
+from tests.client_env import ClientEnv
 from tests.system import LOOPBACK
 
 _T = TypeVar("_T")
@@ -285,6 +286,11 @@ class LinkProxy:
         """Move bytes again (what waited goes first)."""
         self._call(self._set_stalled(False))
 
+    def upstream_ports(self) -> list[int]:
+        """Source ports of the proxy's connections to the target (what the server sees as
+        its peers' ports: e.g. to find the sshd process serving one)."""
+        return self._call(self._upstream_ports())
+
     def set_delay(self, up: float, down: float) -> None:
         """Hold chunks that arrive from now on *up* / *down* seconds per direction."""
         self.delay_up, self.delay_down = up, down
@@ -376,8 +382,24 @@ class LinkProxy:
             link.reset()
         self.changed()
 
+    async def _upstream_ports(self) -> list[int]:
+        ports = []
+        for link in self.links:
+            transport = link.server.transport
+            if transport is not None and not link.server.closed:
+                ports.append(int(transport.get_extra_info("sockname")[1]))
+        return sorted(ports)
+
     async def _set_stalled(self, stalled: bool) -> None:
         self.stalled = stalled
         for link in list(self.links):
             link.up.pump()
             link.down.pump()
+
+
+def trust_proxy(env: ClientEnv, proxy: LinkProxy) -> None:
+    """Let *env*'s clients reach its server through *proxy* (``-p PROXY_PORT``): its
+    known_hosts gets the server's key for the proxy's port too."""
+    key = env.host_key_line.split(" ", 1)[1]
+    with env.known_hosts_path.open("a") as known:
+        known.write(f"[{LOOPBACK}]:{proxy.port} {key}\n")
