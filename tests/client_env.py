@@ -24,6 +24,7 @@ class TestUsers:
     root: str  # a root login (sshd only: the embedded server runs as whoever starts it)
     password_user: str
     password: str = ""
+    other: str = ""  # a second non-root key login (sshd only): another user on the same host
 
 
 @dataclass(frozen=True)

@@ -10,15 +10,21 @@ from tests.client_env import ClientEnv
 
 
 def add_host_aliases(
-    env: ClientEnv, names: Sequence[str], *, user: str | None = None, extra: Sequence[str] = ()
+    env: ClientEnv,
+    names: Sequence[str],
+    *,
+    user: str | None = None,
+    extra: Sequence[str] = (),
+    port: int | None = None,
 ) -> None:
     """Make each of ``names`` an ssh_config alias of ``env``'s server (its key user, or
-    ``user``), ahead of the file's own blocks, with the ``extra`` config lines."""
+    ``user``), ahead of the file's own blocks, with the ``extra`` config lines; *port*
+    (default the server's) reaches it another way, e.g. through a proxy."""
     lines = "".join(f"    {line}\n" for line in extra)
     block = f"""\
 Host {" ".join(names)}
 {lines}    HostName {env.host}
-    Port {env.port}
+    Port {port or env.port}
     User {user or env.users.user}
     IdentityFile {env.key_path}
     IdentitiesOnly yes

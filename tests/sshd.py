@@ -31,6 +31,8 @@ SSHD = Path("/usr/sbin/sshd")
 
 #: Non-root login used by most tests (OpenSSH delivers ``signal`` requests only for non-root).
 TEST_USER = "rrtest"
+#: A second non-root key login: "another user on the same host" (privacy tests).
+OTHER_USER = "rrother"
 #: Login that authenticates with a password (set with ``chpasswd`` once per test session).
 PASSWORD_USER = "rrpass"
 
@@ -96,8 +98,9 @@ def ensure_test_users() -> TestUsers:
     per machine (see :data:`PASSWORD_FILE`), never a constant: the account is real.
     """
     require_root("creates the test users with useradd/usermod/chpasswd")
-    _ensure_user(TEST_USER)
-    subprocess.run(["usermod", "-p", "*", TEST_USER], check=True, capture_output=True)
+    for name in (TEST_USER, OTHER_USER):
+        _ensure_user(name)
+        subprocess.run(["usermod", "-p", "*", name], check=True, capture_output=True)
     _ensure_user(PASSWORD_USER)
     password = _shared_password()
     subprocess.run(
@@ -107,7 +110,13 @@ def ensure_test_users() -> TestUsers:
         check=True,
         capture_output=True,
     )
-    return TestUsers(user=TEST_USER, root="root", password_user=PASSWORD_USER, password=password)
+    return TestUsers(
+        user=TEST_USER,
+        root="root",
+        password_user=PASSWORD_USER,
+        password=password,
+        other=OTHER_USER,
+    )
 
 
 class SshdStartError(RuntimeError):
