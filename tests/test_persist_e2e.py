@@ -56,6 +56,7 @@ from tests.system import descendants, free_port, kill_and_wait, processes_runnin
 pytestmark = pytest.mark.timeout(240)
 
 KEEPALIVE = ["-o", "ServerAliveInterval=1", "-o", "ServerAliveCountMax=2"]
+KEEPALIVE_CONFIG = ["ServerAliveInterval 1", "ServerAliveCountMax 2"]
 RECONNECT = ["-o", "ReconnectFor=60"]
 #: Keepalives notice a frozen server within INTERVAL x COUNT; a loaded machine adds.
 SLACK = 8.0
@@ -381,7 +382,7 @@ def via_proxy(remote: Remote, proxy: LinkProxy, alias: str = "via-proxy") -> Rem
         [alias],
         user=remote.env.users.user,
         port=proxy.port,
-        extra=["ServerAliveInterval 1", "ServerAliveCountMax 2"],
+        extra=KEEPALIVE_CONFIG,
     )
     trust_proxy(remote.env, proxy)
     return Remote(remote.env, alias, remote.home)
@@ -582,6 +583,35 @@ def test_64_mib_through_a_pipe_with_the_link_cut_twice(on_sshd: Remote, names: N
             assert len(client.err_lines("reconnected")) == 2, client.describe()
             assert_no_traceback(client.err)
         assert proxy.accepted >= 3, proxy
+    assert_nothing_left(on_sshd, name)
+
+
+def test_reconnects_through_a_jump_host(on_sshd: Remote, names: Names) -> None:
+    """``inner`` is reached with ProxyJump through a hop whose link is the proxy: the hop's
+    link reset and restored, the client rebuilds the chain, reattaches, and lines sent
+    before and during the outage come back once, in order."""
+    name = names.new(on_sshd, "jump")
+    env = on_sshd.env
+    with LinkProxy(env.port) as proxy:
+        via_proxy(on_sshd, proxy, alias="hop")
+        add_host_aliases(env, ["inner"], extra=["ProxyJump hop", *KEEPALIVE_CONFIG])
+        args = persist(name, *RECONNECT, "inner", "echo up; exec cat")
+        with PipeClient(args, env) as client:
+            client.wait_out(b"up\n")
+            client.send(b"before\n")
+            client.wait_out(b"before\n")
+            proxy.cut()
+            client.wait_err("lost", "reconnecting", timeout=15)
+            client.send(b"during\n")
+            proxy.restore()
+            client.wait_err("reconnected", timeout=30)
+            client.send(b"after\n")
+            client.wait_out(b"after\n")
+            client.close_stdin()
+            assert client.finish() == 0, client.describe()
+            assert bytes(client.out) == b"up\nbefore\nduring\nafter\n"
+            assert_no_traceback(client.err)
+        assert proxy.accepted >= 2, proxy
     assert_nothing_left(on_sshd, name)
 
 
