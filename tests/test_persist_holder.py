@@ -1,0 +1,445 @@
+"""The session holder of ``--persist`` (remoterepl/persist/holder.py), run locally as the
+client runs it remotely: ``python3 -c <bootstrap> attach NAME`` with frames on its stdin and
+stdout, sessions in a tmp ``REMOTEREPL_HOLDER_DIR``. Relays are killed with SIGKILL to cut
+the link; every test leaves the directory empty and no daemon behind.
+
+``REMOTEREPL_HOLDER_PYTHON=/path/to/python3.6`` runs the holder with another interpreter."""
+
+from __future__ import annotations
+
+import ast
+import contextlib
+import base64
+import hashlib
+import json
+import os
+import pwd
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import threading
+import time
+import zlib
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from remoterepl.persist import holder
+from remoterepl.persist.holder import FrameReader, frame
+
+SOURCE = Path(holder.__file__).read_bytes()
+PACKED = base64.b64encode(zlib.compress(SOURCE, 9)).decode()
+BOOTSTRAP = f'import zlib,base64;exec(zlib.decompress(base64.b64decode("{PACKED}")))'
+PYTHON = os.environ.get("REMOTEREPL_HOLDER_PYTHON", sys.executable)
+PTY = {"term": "xterm", "cols": 80, "rows": 24}
+TIMEOUT = 10.0
+
+
+def wait_until(condition: Callable[[], bool], what: str, timeout: float = TIMEOUT) -> None:
+    """Poll a condition of another process (a file, a pid) until it holds."""
+    deadline = time.monotonic() + timeout
+    while not condition():
+        assert time.monotonic() < deadline, f"timed out waiting for {what}"
+        time.sleep(0.01)
+
+
+def alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    return not Path(f"/proc/{pid}/stat").read_text().split(") ")[-1].startswith("Z")
+
+
+class Relay:
+    """One ``attach NAME``: frames in, frames out (read by a thread, kept in order)."""
+
+    def __init__(self, env: dict[str, str], name: str, cwd: Path) -> None:
+        self.proc = subprocess.Popen(
+            [PYTHON, "-c", BOOTSTRAP, "attach", name],
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            env=env,
+            cwd=cwd,
+        )
+        self.cond = threading.Condition()
+        self.out = bytearray()
+        self.err = bytearray()
+        self.frames: list[tuple[bytes, bytes]] = []  # everything but OUT and ERR
+        self.kinds: list[bytes] = []  # every frame's kind, in order
+        self.eof = False
+        self.seen = 0
+        self.on_frames: Callable[[Relay], None] | None = None
+        self.write_lock = threading.Lock()
+        self.thread = threading.Thread(target=self._read, daemon=True)
+        self.thread.start()
+
+    def _read(self) -> None:
+        assert self.proc.stdout is not None
+        reader = FrameReader()
+        while data := os.read(self.proc.stdout.fileno(), 65536):
+            with self.cond:
+                for kind, payload in reader.feed(data):
+                    self.kinds.append(kind)
+                    if kind == holder.OUT:
+                        self.out += payload
+                    elif kind == holder.ERR:
+                        self.err += payload
+                    else:
+                        self.frames.append((kind, payload))
+                self.cond.notify_all()
+            if self.on_frames is not None:
+                self.on_frames(self)
+        with self.cond:
+            self.eof = True
+            self.cond.notify_all()
+
+    def send(self, kind: bytes, payload: bytes = b"", wait: bool = True) -> bool:
+        """Write one frame; without ``wait``, only if no other thread is writing."""
+        assert self.proc.stdin is not None
+        if not self.write_lock.acquire(blocking=wait):
+            return False
+        try:
+            self.proc.stdin.write(frame(kind, payload))
+            self.proc.stdin.flush()
+        finally:
+            self.write_lock.release()
+        return True
+
+    def hello(self, **fields: Any) -> dict[str, Any]:
+        """Send HELLO (a new pipe session's defaults) and return the WELCOME."""
+        hello = {"v": 1, "client": "c0", "command": None, "pty": None, "out": None}
+        hello.update({"err": None, "buffer": None, "expire": None})
+        hello.update(fields)
+        self.send(holder.HELLO, json.dumps(hello).encode())
+        welcome: dict[str, Any] = json.loads(self.expect(holder.WELCOME))
+        return welcome
+
+    def wait(self, condition: Callable[[Relay], bool], what: str, timeout: float = TIMEOUT) -> None:
+        with self.cond:
+            done = self.cond.wait_for(lambda: condition(self), timeout)
+        assert done, f"timed out on {what}: out={bytes(self.out[-400:])!r} {self.frames[-6:]}"
+
+    def expect(self, kind: bytes, timeout: float = TIMEOUT) -> bytes:
+        """The payload of the next frame of ``kind`` not expected before."""
+
+        def found(relay: Relay) -> bool:
+            return any(k == kind for k, _ in relay.frames[relay.seen :]) or relay.eof
+
+        self.wait(found, f"a {kind!r} frame", timeout)
+        for index in range(self.seen, len(self.frames)):
+            if self.frames[index][0] == kind:
+                self.seen = index + 1
+                return self.frames[index][1]
+        raise AssertionError(f"no {kind!r} frame before EOF: {self.frames}")
+
+    def output(self, text: bytes, timeout: float = TIMEOUT) -> None:
+        self.wait(lambda relay: text in relay.out, f"{text!r} in the output", timeout)
+
+    def kill(self) -> None:
+        self.proc.kill()
+        self.finish()
+
+    def finish(self) -> int:
+        """Wait for the relay to end; its exit status."""
+        status = self.proc.wait(TIMEOUT)
+        self.thread.join(TIMEOUT)
+        for pipe in (self.proc.stdin, self.proc.stdout, self.proc.stderr):
+            if pipe is not None:
+                with contextlib.suppress(OSError):
+                    pipe.close()
+        return status
+
+
+class Holder:
+    """Sessions in one tmp directory: relays, and the ``list`` / ``kill`` commands."""
+
+    def __init__(self, tmp_path: Path) -> None:
+        self.dir = tmp_path / "sessions"
+        self.cwd = tmp_path
+        self.env = {**os.environ, "REMOTEREPL_HOLDER_DIR": str(self.dir)}
+        self.relays: list[Relay] = []
+
+    def attach(self, name: str = "s1") -> Relay:
+        relay = Relay(self.env, name, self.cwd)
+        self.relays.append(relay)
+        return relay
+
+    def run(
+        self, *args: str, env: dict[str, str] | None = None
+    ) -> subprocess.CompletedProcess[str]:
+        return subprocess.run(
+            [PYTHON, "-c", BOOTSTRAP, *args],
+            capture_output=True,
+            text=True,
+            env=env or self.env,
+            timeout=TIMEOUT + 5,
+        )
+
+    def sessions(self) -> list[dict[str, Any]]:
+        proc = self.run("list")
+        assert proc.returncode == 0, proc.stderr
+        return [json.loads(line) for line in proc.stdout.splitlines()]
+
+    def empty(self) -> bool:
+        return not self.dir.exists() or not any(self.dir.iterdir())
+
+    def cleanup(self) -> None:
+        for relay in self.relays:
+            if relay.proc.poll() is None:
+                relay.kill()
+        left = self.sessions() if self.dir.is_dir() else []
+        for session in left:
+            self.run("kill", session["name"])
+        for pid in [session["pid"] for session in left]:
+            wait_until(lambda pid=pid: not alive(pid), "the daemon to end")
+        wait_until(self.empty, f"an empty session directory: {sorted(os.listdir(self.dir))}")
+        assert not left, f"sessions left behind: {left}"
+
+
+@pytest.fixture
+def hold(tmp_path: Path) -> Iterator[Holder]:
+    holder_dir = Holder(tmp_path)
+    yield holder_dir
+    holder_dir.cleanup()
+
+
+def exit_info(relay: Relay) -> dict[str, Any]:
+    info: dict[str, Any] = json.loads(relay.expect(holder.EXIT))
+    return info
+
+
+def collect(relay: Relay) -> None:
+    """COLLECTED after EXIT: the daemon ends and the relay with it."""
+    relay.send(holder.COLLECTED)
+    assert relay.finish() == 0
+
+
+def tty_state(relay: Relay, condition: Callable[[list[str]], bool]) -> list[str]:
+    """Wait for a TTY frame whose fields meet the condition."""
+    while True:
+        fields = relay.expect(holder.TTY).decode().split(" ", 3)
+        if condition(fields):
+            return fields
+
+
+# -- the codec and the file itself
+
+
+def test_codec_round_trips_in_any_split_and_refuses_oversized_frames() -> None:
+    stream = frame(holder.HELLO, b'{"v":1}') + frame(holder.DATA, b"x" * 70000) + frame(b"E")
+    reader = FrameReader()
+    got = [
+        item
+        for index in range(0, len(stream), 7)
+        for item in reader.feed(stream[index : index + 7])
+    ]
+    assert got == [(b"H", b'{"v":1}'), (b"D", b"x" * 70000), (b"E", b"")]
+    assert holder.HEADER.size == 5 and holder.PROTOCOL == 1
+    with pytest.raises(ValueError):
+        FrameReader().feed(holder.HEADER.pack(ord("D"), holder.MAX_PAYLOAD + 1))
+    with pytest.raises(ValueError):
+        frame(holder.DATA, b"x" * (holder.MAX_PAYLOAD + 1))
+
+
+def test_source_is_python36_and_import_has_no_effect(tmp_path: Path) -> None:
+    """The holder parses as Python 3.6 and importing it runs nothing."""
+    tree = ast.parse(SOURCE, feature_version=(3, 6))
+    future = [
+        n for n in ast.walk(tree) if isinstance(n, ast.ImportFrom) and n.module == "__future__"
+    ]
+    assert not future
+    env = {**os.environ, "HOME": str(tmp_path), "REMOTEREPL_HOLDER_DIR": str(tmp_path / "d")}
+    proc = subprocess.run(
+        [sys.executable, "-c", "import remoterepl.persist.holder"],
+        capture_output=True,
+        env=env,
+        timeout=TIMEOUT,
+    )
+    assert (proc.returncode, proc.stdout, proc.stderr) == (0, b"", b"")
+    assert sorted(os.listdir(tmp_path)) == []
+
+
+# -- sessions
+
+
+def test_create_output_exit_collect(hold: Holder) -> None:
+    relay = hold.attach()
+    welcome = relay.hello(command="pwd; echo oops >&2; exit 3")
+    assert welcome["created"] is True and welcome["pty"] is False
+    assert (welcome["in"], welcome["out"], welcome["err"]) == (0, 0, 0)
+    assert exit_info(relay) == {"status": 3, "signal": None, "core": False}
+    assert (bytes(relay.out), bytes(relay.err)) == (f"{hold.cwd}\n".encode(), b"oops\n")
+    assert sorted(os.listdir(hold.dir)) == ["s1.lock", "s1.sock"]
+    collect(relay)
+    assert hold.empty()
+
+
+def test_login_shell_when_no_command(hold: Holder) -> None:
+    relay = hold.attach()
+    relay.hello(command=None)
+    relay.send(holder.DATA, b'echo "argv0=$0"; exit 7\n')
+    assert exit_info(relay)["status"] == 7
+    shell = os.path.basename(pwd.getpwuid(os.getuid()).pw_shell or "/bin/sh")
+    assert relay.out.endswith(f"argv0=-{shell}\n".encode())
+    collect(relay)
+
+
+@pytest.mark.skipif(shutil.which("bc") is None, reason="bc is not installed")
+def test_bc_state_survives_a_killed_relay(hold: Holder) -> None:
+    first = hold.attach()
+    first.hello(command="bc")
+    first.send(holder.DATA, b"x=41\nx+1\n")
+    first.output(b"42\n")
+    first.kill()
+    second = hold.attach()
+    welcome = second.hello(command="bc")
+    assert (welcome["created"], welcome["in"], welcome["out"]) == (False, 9, 0)
+    second.output(b"42\n")  # the replay of everything held
+    second.send(holder.DATA, b"x*2\n")
+    second.output(b"42\n82\n")
+    second.send(holder.EOF)
+    assert exit_info(second)["status"] == 0
+    assert bytes(second.out) == b"42\n82\n"
+    collect(second)
+
+
+class Client:
+    """A reconnecting client: resends input from WELCOME's ``in``, asks for output from
+    what it holds, ACKs what it receives."""
+
+    def __init__(self, hold: Holder, **fields: Any) -> None:
+        self.hold = hold
+        self.fields = fields
+        self.input = b""
+        self.out = bytearray()
+        self.err = bytearray()
+        self.gaps: list[tuple[int, int]] = []
+        self.relay: Relay | None = None
+        self.ack = False
+
+    def attach(self) -> dict[str, Any]:
+        if self.relay is not None:
+            self.harvest()
+        self.relay = relay = self.hold.attach()
+        relay.on_frames = self._acknowledge if self.ack else None
+        fresh = not self.out and not self.err and not self.input
+        offsets = {} if fresh else {"out": len(self.out), "err": len(self.err)}
+        self.base = (len(self.out), len(self.err))  # the replay starts there: no GAP in a pipe
+        welcome = relay.hello(client="tester", **self.fields, **offsets)
+        assert self.base == (welcome["out"], welcome["err"])
+        self.accepted = welcome["in"]
+        return welcome
+
+    def _acknowledge(self, relay: Relay, wait: bool = False) -> None:
+        """ACK what arrived; the reader thread never waits on the writer (it could block on
+        a full pipe while the daemon waits for this very ACK): the writer ACKs too."""
+        with relay.cond:
+            offsets = (self.base[0] + len(relay.out), self.base[1] + len(relay.err))
+        with contextlib.suppress(OSError, ValueError):
+            relay.send(holder.ACK, holder.ACK_PAYLOAD.pack(*offsets), wait=wait)
+
+    def send(self, data: bytes) -> None:
+        """Queue input and send what the daemon has not accepted yet."""
+        self.input += data
+        self.resend()
+
+    def resend(self) -> None:
+        assert self.relay is not None
+        view = memoryview(self.input)
+        for start in range(self.accepted, len(self.input), 65536):
+            self.relay.send(holder.DATA, bytes(view[start : start + 65536]))
+            if self.ack:
+                self._acknowledge(self.relay, wait=True)
+
+    def harvest(self) -> None:
+        """Kill the relay (the link drops) and keep the complete frames it delivered."""
+        assert self.relay is not None
+        self.relay.kill()
+        self.out += self.relay.out
+        self.err += self.relay.err
+        self.relay = None
+
+
+def test_reconnect_with_offsets_loses_and_duplicates_nothing(hold: Holder) -> None:
+    client = Client(hold, command="sh")
+    client.attach()
+    client.send(b"echo one; echo e1 >&2\n")
+    assert client.relay is not None
+    client.relay.output(b"one\n")
+    client.relay.send(holder.DATA, b"echo two; echo e2 >&2\n")  # may die with the relay
+    client.input += b"echo two; echo e2 >&2\n"
+    client.harvest()
+    welcome = client.attach()
+    assert welcome["created"] is False
+    client.resend()
+    relay = client.relay
+    assert relay is not None
+    relay.wait(lambda r: (client.out + r.out).endswith(b"two\n"), "two")
+    relay.wait(lambda r: (client.err + r.err).endswith(b"e2\n"), "e2")
+    relay.send(holder.DATA, b"exit 5\n")
+    assert exit_info(relay)["status"] == 5
+    assert (client.out + relay.out, client.err + relay.err) == (b"one\ntwo\n", b"e1\ne2\n")
+    collect(relay)
+
+
+def test_pty_reconnect_older_than_the_buffer_gets_a_gap(hold: Holder) -> None:
+    first = hold.attach()
+    command = "head -c 300000 /dev/zero | tr '\\0' x; echo; echo done"
+    first.hello(command=command, pty=PTY, buffer=65536)
+    assert exit_info(first)["status"] == 0
+    total = len(first.out)
+    assert total >= 300000 and first.out.endswith(b"done\r\n")
+    first.kill()
+    second = hold.attach()
+    welcome = second.hello(pty=PTY, out=0, err=0)
+    assert welcome["created"] is False and welcome["pty"] is True
+    lost = holder.GAP_PAYLOAD.unpack(second.expect(holder.GAP))
+    assert exit_info(second)["status"] == 0
+    assert lost == (0, total - 65536) and welcome["out"] == total - 65536
+    assert bytes(second.out) == bytes(first.out[-65536:])
+    assert second.kinds.index(holder.GAP) < second.kinds.index(holder.OUT)
+    collect(second)
+
+
+def test_pipe_session_16_mib_through_cat_across_two_relay_kills(hold: Holder) -> None:
+    data = os.urandom(16 * 1024 * 1024 + 12345)
+    client = Client(hold, command="cat")
+    client.ack = True
+    for cut in (3 * 1024 * 1024, 9 * 1024 * 1024, None):
+        client.attach()
+        relay = client.relay
+        assert relay is not None
+        writer = threading.Thread(target=_send_all, args=(client, data, cut is None))
+        writer.start()
+        if cut is not None:
+            relay.wait(lambda r, cut=cut: len(client.out) + len(r.out) >= cut, "output", 30)
+            client.harvest()
+        writer.join(30)
+        assert not writer.is_alive()
+    relay = client.relay
+    assert relay is not None
+    relay.wait(lambda r: any(k == holder.EXIT for k, _ in r.frames), "EXIT", 30)
+    output = bytes(client.out + relay.out)
+    assert len(output) == len(data)
+    assert hashlib.sha256(output).digest() == hashlib.sha256(data).digest()
+    assert client.input == data
+    collect(relay)
+
+
+def _send_all(client: Client, data: bytes, last: bool) -> None:
+    """The writer of one attachment: everything from ``in`` (then EOF on the last)."""
+    relay = client.relay
+    assert relay is not None
+    client.input = data
+    try:
+        client.resend()
+        if last:
+            relay.send(holder.EOF)
+    except (OSError, ValueError):
+        pass  # the relay was killed under us: the next attachment resends
