@@ -8,8 +8,8 @@ the link; every test leaves the directory empty and no daemon behind.
 from __future__ import annotations
 
 import ast
-import contextlib
 import base64
+import contextlib
 import hashlib
 import json
 import os
@@ -196,9 +196,9 @@ class Holder:
         left = self.sessions() if self.dir.is_dir() else []
         for session in left:
             self.run("kill", session["name"])
-        for pid in [session["pid"] for session in left]:
-            wait_until(lambda pid=pid: not alive(pid), "the daemon to end")
-        wait_until(self.empty, f"an empty session directory: {sorted(os.listdir(self.dir))}")
+        pids = [session["pid"] for session in left]
+        wait_until(lambda: not any(alive(pid) for pid in pids), "the daemons to end")
+        wait_until(self.empty, "an empty session directory")
         assert not left, f"sessions left behind: {left}"
 
 
@@ -384,7 +384,8 @@ def test_reconnect_with_offsets_loses_and_duplicates_nothing(hold: Holder) -> No
     relay.wait(lambda r: (client.err + r.err).endswith(b"e2\n"), "e2")
     relay.send(holder.DATA, b"exit 5\n")
     assert exit_info(relay)["status"] == 5
-    assert (client.out + relay.out, client.err + relay.err) == (b"one\ntwo\n", b"e1\ne2\n")
+    assert bytes(client.out + relay.out) == b"one\ntwo\n"
+    assert bytes(client.err + relay.err) == b"e1\ne2\n"
     collect(relay)
 
 
@@ -411,14 +412,17 @@ def test_pipe_session_16_mib_through_cat_across_two_relay_kills(hold: Holder) ->
     data = os.urandom(16 * 1024 * 1024 + 12345)
     client = Client(hold, command="cat")
     client.ack = True
+    resumed = []
     for cut in (3 * 1024 * 1024, 9 * 1024 * 1024, None):
-        client.attach()
+        welcome = client.attach()
+        resumed.append((welcome["created"], welcome["in"] > 0, welcome["out"] > 0))
         relay = client.relay
         assert relay is not None
         writer = threading.Thread(target=_send_all, args=(client, data, cut is None))
         writer.start()
         if cut is not None:
-            relay.wait(lambda r, cut=cut: len(client.out) + len(r.out) >= cut, "output", 30)
+            held = len(client.out)
+            relay.wait(lambda r: held + len(r.out) >= cut, "output", 30)  # noqa: B023
             client.harvest()
         writer.join(30)
         assert not writer.is_alive()
@@ -429,6 +433,7 @@ def test_pipe_session_16_mib_through_cat_across_two_relay_kills(hold: Holder) ->
     assert len(output) == len(data)
     assert hashlib.sha256(output).digest() == hashlib.sha256(data).digest()
     assert client.input == data
+    assert resumed == [(True, False, False), (False, True, True), (False, True, True)]
     collect(relay)
 
 
@@ -443,3 +448,173 @@ def _send_all(client: Client, data: bytes, last: bool) -> None:
             relay.send(holder.EOF)
     except (OSError, ValueError):
         pass  # the relay was killed under us: the next attachment resends
+
+
+def test_takeover_detaches_the_old_client(hold: Holder) -> None:
+    first = hold.attach()
+    first.hello(command="sh", client="one")
+    second = hold.attach()
+    welcome = second.hello(command="sh", client="two")
+    assert welcome["created"] is False
+    assert first.expect(holder.TAKEN) == b""
+    assert first.finish() == 0
+    assert hold.sessions()[0]["state"] == "attached"
+    second.send(holder.DATA, b"exit\n")
+    assert exit_info(second)["status"] == 0
+    collect(second)
+
+
+def test_probe_list_and_kill(hold: Holder) -> None:
+    assert hold.sessions() == []
+    relay = hold.attach("busy")
+    welcome = relay.hello(command="sleep 1000")
+    (session,) = hold.sessions()
+    assert {k: session[k] for k in ("v", "name", "command", "pty", "state", "status")} == {
+        "v": 1,
+        "name": "busy",
+        "command": "sleep 1000",
+        "pty": False,
+        "state": "attached",
+        "status": None,
+    }
+    assert session["child"] == welcome["pid"] and alive(session["pid"]) and session["held"] == 0
+    assert relay.proc.stdin is not None
+    relay.proc.stdin.close()  # the link's EOF: the relay ends, the session goes on
+    assert relay.finish() == 0
+    wait_until(lambda: hold.sessions()[0]["state"] == "detached", "a detached session")
+    stale = socket.socket(socket.AF_UNIX)
+    stale.bind(str(hold.dir / "stale.sock"))
+    stale.close()  # nobody listens: list removes it
+    assert [s["name"] for s in hold.sessions()] == ["busy"]
+    assert sorted(os.listdir(hold.dir)) == ["busy.lock", "busy.sock"]
+    killed = hold.run("kill", "busy")
+    assert (killed.returncode, killed.stderr) == (0, "")
+    assert hold.empty()
+    wait_until(lambda: not alive(session["child"]) and not alive(session["pid"]), "the end")
+    again = hold.run("kill", "busy")
+    assert again.returncode == 1 and "no session busy" in again.stderr
+
+
+def test_kill_frame_ends_a_pty_session_and_sigterm_acts_as_kill(hold: Holder) -> None:
+    relay = hold.attach("pty")
+    relay.hello(command="sleep 1000", pty=PTY)
+    assert hold.run("kill", "pty").returncode == 0
+    relay.wait(lambda r: r.eof, "the relay's end")
+    assert hold.empty()
+    other = hold.attach("term")
+    other.hello(command="sleep 1000")
+    (session,) = hold.sessions()
+    os.kill(session["pid"], signal.SIGTERM)
+    info = exit_info(other)
+    assert info["signal"] in ("HUP", "KILL")
+    other.wait(lambda r: r.eof, "the relay's end")
+    wait_until(hold.empty, "an empty directory")
+
+
+def test_version_mismatch_is_answered_with_an_error_frame(hold: Holder) -> None:
+    relay = hold.attach()
+    relay.send(holder.HELLO, json.dumps({"v": 2, "client": "x"}).encode())
+    error = json.loads(relay.expect(holder.ERROR))
+    assert (error["error"], error["holder"]) == ("version", 1)
+    assert relay.finish() == holder.EXIT_USAGE
+    assert relay.proc.stderr is not None
+    assert hold.empty()
+    live = hold.attach()
+    live.hello(command="sleep 1000")
+    direct = socket.socket(socket.AF_UNIX)  # the daemon checks too, behind the relay
+    direct.connect(str(hold.dir / "s1.sock"))
+    direct.sendall(frame(holder.HELLO, b'{"v":0}') + frame(holder.DATA, b"ignored"))
+    answer = FrameReader()
+    got: list[tuple[bytes, bytes]] = []
+    direct.settimeout(TIMEOUT)
+    while data := direct.recv(65536):
+        got += answer.feed(data)
+    direct.close()
+    assert [kind for kind, _ in got] == [holder.ERROR]
+    assert json.loads(got[0][1])["error"] == "version"
+    assert hold.run("kill", "s1").returncode == 0
+
+
+def _refused(proc: subprocess.CompletedProcess[str]) -> bool:
+    return proc.returncode == holder.EXIT_USAGE and proc.stderr.startswith("remoterepl-holder: ")
+
+
+def test_directory_refusals(hold: Holder, tmp_path: Path) -> None:
+    cases = {"open": tmp_path / "open", "link": tmp_path / "link"}
+    cases["open"].mkdir(mode=0o755)
+    cases["open"].chmod(0o755)
+    (tmp_path / "target").mkdir(mode=0o700)
+    cases["link"].symlink_to(tmp_path / "target")
+    if os.getuid() == 0:
+        cases["foreign"] = tmp_path / "foreign"
+        cases["foreign"].mkdir(mode=0o700)
+        os.chown(cases["foreign"], 65534, 65534)
+    for what, path in cases.items():
+        env = {**hold.env, "REMOTEREPL_HOLDER_DIR": str(path)}
+        for args in (["attach", "s1"], ["list"], ["kill", "s1"]):
+            proc = hold.run(*args, env=env)
+            assert _refused(proc), (what, args, proc)
+        assert not any((tmp_path / "target").iterdir()) and not any(path.iterdir()), what
+    nested = hold.run("list", env={**hold.env, "REMOTEREPL_HOLDER_DIR": str(tmp_path / "a/b")})
+    assert nested.returncode == 0 and (tmp_path / "a/b").stat().st_mode & 0o777 == 0o700
+
+
+def test_bad_names_and_usage_are_refused(hold: Holder) -> None:
+    for name in ("", "../x", "-x", ".x", "a/b", "a b", "a" * 65, "é"):
+        for command in ("attach", "kill"):
+            assert _refused(hold.run(command, name)), (command, name)
+    assert _refused(hold.run()) and _refused(hold.run("attach"))
+    assert hold.empty()
+
+
+def test_tty_reports_follow_the_foreground_job(hold: Holder) -> None:
+    relay = hold.attach()
+    relay.hello(command="sh", pty=PTY)
+    tty_state(relay, lambda fields: fields[2] == "1")  # sh itself reads the terminal
+    relay.send(holder.DATA, b"cat\n")
+    assert tty_state(relay, lambda fields: fields[3] == "cat") == ["1", "1", "0", "cat"]
+    relay.send(holder.DATA, b"\x04")
+    tty_state(relay, lambda fields: fields[2] == "1")
+    relay.send(holder.DATA, b"exit\n")
+    assert exit_info(relay)["status"] == 0
+    collect(relay)
+
+
+def test_signal_int_reaches_the_foreground_job(hold: Holder) -> None:
+    relay = hold.attach()
+    relay.hello(command="sh", pty=PTY)
+    relay.send(holder.DATA, b"sleep 30\n")
+    tty_state(relay, lambda fields: fields[3] == "sleep")
+    relay.send(holder.SIGNAL, b"INT")
+    tty_state(relay, lambda fields: fields[2] == "1")
+    relay.send(holder.DATA, b"echo rc=$?\n")
+    relay.output(b"rc=130")
+    relay.send(holder.SIGNAL, b"NOSUCH")  # ignored
+    relay.send(holder.DATA, b"exit\n")
+    assert exit_info(relay)["status"] == 0
+    collect(relay)
+
+
+def test_winch_is_seen_by_stty(hold: Holder) -> None:
+    relay = hold.attach()
+    relay.hello(command="sh", pty=PTY)
+    relay.send(holder.DATA, b"stty size\n")
+    relay.output(b"24 80\r\n")
+    relay.send(holder.WINCH, holder.WINCH_PAYLOAD.pack(100, 40))
+    relay.send(holder.DATA, b"stty size\n")
+    relay.output(b"40 100\r\n")
+    relay.send(holder.DATA, b"exit\n")
+    assert exit_info(relay)["status"] == 0
+    collect(relay)
+
+
+def test_an_exited_session_nobody_collects_expires(hold: Holder) -> None:
+    relay = hold.attach()
+    relay.hello(command="exit 4", expire=1)
+    assert exit_info(relay)["status"] == 4
+    relay.send(holder.DETACH)
+    assert relay.finish() == 0
+    (session,) = hold.sessions()
+    assert (session["state"], session["status"]) == ("exited", 4)
+    wait_until(hold.empty, "the session to expire", timeout=5)
+    wait_until(lambda: not alive(session["pid"]), "the daemon to end")
