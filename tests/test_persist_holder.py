@@ -74,7 +74,6 @@ class Relay:
         self.kinds: list[bytes] = []  # every frame's kind, in order
         self.eof = False
         self.seen = 0
-        self.on_frames: Callable[[Relay], None] | None = None
         self.write_lock = threading.Lock()
         self.thread = threading.Thread(target=self._read, daemon=True)
         self.thread.start()
@@ -93,23 +92,16 @@ class Relay:
                     else:
                         self.frames.append((kind, payload))
                 self.cond.notify_all()
-            if self.on_frames is not None:
-                self.on_frames(self)
         with self.cond:
             self.eof = True
             self.cond.notify_all()
 
-    def send(self, kind: bytes, payload: bytes = b"", wait: bool = True) -> bool:
-        """Write one frame; without ``wait``, only if no other thread is writing."""
+    def send(self, kind: bytes, payload: bytes = b"") -> None:
+        """Write one frame (the writer and the ACK thread share the pipe)."""
         assert self.proc.stdin is not None
-        if not self.write_lock.acquire(blocking=wait):
-            return False
-        try:
+        with self.write_lock:
             self.proc.stdin.write(frame(kind, payload))
             self.proc.stdin.flush()
-        finally:
-            self.write_lock.release()
-        return True
 
     def hello(self, **fields: Any) -> dict[str, Any]:
         """Send HELLO (a new pipe session's defaults) and return the WELCOME."""
@@ -327,22 +319,31 @@ class Client:
         if self.relay is not None:
             self.harvest()
         self.relay = relay = self.hold.attach()
-        relay.on_frames = self._acknowledge if self.ack else None
         fresh = not self.out and not self.err and not self.input
         offsets = {} if fresh else {"out": len(self.out), "err": len(self.err)}
         self.base = (len(self.out), len(self.err))  # the replay starts there: no GAP in a pipe
         welcome = relay.hello(client="tester", **self.fields, **offsets)
         assert self.base == (welcome["out"], welcome["err"])
+        if self.ack:
+            threading.Thread(target=self._acknowledge, args=(relay,), daemon=True).start()
         self.accepted = welcome["in"]
         return welcome
 
-    def _acknowledge(self, relay: Relay, wait: bool = False) -> None:
-        """ACK what arrived; the reader thread never waits on the writer (it could block on
-        a full pipe while the daemon waits for this very ACK): the writer ACKs too."""
-        with relay.cond:
-            offsets = (self.base[0] + len(relay.out), self.base[1] + len(relay.err))
-        with contextlib.suppress(OSError, ValueError):
-            relay.send(holder.ACK, holder.ACK_PAYLOAD.pack(*offsets), wait=wait)
+    def _acknowledge(self, relay: Relay) -> None:
+        """ACK what arrives, in a thread of its own: the writer may block on a full pipe
+        while the daemon waits for an ACK (it reads the input then, to find it)."""
+        acked = (0, 0)
+        while True:
+            with relay.cond:
+                relay.cond.wait_for(lambda: relay.eof or (len(relay.out), len(relay.err)) != acked)  # noqa: B023
+                if relay.eof:
+                    return
+                acked = (len(relay.out), len(relay.err))
+            offsets = (self.base[0] + acked[0], self.base[1] + acked[1])
+            try:
+                relay.send(holder.ACK, holder.ACK_PAYLOAD.pack(*offsets))
+            except (OSError, ValueError):
+                return
 
     def send(self, data: bytes) -> None:
         """Queue input and send what the daemon has not accepted yet."""
@@ -354,8 +355,6 @@ class Client:
         view = memoryview(self.input)
         for start in range(self.accepted, len(self.input), 65536):
             self.relay.send(holder.DATA, bytes(view[start : start + 65536]))
-            if self.ack:
-                self._acknowledge(self.relay, wait=True)
 
     def harvest(self) -> None:
         """Kill the relay (the link drops) and keep the complete frames it delivered."""
@@ -408,9 +407,13 @@ def test_pty_reconnect_older_than_the_buffer_gets_a_gap(hold: Holder) -> None:
     collect(second)
 
 
-def test_pipe_session_16_mib_through_cat_across_two_relay_kills(hold: Holder) -> None:
+@pytest.mark.parametrize("buffer", [None, 65536], ids=["1MiB", "64KiB"])
+def test_pipe_session_16_mib_through_cat_across_two_relay_kills(
+    hold: Holder, buffer: int | None
+) -> None:
+    """A small buffer keeps cat's output waiting for ACKs behind the input: no deadlock."""
     data = os.urandom(16 * 1024 * 1024 + 12345)
-    client = Client(hold, command="cat")
+    client = Client(hold, command="cat", buffer=buffer)
     client.ack = True
     resumed = []
     for cut in (3 * 1024 * 1024, 9 * 1024 * 1024, None):

@@ -408,6 +408,7 @@ def copy(sock: socket.socket, first: bytes) -> int:
     to_sock = bytearray(first)
     to_out = bytearray()
     stdin_open = sock_open = True
+    shut = False
     deadline = None  # type: Optional[float]
     try:
         while sock_open or to_out:
@@ -431,6 +432,7 @@ def copy(sock: socket.socket, first: bytes) -> int:
                     to_sock += data
                 else:
                     stdin_open = False
+                    deadline = time.monotonic() + LINGER
             if sock in readable:
                 with suppress(BlockingIOError):
                     received = sock.recv(CHUNK)
@@ -441,10 +443,10 @@ def copy(sock: socket.socket, first: bytes) -> int:
                     del to_sock[: sock.send(to_sock)]
             if 1 in writable and to_out:
                 del to_out[: os.write(1, to_out[:CHUNK])]
-            if not stdin_open and not to_sock and deadline is None:
+            if not stdin_open and not to_sock and not shut:
                 # The client is gone: let the daemon see it, and take what it still sends.
                 sock.shutdown(socket.SHUT_WR)
-                deadline = time.monotonic() + LINGER
+                shut = True
     except OSError:
         pass  # either side vanished: nothing to report once frames flow
     finally:
