@@ -621,3 +621,24 @@ def test_an_exited_session_nobody_collects_expires(hold: Holder) -> None:
     assert (session["state"], session["status"]) == ("exited", 4)
     wait_until(hold.empty, "the session to expire", timeout=5)
     wait_until(lambda: not alive(session["pid"]), "the daemon to end")
+
+
+def test_stale_socket_is_replaced_and_a_daemon_that_cannot_start_exits_4(hold: Holder) -> None:
+    hold.dir.mkdir(mode=0o700)
+    stale = socket.socket(socket.AF_UNIX)
+    stale.bind(str(hold.dir / "s1.sock"))
+    stale.close()  # nobody listens: the relay removes it and creates the session
+    relay = hold.attach()
+    assert relay.hello(command="sleep 1000")["created"] is True
+    relay.send(holder.SIGNAL, b"TERM")  # a pipe session: to the process group
+    assert exit_info(relay) == {"status": None, "signal": "TERM", "core": False}
+    collect(relay)
+    (hold.dir / "s2.sock").mkdir()  # not a socket, and not removable: bind() fails
+    broken = hold.attach("s2")
+    broken.send(holder.HELLO, json.dumps({"v": 1, "client": "c"}).encode())
+    assert broken.proc.stderr is not None
+    stderr = broken.proc.stderr.read().decode()
+    assert broken.finish() == holder.EXIT_START
+    assert stderr.startswith("remoterepl-holder: cannot start session s2"), stderr
+    (hold.dir / "s2.sock").rmdir()
+    assert hold.empty()

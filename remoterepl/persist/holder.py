@@ -516,7 +516,7 @@ def run_daemon(name: str, hello: Dict[str, Any], cwd: str, ready: int, creator: 
         try:
             daemon = Daemon(name, hello, cwd, creator)
         except Exception as exc:
-            line = "remoterepl-holder: cannot start session %s: %s\n" % (name, exc)
+            line = "cannot start session %s: %s\n" % (name, exc)
             os.write(ready, line.encode("utf-8", "replace"))
             raise
         os.write(ready, b"ok\n")
