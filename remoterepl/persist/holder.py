@@ -11,6 +11,7 @@ import json
 import os
 import pwd
 import re
+import select
 import selectors
 import signal
 import socket
@@ -423,43 +424,50 @@ def copy(sock: socket.socket, first: bytes) -> int:
             if to_out:
                 writers.append(1)
             wait = None if deadline is None else max(0.0, deadline - time.monotonic())
-            readable, writable, _ = select_fds(readers, writers, wait)
+            readable, writable, _ = select.select(readers, writers, [], wait)
             if deadline is not None and time.monotonic() >= deadline:
                 break
             if 0 in readable:
-                data = os.read(0, CHUNK)
-                if data:
-                    to_sock += data
-                else:
+                try:
+                    data = os.read(0, CHUNK)
+                except OSError:
+                    data = b""
+                to_sock += data
+                if not data:
                     stdin_open = False
                     deadline = time.monotonic() + LINGER
             if sock in readable:
-                with suppress(BlockingIOError):
+                try:
                     received = sock.recv(CHUNK)
+                except BlockingIOError:
+                    received = None
+                except OSError:
+                    received = b""
+                if received is not None:
                     to_out += received
                     sock_open = bool(received)
             if sock in writable and to_sock:
-                with suppress(BlockingIOError):
+                try:
                     del to_sock[: sock.send(to_sock)]
+                except BlockingIOError:
+                    pass
+                except OSError:
+                    # The daemon closed (TAKEN, EXIT, an error): still pass on what it sent.
+                    to_sock.clear()
+                    stdin_open, shut = False, True
+                    deadline = deadline or time.monotonic() + LINGER
             if 1 in writable and to_out:
                 del to_out[: os.write(1, to_out[:CHUNK])]
             if not stdin_open and not to_sock and not shut:
                 # The client is gone: let the daemon see it, and take what it still sends.
-                sock.shutdown(socket.SHUT_WR)
                 shut = True
+                with suppress(OSError):
+                    sock.shutdown(socket.SHUT_WR)
     except OSError:
-        pass  # either side vanished: nothing to report once frames flow
+        pass  # stdout is gone: so is the client, nothing to report once frames flow
     finally:
         sock.close()
     return 0
-
-
-def select_fds(
-    readers: List[Any], writers: List[Any], timeout: Optional[float]
-) -> Tuple[List[Any], List[Any], List[Any]]:
-    import select
-
-    return select.select(readers, writers, [], timeout)
 
 
 # -- the daemon -----------------------------------------------------------------------------
@@ -580,7 +588,7 @@ class Daemon:
         self.out_fds = [None, None]  # type: List[Optional[int]]
         self.proc = None  # type: Optional[subprocess.Popen[bytes]]
 
-        for sig in (signal.SIGHUP, signal.SIGPIPE):
+        for sig in (signal.SIGHUP, signal.SIGPIPE, signal.SIGINT):
             signal.signal(sig, signal.SIG_IGN)
         self.wake_r, wake_w = os.pipe()
         os.set_blocking(self.wake_r, False)
@@ -598,7 +606,7 @@ class Daemon:
         try:
             self.child = self._spawn(pty_params, cwd)
         except BaseException:
-            self._remove_files()
+            os.unlink(name + ".sock")  # the relay holds the lock and removes it
             raise
 
     # -- the process
