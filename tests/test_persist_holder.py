@@ -642,3 +642,39 @@ def test_stale_socket_is_replaced_and_a_daemon_that_cannot_start_exits_4(hold: H
     assert stderr.startswith("remoterepl-holder: cannot start session s2"), stderr
     (hold.dir / "s2.sock").rmdir()
     assert hold.empty()
+
+
+def _closed_at_once(path: Path, data: bytes) -> list[bytes]:
+    """Connect straight to a daemon, send ``data``: the kinds it answers before closing."""
+    direct = socket.socket(socket.AF_UNIX)
+    direct.connect(str(path))
+    direct.settimeout(TIMEOUT)
+    direct.sendall(data)
+    reader = FrameReader()
+    kinds: list[bytes] = []
+    with contextlib.suppress(ConnectionResetError):
+        while chunk := direct.recv(65536):
+            kinds += [kind for kind, _ in reader.feed(chunk)]
+    direct.close()
+    return kinds
+
+
+def test_malformed_frames_close_that_client_and_the_session_goes_on(hold: Holder) -> None:
+    relay = hold.attach()
+    relay.hello(command="cat")
+    sock = hold.dir / "s1.sock"
+    oversized = holder.HEADER.pack(ord("D"), holder.MAX_PAYLOAD + 1)
+    assert _closed_at_once(sock, oversized) == []
+    assert _closed_at_once(sock, frame(b"?", b"")) == []
+    assert _closed_at_once(sock, frame(holder.HELLO, b"{not json")) == [holder.ERROR]
+    welcome = frame(holder.HELLO, json.dumps({"v": 1, "client": "z"}).encode())
+    # A HELLO then garbage: that client takes over, then is closed (maybe before WELCOME).
+    assert _closed_at_once(sock, welcome + frame(b"?")) in ([], [holder.WELCOME])
+    assert relay.expect(holder.TAKEN) == b""  # the well-formed HELLO took over
+    again = hold.attach()
+    assert again.hello(command="cat", client="c0")["in"] == 0
+    again.send(holder.DATA, b"still here\n")
+    again.output(b"still here\n")
+    again.send(holder.EOF)
+    assert exit_info(again)["status"] == 0
+    collect(again)
