@@ -15,7 +15,7 @@ from remoterepl.errors import UsageError
 from remoterepl.modes.redirect import Outputs, open_outputs, open_stdin
 from remoterepl.outcome import GaveUp, Outcome, RemoteExited, RemoteKilled, Stopped
 from remoterepl.session.process import RemoteSession
-from remoterepl.settings import HostSessionOptions, Settings, parse_escape_char
+from remoterepl.settings import HostSessionOptions, PersistAction, Settings, parse_escape_char
 from remoterepl.ssh import diagnostics
 from remoterepl.ssh.channel import PtyRequest
 from remoterepl.ssh.connect import connect, planned
@@ -55,6 +55,87 @@ async def destination_config(settings: Settings) -> list[str]:
     async with planned(settings.connect) as plan:
         host = plan.destination
         return list(config_lines(host, plan.forwards))
+
+
+async def sessions_command(settings: Settings, env: Environment) -> tuple[list[str], int]:
+    """--sessions (the table) or --kill-session (0 when it ended, 1 when there was none):
+    the lines for stdout and the exit status."""
+    from remoterepl.persist.listing import (
+        NO_SUCH_SESSION,
+        kill_session,
+        list_sessions,
+        session_table,
+    )
+
+    persist = settings.persist
+    assert persist is not None
+    async with planned(settings.connect) as plan:
+        connection = await connect(plan, env.console)
+    try:
+        if persist.action is PersistAction.LIST:
+            sessions = await list_sessions(connection)
+            return (session_table(sessions) if sessions else ["no sessions"]), 0
+        assert persist.name is not None
+        if await kill_session(connection, persist.name):
+            return [], 0
+        env.console.error(f"no session {persist.name} on {connection.label}")
+        return [], NO_SUCH_SESSION
+    finally:
+        connection.close()
+
+
+async def _open_session(
+    settings: Settings,
+    env: Environment,
+    connection: Connection,
+    pty: PtyRequest | None,
+    interactive: bool,
+) -> tuple[RemoteSession, bool]:
+    """The remote process: a channel of its own, or (--persist) the holder's session; and
+    whether it must run in raw passthrough (a multiplexer's session, without python3)."""
+    options = settings.session
+    persist = settings.persist
+    if persist is None:
+        return await RemoteSession.open(connection, options.command, pty), False
+    from remoterepl.persist.link import HolderError, NoPython
+    from remoterepl.persist.session import PersistentSession
+
+    # Under the editor nobody can answer a question while reconnecting: keys or the
+    # agent only (the first answer wins in -o).
+    again = settings.connect
+    if interactive:
+        again = replace(again, options=(("BatchMode", "yes"), *again.options))
+
+    async def reconnect() -> Connection:
+        async with planned(again) as plan:
+            return await connect(plan, env.console)
+
+    name = persist.name
+    assert name is not None
+    try:
+        session = await PersistentSession.attach(
+            connection, name, options.command, pty, reconnect, persist.reconnect_for, env.console
+        )
+    except NoPython:
+        if pty is None:
+            raise
+    else:
+        return session, False
+    from remoterepl.persist.fallback import TOOLS, find_tool, tool_command
+
+    tool = await find_tool(connection)
+    if tool is None:
+        raise HolderError(
+            "persistent sessions need python3 on the remote host (or, for a terminal, one "
+            f"of {', '.join(TOOLS)}), and it has none"
+        )
+    env.console.note(
+        f"{connection.label} has no python3: session {name} runs under {tool}, in raw "
+        "passthrough, and is not reconnected by itself"
+    )
+    return await RemoteSession.open(
+        connection, tool_command(tool, name, options.command), pty
+    ), True
 
 
 async def _hold(connection: Connection, stops: StopSignals) -> Outcome:
@@ -149,15 +230,15 @@ async def _run_session(
         if options.pty:
             columns, rows = env.window_size()
             pty = PtyRequest(env.term or "xterm", columns, rows)
-        session = await RemoteSession.open(connection, options.command, pty)
+        session, raw = await _open_session(settings, env, connection, pty, interactive)
         outcome: Outcome
-        if frontend is not None:
+        if frontend is not None and not raw:
             from remoterepl.editor.frontend import run_editor  # prompt_toolkit only now
 
             tuning.freeze_loaded_modules()
             outcome = await run_editor(session, settings, env, outputs, frontend)
         else:
-            if options.raw:
+            if options.raw or raw:
                 from remoterepl.modes.passthrough import run_raw
 
                 outcome = await run_raw(session, env, options.escape_char)
@@ -177,6 +258,8 @@ async def _run_session(
             await connection.wait_forwarded_connections()
         return outcome
     finally:
+        if session is not None:
+            session.abandon()  # a persisted session goes on without us
         connection.close()
         if session is not None:
             await session.settle()

@@ -237,6 +237,7 @@ def build_parser() -> ArgumentParser:
         action="store_true",
         help="send remote stdout where stderr goes (1>&2)",
     )
+    _add_persist_arguments(remember(parser.add_argument_group(PERSIST_GROUP)))
     _add_fleet_arguments(remember(parser.add_argument_group(FLEET_GROUP)))
     add("-V", action=_VersionAction, help="print version information and exit")
     shell_completion.add_option(add)
@@ -257,6 +258,29 @@ def build_parser() -> ArgumentParser:
     )
     command.required = False  # argparse counts a REMAINDER as required in its error text
     return parser
+
+
+PERSIST_GROUP = "persistent sessions (kept on the remote host by a holder)"
+
+
+def _add_persist_arguments(group: _Adds) -> None:
+    group.add_argument(
+        "--persist",
+        metavar="NAME",
+        help="run in session NAME of the remote user, or reattach to it if it lives: it "
+        "outlives the link (reconnecting by itself) and this client",
+    )
+    group.add_argument(
+        "--sessions",
+        action="store_true",
+        help="list the remote user's sessions (name, command, state, idle time) and exit",
+    )
+    group.add_argument("--kill-session", metavar="NAME", help="end session NAME and exit")
+    group.add_argument(
+        "--reconnect-for",
+        metavar="TIME",
+        help="keep reconnecting a lost link this long (default 10m; 0: never)",
+    )
 
 
 FLEET_GROUP = "many hosts (every positional word is then COMMAND)"

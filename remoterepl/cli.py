@@ -26,14 +26,19 @@ from remoterepl.outcome import (
 from remoterepl.settings import (
     DEFAULT_ESCAPE_CHAR,
     DEFAULT_FANOUT,
+    DEFAULT_RECONNECT_FOR,
     ConnectSettings,
     FleetSettings,
     FrontEndOptions,
+    PersistAction,
+    PersistSettings,
     Redirection,
     SessionSettings,
     Settings,
     Target,
+    check_session_name,
     check_user,
+    parse_duration,
     parse_escape_char,
     parse_jump_spec,
     parse_port,
@@ -119,11 +124,52 @@ def _fleet_settings(args: argparse.Namespace) -> FleetSettings | None:
     )
 
 
+def _persist_settings(args: argparse.Namespace, fleet: bool) -> PersistSettings | None:
+    """--persist, --sessions, --kill-session and --reconnect-for; None without them."""
+    chosen = [
+        (flag, action)
+        for flag, action, given in (
+            ("--persist", PersistAction.ATTACH, args.persist is not None),
+            ("--sessions", PersistAction.LIST, args.sessions),
+            ("--kill-session", PersistAction.KILL, args.kill_session is not None),
+        )
+        if given
+    ]
+    if not chosen:
+        if args.reconnect_for is not None:
+            raise UsageError("--reconnect-for needs --persist NAME")
+        return None
+    if len(chosen) > 1:
+        raise UsageError(f"{chosen[0][0]} and {chosen[1][0]}: choose one")
+    flag, action = chosen[0]
+    if fleet:
+        raise UsageError(f"{flag} is for one DESTINATION, not with many hosts")
+    if action is not PersistAction.ATTACH:
+        if args.command:
+            raise UsageError(f"{flag} takes no COMMAND")
+        if args.reconnect_for is not None:
+            raise UsageError("--reconnect-for needs --persist NAME")
+    refused = {"-N": args.N, "-f": args.f, "-G": args.print_config}
+    for other, given in refused.items():
+        if given:
+            raise UsageError(f"{other} does not go with {flag}")
+    name = args.persist if action is PersistAction.ATTACH else args.kill_session
+    reconnect_for = DEFAULT_RECONNECT_FOR
+    if args.reconnect_for is not None:
+        reconnect_for = parse_duration(args.reconnect_for, "--reconnect-for")
+    return PersistSettings(
+        action=action,
+        name=None if name is None else check_session_name(name, flag),
+        reconnect_for=reconnect_for,
+    )
+
+
 def parse_args(argv: Sequence[str]) -> Settings:
     """Turn argv into Settings (raises UsageError)."""
     parser = build_parser()
     args = parser.parse_args(options_first(argv, parser.value_options))
     fleet = _fleet_settings(args)
+    persist = _persist_settings(args, fleet is not None)
     if fleet is not None:  # no DESTINATION: each host's target comes later, on this pattern
         args.command = [args.destination, *args.command] if args.destination else []
         target = Target("")
@@ -187,7 +233,13 @@ def parse_args(argv: Sequence[str]) -> Settings:
             escape_char_given=escape is not None,
         ),
     )
-    return Settings(connect=connect, session=session, print_config=args.print_config, fleet=fleet)
+    return Settings(
+        connect=connect,
+        session=session,
+        print_config=args.print_config,
+        fleet=fleet,
+        persist=persist,
+    )
 
 
 def exit_status(outcome: Outcome) -> int:
@@ -289,6 +341,11 @@ def _main(argv: Sequence[str] | None) -> int:
             for line in asyncio.run(app.destination_config(settings)):
                 print(line)
             return ExitStatus.SUCCESS
+        if settings.persist is not None and settings.persist.action is not PersistAction.ATTACH:
+            lines, status = asyncio.run(app.sessions_command(settings, env))
+            for line in lines:
+                print(line)
+            return status
         outcome = asyncio.run(app.run(settings, env))
         if isinstance(outcome, FleetEnded) and outcome.cut_short is None:
             _report_fleet(outcome, env.console)

@@ -20,6 +20,10 @@ class HostKeyError(ConnectError):
     """The server's host key is unknown or does not match known_hosts."""
 
 
+class AuthenticationFailed(ConnectError):
+    """The server accepted none of the ways we could authenticate."""
+
+
 class SessionLost(RemoteReplError):
     """The connection went away while the remote process was running."""
 

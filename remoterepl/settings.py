@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import enum
+import re
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 from urllib.parse import unquote, urlsplit
@@ -121,6 +123,27 @@ class FleetSettings:
     fanout: int = DEFAULT_FANOUT  # --fanout N: connection set-ups at once
 
 
+DEFAULT_RECONNECT_FOR = 600.0  # seconds of reconnecting after the link is lost (10 minutes)
+SESSION_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,63}\Z")  # the holder's rule too
+
+
+class PersistAction(enum.Enum):
+    """What a run does with the remote user's persistent sessions."""
+
+    ATTACH = "attach"  # --persist NAME: create NAME or reattach to it
+    LIST = "list"  # --sessions
+    KILL = "kill"  # --kill-session NAME
+
+
+@dataclass(frozen=True)
+class PersistSettings:
+    """--persist, --sessions, --kill-session: a session kept by a holder on the remote host."""
+
+    action: PersistAction
+    name: str | None = None  # the session's name (None for --sessions)
+    reconnect_for: float = DEFAULT_RECONNECT_FOR  # --reconnect-for: 0 never reconnects
+
+
 @dataclass(frozen=True)
 class Settings:
     """Everything one run needs."""
@@ -129,6 +152,26 @@ class Settings:
     session: SessionSettings = field(default_factory=SessionSettings)
     print_config: bool = False  # -G: print the destination's configuration and exit
     fleet: FleetSettings | None = None  # None: one DESTINATION
+    persist: PersistSettings | None = None  # None: the process ends with the connection
+
+
+def check_session_name(name: str, option: str) -> str:
+    """A session name as the holder takes it (letters, digits, ``._-``; 64 at most)."""
+    if not SESSION_NAME.match(name):
+        raise UsageError(
+            f"bad {option} name '{shown(name)}': letters, digits, '.', '_' and '-' "
+            "(not first), at most 64"
+        )
+    return name
+
+
+def parse_duration(value: str, option: str) -> float:
+    """ssh's time format: ``30``, ``90s``, ``10m``, ``1h30m`` (s, m, h, d, w)."""
+    units = {"": 1, "s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}
+    parts = re.findall(r"(\d+)([smhdw]?)", value.lower())
+    if not value or "".join(n + u for n, u in parts) != value.lower():
+        raise UsageError(f"bad {option} '{shown(value)}': a time such as 30, 90s, 10m or 1h")
+    return float(sum(int(number) * units[unit] for number, unit in parts))
 
 
 def parse_escape_char(value: str) -> str | None:

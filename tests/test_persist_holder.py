@@ -678,3 +678,19 @@ def test_malformed_frames_close_that_client_and_the_session_goes_on(hold: Holder
     again.send(holder.EOF)
     assert exit_info(again)["status"] == 0
     collect(again)
+
+
+def test_a_reconnect_never_creates_a_session(hold: Holder) -> None:
+    """``create: false`` (a client reconnecting): no session of that name is an error frame,
+    never a new process running the command a second time."""
+    relay = hold.attach()
+    relay.send(holder.HELLO, json.dumps({"v": 1, "client": "c", "create": False}).encode())
+    assert json.loads(relay.expect(holder.ERROR))["error"] == "gone"
+    assert relay.finish() == 1
+    assert hold.empty()
+    live = hold.attach()
+    live.hello(command="sleep 1000")
+    again = hold.attach()
+    assert not again.hello(command="sleep 1000", create=False)["created"]  # it lives: attach
+    assert live.expect(holder.TAKEN) == b""
+    assert hold.run("kill", "s1").returncode == 0

@@ -42,11 +42,15 @@ LONG_VALUE_OPTIONS = frozenset(
         "--hosts",
         "--hosts-file",
         "--inventory",
+        "--persist",
+        "--kill-session",
+        "--reconnect-for",
         "--limit",
         "--out-dir",
         "--fanout",
     }
 )
+_NO_COMMAND_OPTIONS = {"--sessions", "--kill-session"}  # they run no remote command
 _CLIENTS = ("remoterepl", "ssh")  # "ssh": hidden, to check the server with OpenSSH's client
 
 
@@ -61,7 +65,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"remoterepl-demo: unknown --client {client!r}\n{USAGE}", file=sys.stderr)
         return 2
     options, command = split_client_args(args)
-    if not command and shutil.which("bc"):
+    listing = any(arg.split("=")[0] in _NO_COMMAND_OPTIONS for arg in options)
+    if not command and not listing and shutil.which("bc"):
         command = ["bc", "-q"]
     try:
         return asyncio.run(_demo(client, options, command))

@@ -1,1 +1,2 @@
-"""Sessions that outlive the link and the client: the remote holder and the client that reattaches to it."""  # noqa: E501
+"""Sessions that outlive the link and the client: the remote holder and the client that
+reattaches to it."""

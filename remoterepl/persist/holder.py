@@ -355,6 +355,10 @@ def relay(name: str) -> int:
     sock = connect(name)
     if sock is None and kind != HELLO:
         raise HolderError("no session %s" % name, 1)
+    if sock is None and hello.get("create") is False:  # a reconnect: never a new session
+        with suppress(OSError):
+            os.write(1, error_frame(("gone", "no session %s" % name)))
+        raise HolderError("no session %s" % name, 1)
     if sock is None:
         lock = NameLock(name)
         lock.acquire()

@@ -28,14 +28,19 @@ _T = TypeVar("_T")
 class RemoteNames:
     """File and command names of the remote host, fetched lazily and cached."""
 
-    def __init__(self, connection: Connection) -> None:
-        self._connection = connection
+    def __init__(self, connection: Callable[[], Connection]) -> None:
+        self._current = connection  # the session's connection now (a persisted one changes)
+        self._sftp_on: Connection | None = None
         self.reported_cwd: str | None = None  # from OSC 7, when the shell sends it
         self._sftp: asyncio.Future[RemoteFiles] | None = None
         self._commands: asyncio.Future[list[str]] | None = None
         self._cwd: asyncio.Future[str | None] | None = None
         self._home: str | None = None
         self._listings: dict[str, tuple[float, list[tuple[str, bool]]]] = {}
+
+    @property
+    def _connection(self) -> Connection:
+        return self._current()
 
     def line_sent(self) -> None:
         """The shell may change directory or files now: forget what may be stale."""
@@ -58,7 +63,11 @@ class RemoteNames:
         return future, await asyncio.wait_for(asyncio.shield(future), TIMEOUT)
 
     async def files(self) -> RemoteFiles:
-        """The SFTP session on this connection (opened on first use)."""
+        """The SFTP session on this connection (opened on first use, and again on the
+        connection a persisted session reconnected with)."""
+        if self._sftp_on is not self._connection:
+            self.close()
+            self._sftp, self._sftp_on = None, self._connection
         self._sftp, files = await self._shared(
             self._sftp, lambda: asyncio.ensure_future(self._connection.open_sftp())
         )

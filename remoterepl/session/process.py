@@ -9,6 +9,7 @@ from typing import IO
 
 from remoterepl.errors import Disconnected
 from remoterepl.outcome import RemoteExited, RemoteKilled
+from remoterepl.session.channels import OutputSource, SessionChannel, TerminalWatch
 from remoterepl.session.helpers import kill_script
 from remoterepl.session.lookups import RemoteNames
 from remoterepl.session.signals import (
@@ -18,7 +19,7 @@ from remoterepl.session.signals import (
     signal_requests_honoured,
 )
 from remoterepl.session.ttywatch import TtyWatch
-from remoterepl.ssh.channel import OutputStream, ProcessChannel, PtyRequest
+from remoterepl.ssh.channel import PtyRequest
 from remoterepl.ssh.connection import Connection
 
 # Input queued beyond what the channel window lets out: above this, stop taking more from
@@ -58,9 +59,9 @@ class RemoteSession:
     """Send input, interrupts and EOF to the remote process; report how it ended."""
 
     def __init__(
-        self, connection: Connection, channel: ProcessChannel, pty: PtyRequest | None
+        self, connection: Connection, channel: SessionChannel, pty: PtyRequest | None
     ) -> None:
-        self._connection = connection
+        self._first_connection = connection
         self._channel = channel
         self._pty = pty
         self._disconnected: str | None = None  # the escape the user left with (``~.``)
@@ -76,6 +77,11 @@ class RemoteSession:
         channel = await connection.open_process(command, pty)
         channel.limit_queued_input(INPUT_HIGH_WATER)
         return cls(connection, channel, pty)
+
+    @property
+    def _connection(self) -> Connection:
+        """The connection the session runs on now (a persisted one changes it)."""
+        return self._first_connection
 
     def forwards_listing(self) -> str:
         """``~#``: the connection's forwarded ports, one line each."""
@@ -211,12 +217,12 @@ class RemoteSession:
     # -- output ------------------------------------------------------------------------
 
     @property
-    def stdout(self) -> OutputStream:
+    def stdout(self) -> OutputSource:
         """The remote stdout (with a PTY: the terminal's output, stderr included)."""
         return self._channel.stdout
 
     @property
-    def stderr(self) -> OutputStream:
+    def stderr(self) -> OutputSource:
         """The remote stderr (empty with a PTY)."""
         return self._channel.stderr
 
@@ -236,9 +242,9 @@ class RemoteSession:
     def open_remote_names(self) -> RemoteNames:
         """Look-ups of the remote host's file and command names, for completion (each call
         makes a new one, with an SFTP session of its own once used)."""
-        return RemoteNames(self._connection)
+        return RemoteNames(lambda: self._connection)
 
-    def open_tty_watch(self) -> TtyWatch | None:
+    def open_tty_watch(self) -> TerminalWatch | None:
         """A watcher of the remote terminal's reading mode (see :mod:`.ttywatch`); None
         without a PTY."""
         return TtyWatch(self._connection) if self._pty is not None else None

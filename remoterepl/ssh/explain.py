@@ -8,7 +8,7 @@ import socket
 
 import asyncssh
 
-from remoterepl.errors import ConnectError, UsageError
+from remoterepl.errors import AuthenticationFailed, ConnectError, UsageError
 from remoterepl.ssh.client import Hop, HopClient
 
 
@@ -24,7 +24,7 @@ def explain(exc: Exception, hop: Hop, client: HopClient, previous: Hop | None) -
             f"out after {config.connect_timeout:g} s (ConnectTimeout)"
         )
     if isinstance(exc, asyncssh.PermissionDenied):
-        return ConnectError(permission_denied(hop, client))
+        return AuthenticationFailed(permission_denied(hop, client))
     if isinstance(exc, asyncssh.ChannelOpenError) and previous is not None:
         return ConnectError(
             f"jump host {previous.config.written}: cannot connect to "
