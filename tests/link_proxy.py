@@ -6,7 +6,8 @@ returns:
 
 * :meth:`~LinkProxy.cut`: every proxied connection is reset (SO_LINGER 0, both ends get a
   TCP RST) and the listener closes: new connects are refused.
-* :meth:`~LinkProxy.restore`: listen again on the same port, forward again.
+* :meth:`~LinkProxy.restore`: listen again on the same port, forward again (also after
+  a stall).
 * :meth:`~LinkProxy.stall` / :meth:`~LinkProxy.resume`: no byte moves either way, yet every
   connection stays open (a dead link that still looks up: keepalives go unanswered).
   Connections accepted meanwhile are held the same way.
@@ -25,8 +26,10 @@ from __future__ import annotations
 import asyncio
 import collections
 import contextlib
+import fcntl
 import socket
 import struct
+import termios
 import threading
 from collections.abc import Callable, Coroutine
 from types import TracebackType
@@ -93,6 +96,18 @@ class _Side(asyncio.Protocol):
             with contextlib.suppress(OSError):
                 sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
         self.transport.abort()
+
+
+def _unread(side: _Side) -> int:
+    """Bytes in *side*'s socket receive buffer, not read yet."""
+    if side.transport is None or side.closed:
+        return 0
+    sock = side.transport.get_extra_info("socket")
+    try:
+        raw = fcntl.ioctl(sock.fileno(), termios.FIONREAD, b"\0\0\0\0")
+    except OSError:
+        return 0
+    return int(struct.unpack("i", raw)[0])
 
 
 class _Direction:
@@ -275,7 +290,8 @@ class LinkProxy:
         self._call(self._cut())
 
     def restore(self) -> None:
-        """Listen on the same port again."""
+        """Listen on the same port again and forward (a stall before the cut is over)."""
+        self._call(self._set_stalled(False))
         self._call(self._listen())
 
     def stall(self) -> None:
@@ -290,6 +306,11 @@ class LinkProxy:
         """Source ports of the proxy's connections to the target (what the server sees as
         its peers' ports: e.g. to find the sshd process serving one)."""
         return self._call(self._upstream_ports())
+
+    def held(self) -> tuple[int, int]:
+        """Bytes that reached the proxy and wait to go on, (up, down): in its queues and
+        unread in its sockets (FIONREAD), e.g. what a stalled link holds."""
+        return self._call(self._held())
 
     def set_delay(self, up: float, down: float) -> None:
         """Hold chunks that arrive from now on *up* / *down* seconds per direction."""
@@ -389,6 +410,13 @@ class LinkProxy:
             if transport is not None and not link.server.closed:
                 ports.append(int(transport.get_extra_info("sockname")[1]))
         return sorted(ports)
+
+    async def _held(self) -> tuple[int, int]:
+        up = down = 0
+        for link in self.links:
+            up += link.up.queued + _unread(link.client)
+            down += link.down.queued + _unread(link.server)
+        return up, down
 
     async def _set_stalled(self, stalled: bool) -> None:
         self.stalled = stalled

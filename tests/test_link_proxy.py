@@ -133,10 +133,12 @@ def test_cut_resets_both_ends_and_refuses(proxy: LinkProxy, upstream: Upstream) 
 
 
 def test_restore_listens_on_the_same_port(proxy: LinkProxy, upstream: Upstream) -> None:
-    """cut() then restore(): the same port accepts and forwards again; accepted counts both."""
+    """stall(), cut() then restore(): the same port accepts and forwards again (the stall
+    is over); accepted counts both."""
     port = proxy.port
     first = connect(proxy)
     upstream.accept()
+    proxy.stall()
     proxy.cut()
     first.close()
     proxy.restore()
@@ -164,6 +166,10 @@ def test_stall_holds_bytes_and_keeps_connections(proxy: LinkProxy, upstream: Ups
     late = connect(proxy)
     late_server = upstream.accept()  # the kernel's handshake and the proxy's connect happen
     late.sendall(b"late")
+    deadline = time.monotonic() + 5
+    while proxy.held() != (12, 6) and time.monotonic() < deadline:
+        time.sleep(0.01)  # loopback delivers into the proxy's socket buffers at once
+    assert proxy.held() == (12, 6)
     for sock in (server, client, late_server):
         sock.settimeout(QUIET)
         with pytest.raises(TimeoutError):

@@ -61,6 +61,9 @@ RECONNECT = ["--reconnect-for", "60"]
 #: Keepalives notice a frozen server within INTERVAL x COUNT; a loaded machine adds.
 SLACK = 8.0
 MIB = 1 << 20
+#: Terminal width of the interactive cases: the client's notices are long, and a row per
+#: notice keeps "one line saying so" countable on the screen.
+WIDE = 200
 
 
 # --------------------------------------------------------------------------- remotes and names
@@ -396,7 +399,7 @@ def test_bc_variable_survives_a_killed_client(on_sshd: Remote, names: Names) -> 
     the held output (42 once: replayed, not doubled) and x is still 41; quit ends it all."""
     name = names.new(on_sshd, "bc")
     args = persist(name, on_sshd.alias, "bc")
-    with spawn_remoterepl(args, on_sshd.env.env) as term:
+    with spawn_remoterepl(args, on_sshd.env.env, cols=WIDE) as term:
         term.wait_for_screen("bc>", timeout=30)
         term.sendline("x = 41")
         term.sendline("x + 1")
@@ -405,7 +408,7 @@ def test_bc_variable_survives_a_killed_client(on_sshd: Remote, names: Names) -> 
         os.kill(term.child.pid, signal.SIGKILL)
         assert term.wait_exit() == 128 + signal.SIGKILL
     assert processes_running(name.encode()), "the holder died with its client"
-    with spawn_remoterepl(args, on_sshd.env.env) as term:
+    with spawn_remoterepl(args, on_sshd.env.env, cols=WIDE) as term:
         term.wait_for_screen(answered("42"), timeout=30)
         term.sendline("x * 2")
         screen = term.wait_for_screen(answered("82"))
@@ -447,7 +450,7 @@ def test_tilde_dot_detaches_and_the_process_runs_on(on_embedded: Remote, names: 
     detached and a reattach finds bc's state."""
     name = names.new(on_embedded, "tilde")
     args = persist(name, on_embedded.alias, "bc")
-    with spawn_remoterepl(args, on_embedded.env.env) as term:
+    with spawn_remoterepl(args, on_embedded.env.env, cols=WIDE) as term:
         term.wait_for_screen("bc>", timeout=30)
         term.sendline("y = 6 * 7")
         term.sendline("y")
@@ -458,7 +461,7 @@ def test_tilde_dot_detaches_and_the_process_runs_on(on_embedded: Remote, names: 
     assert listed.status == 0, listed.text
     (row,) = [r for r in listed.stdout.decode().splitlines() if name in r]
     assert "detached" in row, listed.text
-    with spawn_remoterepl(args, on_embedded.env.env) as term:
+    with spawn_remoterepl(args, on_embedded.env.env, cols=WIDE) as term:
         term.wait_for_screen(answered("42"), timeout=30)
         term.sendline("y + 1")
         term.wait_for_screen(answered("43"))
@@ -480,14 +483,18 @@ def test_link_cut_and_restored_reconnects_and_sends_typed_lines_once(
     name = names.new(on_sshd, "cut")
     with LinkProxy(on_sshd.env.port) as proxy:
         link = via_proxy(on_sshd, proxy)
-        with spawn_remoterepl(persist(name, *RECONNECT, link.alias, "bc"), link.env.env) as term:
+        with spawn_remoterepl(
+            persist(name, *RECONNECT, link.alias, "bc"), link.env.env, cols=WIDE
+        ) as term:
             term.wait_for_screen("bc>", timeout=30)
             term.sendline("a = 1")
             term.sendline("a")
             term.wait_for_screen(answered("1"))
             proxy.stall()
             term.sendline("a = a + 1")
-            term.wait_for_screen("a = a + 1")
+            # The line is in flight: the proxy holds it (a PTY session shows it only with
+            # the remote's echo, after reconnecting).
+            wait_until(lambda: proxy.held()[0] > 0, 10, "the typed line reached the link")
             proxy.cut()
             term.wait_for_screen(lost_shown, timeout=15)
             term.sendline("a = a * 10")
@@ -515,7 +522,7 @@ def test_frozen_sshd_session_reconnects_by_keepalive(on_sshd: Remote, names: Nam
     reach bc once, in order."""
     name = names.new(on_sshd, "frozen")
     args = persist(name, *KEEPALIVE, *RECONNECT, on_sshd.alias, "bc")
-    with spawn_remoterepl(args, on_sshd.env.env) as term:
+    with spawn_remoterepl(args, on_sshd.env.env, cols=WIDE) as term:
         term.wait_for_screen("bc>", timeout=30)
         term.sendline("a = 1")
         term.sendline("a")
@@ -799,7 +806,7 @@ def test_exit_status_is_the_remote_one(
 def test_exit_status_in_a_terminal(on_embedded: Remote, names: Names) -> None:
     """Interactive: the remote shell's ``exit 3`` is ours."""
     name = names.new(on_embedded, "rc-tty")
-    with spawn_remoterepl(persist(name, on_embedded.alias), on_embedded.env.env) as term:
+    with spawn_remoterepl(persist(name, on_embedded.alias), on_embedded.env.env, cols=WIDE) as term:
         term.wait_for_screen(lambda s: s.rstrip().endswith(("$", "#")), timeout=30)
         term.sendline("exit 3")
         assert term.wait_exit(15) == 3
@@ -817,7 +824,8 @@ def test_an_exit_while_detached_is_kept_for_the_next_client(on_sshd: Remote, nam
     touch(on_sshd, name, "go")
     wait_until(
         lambda: (
-            re.search(rf"{name}\b.*\bexited\W{{0,2}}7\b", on_sshd.sessions().stdout.decode()) is not None
+            re.search(rf"{name}\b.*\bexited\W{{0,2}}7\b", on_sshd.sessions().stdout.decode())
+            is not None
         ),
         30,
         "--sessions shows the session exited 7",
