@@ -622,6 +622,85 @@ def test_reconnects_through_a_jump_host(on_sshd: Remote, names: Names) -> None:
     assert_nothing_left(on_sshd, name)
 
 
+def blocked_writing(marker: bytes) -> bool:
+    """True once a process whose argv has *marker* sleeps in a pipe write (its reader,
+    the holder, stopped reading); the kernel says ``pipe_write`` or ``anon_pipe_write``."""
+    for pid in processes_running(marker):
+        with contextlib.suppress(OSError):
+            if Path(f"/proc/{pid}/wchan").read_text().endswith("pipe_write"):
+                return True
+    return False
+
+
+def test_pipe_output_made_while_the_link_is_down_is_never_lost(
+    on_sshd: Remote, names: Names
+) -> None:
+    """Piped, the link cut, then the remote writes about 5 MiB (more than the holder's
+    1 MiB buffer): the holder stops reading it (the writer blocks) instead of dropping
+    any; after the link is back every row arrives once, in order, and the status."""
+    name = names.new(on_sshd, "flow")
+    rows = 600000 + secrets.randbelow(1000)  # the count names the writer's argv
+    command = f"echo ready; {waiting_for(name, 'go')}; seq -f %07g 1 {rows}; echo fin"
+    with LinkProxy(on_sshd.env.port) as proxy:
+        link = via_proxy(on_sshd, proxy)
+        with PipeClient(persist(name, *RECONNECT, link.alias, command), link.env) as client:
+            client.wait_out(b"ready\n")
+            proxy.cut()
+            client.wait_err("lost", "reconnecting", timeout=15)
+            touch(on_sshd, name, "go")
+            wait_until(
+                functools.partial(blocked_writing, str(rows).encode()),
+                30,
+                "the remote blocked writing (the holder holds its buffer's worth)",
+            )
+            proxy.restore()
+            client.wait_err("reconnected", timeout=30)
+            client.close_stdin()
+            assert client.finish() == 0, client.describe()
+            want = b"".join(b"%07d\n" % i for i in range(1, rows + 1))
+            assert bytes(client.out) == b"ready\n" + want + b"fin\n"
+            assert not client.err_lines("bytes"), client.describe()  # no gap reported
+    assert_nothing_left(on_sshd, name)
+
+
+def test_terminal_output_beyond_the_buffer_while_down_is_reported(
+    on_embedded: Remote, names: Names
+) -> None:
+    """In a terminal (a PTY session: the holder keeps reading, keeping the last 1 MiB),
+    the link cut while the remote writes about 1.7 MiB: after reconnecting, one line says
+    how many bytes were lost, and the output's end is shown."""
+    name = names.new(on_embedded, "gap")
+    with LinkProxy(on_embedded.env.port) as proxy:
+        link = via_proxy(on_embedded, proxy)
+        args = persist(name, *RECONNECT, link.alias)
+        with spawn_remoterepl(args, link.env.env, cols=WIDE) as term:
+            term.wait_for_screen(lambda s: s.rstrip().endswith(("$", "#")), timeout=30)
+            term.sendline(
+                f"{waiting_for(name, 'go')}; seq -f %015g 1 100000; : > done-{name}; echo f''in"
+            )
+            term.wait_for_screen("seq -f")
+            proxy.cut()
+            term.wait_for_screen(lost_shown, timeout=15)
+            touch(on_embedded, name, "go")
+            done = on_embedded.home / f"done-{name}"
+            wait_until(done.exists, 30, "the remote wrote its rows")
+            proxy.restore()
+            term.wait_for_screen(reconnected_shown, timeout=30)
+            screen = term.wait_for_screen(
+                lambda s: "000000000100000" in s and "\nfin" in s, timeout=60
+            )
+            # The notice scrolled away under the rows: look for it in what was written.
+            gaps = [
+                r
+                for r in rows_with(term.transcript_text(), "remoterepl", "lost")
+                if "reconnecting" not in r and re.search(r"\d{4,}", r)
+            ]
+            assert len(gaps) == 1, gaps or screen
+            term.sendline("exit")
+            assert term.wait_exit(15) == 0
+    assert_nothing_left(on_embedded, name)
+
+
 def test_reconnecting_gives_up_with_255_and_the_session_lives_on(
     on_embedded: Remote, names: Names
 ) -> None:
