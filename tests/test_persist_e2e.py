@@ -915,11 +915,145 @@ def test_an_exit_while_detached_is_kept_for_the_next_client(on_sshd: Remote, nam
 
 
 def test_unreachable_host_is_255_with_one_line(on_embedded: Remote, names: Names) -> None:
-    """Nothing listens at the destination: 255 and one line, at once."""
+    """Nothing listens at the destination: --persist, --sessions and --kill-session each
+    exit 255 with one line, at once (no reconnecting: the link never was)."""
     add_host_aliases(on_embedded.env, ["nowhere"], port=free_port())
     name = names.new(on_embedded, "nowhere")
-    started = time.monotonic()
-    ran = on_embedded.run(*persist(name, "nowhere", "true"), timeout=30)
-    assert ran.status == 255, ran.text
-    assert_one_line_error(ran.stderr)
-    assert time.monotonic() - started < 15
+    for args in (
+        persist(name, "nowhere", "true"),
+        ["--sessions", "nowhere"],
+        ["--kill-session", name, "nowhere"],
+    ):
+        started = time.monotonic()
+        ran = on_embedded.run(*args, timeout=30)
+        assert ran.status == 255, (args, ran.text)
+        assert_one_line_error(ran.stderr)
+        assert time.monotonic() - started < 15
+
+
+@pytest.mark.parametrize("bad", ["", "-x", "a/b", "x" * 65, "white space"])
+def test_a_bad_session_name_is_a_usage_error(on_embedded: Remote, bad: str) -> None:
+    """A name the holder would refuse is refused before connecting: status 2, one line."""
+    ran = on_embedded.run("--persist", bad, on_embedded.alias, "true")
+    assert ran.status == 2, ran.text
+    assert_no_traceback(ran.stderr)
+
+
+# --------------------------------------------------------------------------- as without --persist
+
+
+def test_ctrl_c_interrupts_bc_and_the_session_goes_on(on_sshd: Remote, names: Names) -> None:
+    """Ctrl-C stops a long bc loop in a persisted session (as without --persist); the next
+    line answers and the variable set before is kept."""
+    name = names.new(on_sshd, "intr")
+    args = persist(name, on_sshd.alias, "bc")
+    with spawn_remoterepl(args, on_sshd.env.env, cols=WIDE) as term:
+        term.wait_for_screen("bc>", timeout=30)
+        term.sendline("k = 5")
+        term.sendline("k")
+        term.wait_for_screen(answered("5"))
+        term.sendline("for(i=0;i<10^9;i++){}")
+        term.wait_for_screen("for(i=0;i<10^9;i++){}")
+        term.sendcontrol("c")
+        term.sendline("k * 3")
+        term.wait_for_screen(answered("15"), timeout=15)
+        term.sendline("quit")
+        assert term.wait_exit(15) == 0
+    assert_nothing_left(on_sshd, name)
+
+
+def test_reattach_from_another_terminal_size(on_embedded: Remote, names: Names) -> None:
+    """The session made in an 80x24 terminal, reattached from a 120x40 one: the remote's
+    ``stty size`` says 40 120 (the new client's size reaches the holder's PTY)."""
+    name = names.new(on_embedded, "size")
+    args = persist(name, on_embedded.alias)
+    with spawn_remoterepl(args, on_embedded.env.env) as term:
+        term.wait_for_screen(lambda s: s.rstrip().endswith(("$", "#")), timeout=30)
+        term.sendline("stty size")
+        term.wait_for_screen(answered("24 80"))
+        os.kill(term.child.pid, signal.SIGKILL)
+        term.wait_exit()
+    with spawn_remoterepl(args, on_embedded.env.env, rows=40, cols=120) as term:
+        term.wait_for_screen(answered("24 80"), timeout=30)
+        term.sendline("stty size")
+        term.wait_for_screen(answered("40 120"))
+        term.sendline("exit")
+        assert term.wait_exit(15) == 0
+    assert_nothing_left(on_embedded, name)
+
+
+def test_a_closed_terminal_leaves_the_session_running(on_sshd: Remote, names: Names) -> None:
+    """SIGHUP to the client (its terminal closed): the client ends, the session is listed
+    as detached and a reattach finds bc's state."""
+    name = names.new(on_sshd, "hup")
+    args = persist(name, on_sshd.alias, "bc")
+    with spawn_remoterepl(args, on_sshd.env.env, cols=WIDE) as term:
+        term.wait_for_screen("bc>", timeout=30)
+        term.sendline("h = 99")
+        term.sendline("h")
+        term.wait_for_screen(answered("99"))
+        os.kill(term.child.pid, signal.SIGHUP)
+        term.wait_exit(15)
+
+    def detached() -> bool:
+        rows = [r for r in on_sshd.sessions().stdout.decode().splitlines() if name in r]
+        return len(rows) == 1 and re.search(r"\bdetached\b", rows[0]) is not None
+
+    wait_until(detached, 30, "--sessions lists the session as detached")
+    with spawn_remoterepl(args, on_sshd.env.env, cols=WIDE) as term:
+        term.wait_for_screen(answered("99"), timeout=30)
+        term.sendline("h + 1")
+        term.wait_for_screen(answered("100"))
+        term.sendline("quit")
+        assert term.wait_exit(15) == 0
+    assert_nothing_left(on_sshd, name)
+
+
+def test_takeover_in_a_terminal(on_embedded: Remote, names: Names) -> None:
+    """Interactive: a second client attaches; the first one's screen says "taken over",
+    it exits 255; the second one goes on with bc's state."""
+    name = names.new(on_embedded, "take-tty")
+    args = persist(name, on_embedded.alias, "bc")
+    with spawn_remoterepl(args, on_embedded.env.env, cols=WIDE) as first:
+        first.wait_for_screen("bc>", timeout=30)
+        first.sendline("t = 7")
+        first.sendline("t")
+        first.wait_for_screen(answered("7"))
+        with spawn_remoterepl(args, on_embedded.env.env, cols=WIDE) as second:
+            second.wait_for_screen(answered("7"), timeout=30)
+            first.wait_for_screen(lambda s: bool(rows_with(s, "taken over")), timeout=15)
+            assert first.wait_exit(15) == 255
+            second.sendline("t * 6")
+            second.wait_for_screen(answered("42"))
+            second.sendline("quit")
+            assert second.wait_exit(15) == 0
+    assert_nothing_left(on_embedded, name)
+
+
+def test_two_clients_creating_one_name_at_once_make_one_session(
+    on_sshd: Remote, names: Names
+) -> None:
+    """Two ``--persist N`` started together for a new N: one session (one remote pid),
+    one client took it over from the other."""
+    name = names.new(on_sshd, "race")
+    args = persist(name, on_sshd.alias, "echo pid $$; exec cat")
+    with PipeClient(args, on_sshd.env) as one, PipeClient(args, on_sshd.env) as two:
+        one.wait_for(lambda c: b"pid " in c.out or c.proc.poll() is not None, "a pid", 30)
+        two.wait_for(lambda c: b"pid " in c.out or c.proc.poll() is not None, "a pid", 30)
+        pids = {bytes(c.out).split(b"\n")[0] for c in (one, two)}
+        assert len(pids) == 1, (one.describe(), two.describe())
+        ended = [c for c in (one, two) if c.proc.poll() is not None]
+        live = [c for c in (one, two) if c not in ended]
+        if not ended:  # the takeover's notice may still be on its way
+            one.wait_for(
+                lambda c: c.proc.poll() is not None or two.proc.poll() is not None,
+                "one client taken over",
+                20,
+            )
+            ended = [c for c in (one, two) if c.proc.poll() is not None]
+            live = [c for c in (one, two) if c not in ended]
+        assert len(ended) == 1 and len(live) == 1, (one.describe(), two.describe())
+        assert ended[0].finish() == 255 and ended[0].err_lines("taken over"), ended[0].describe()
+        live[0].close_stdin()
+        assert live[0].finish() == 0, live[0].describe()
+    assert_nothing_left(on_sshd, name)
