@@ -28,6 +28,7 @@ import os
 import pwd
 import re
 import secrets
+import shlex
 import signal
 import subprocess
 import threading
@@ -465,6 +466,32 @@ def test_tilde_dot_detaches_and_the_process_runs_on(on_embedded: Remote, names: 
         term.wait_for_screen(answered("42"), timeout=30)
         term.sendline("y + 1")
         term.wait_for_screen(answered("43"))
+        term.sendline("quit")
+        assert term.wait_exit(15) == 0
+    assert_nothing_left(on_embedded, name)
+
+
+def test_the_detach_notice_names_a_command_that_reattaches(
+    on_embedded: Remote, names: Names
+) -> None:
+    """After ``~.`` the client says how to reattach: that very command (in the same
+    client HOME, so with the same ssh_config) reattaches and finds bc's state."""
+    name = names.new(on_embedded, "hint")
+    args = persist(name, on_embedded.alias, "bc")
+    with spawn_remoterepl(args, on_embedded.env.env, cols=WIDE) as term:
+        term.wait_for_screen("bc>", timeout=30)
+        term.sendline("z = 5")
+        term.sendline("z")
+        term.wait_for_screen(answered("5"))
+        term.send("~.")
+        term.wait_exit(15)
+        hint = re.search(r"\((remoterepl --persist .*) reattaches\)", term.screen_text())
+    assert hint is not None, term.screen_text()
+    again = shlex.split(hint[1])[1:]
+    with spawn_remoterepl(again, on_embedded.env.env, cols=WIDE) as term:
+        term.wait_for_screen(answered("5"), timeout=30)
+        term.sendline("z * 2")
+        term.wait_for_screen(answered("10"))
         term.sendline("quit")
         assert term.wait_exit(15) == 0
     assert_nothing_left(on_embedded, name)
