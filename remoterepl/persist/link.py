@@ -70,6 +70,12 @@ class HolderLink:
             problem = json.loads(payload)
             if problem.get("error") == "gone":
                 raise GoneSession(f"session {name} has ended")
+            if problem.get("error") == "version":
+                raise HolderError(
+                    f"session {name} is held by another remoterepl version "
+                    f"({problem.get('message')}): attach with that version, or end it with "
+                    f"--kill-session {name}"
+                )
             raise HolderError(f"session holder: {problem.get('message', 'refused')}")
         if kind != holder.WELCOME:
             link.close()
