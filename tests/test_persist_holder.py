@@ -694,3 +694,78 @@ def test_a_reconnect_never_creates_a_session(hold: Holder) -> None:
     assert not again.hello(command="sleep 1000", create=False)["created"]  # it lives: attach
     assert live.expect(holder.TAKEN) == b""
     assert hold.run("kill", "s1").returncode == 0
+
+
+def test_a_resume_after_another_client_attached_is_refused(hold: Holder) -> None:
+    """A client whose link died must not take the session back from the one that attached
+    since: its resume carries the token of its own attachment, now stale."""
+    first = hold.attach()
+    token = first.hello(command="sleep 1000")["token"]
+    second = hold.attach()
+    newer = second.hello(command="sleep 1000", out=0, err=0)["token"]
+    assert first.expect(holder.TAKEN) == b"" and newer != token
+    late = hold.attach()
+    late.send(holder.HELLO, json.dumps({"v": 1, "client": "c0", "token": token}).encode())
+    assert json.loads(late.expect(holder.ERROR))["error"] == "taken"
+    assert late.finish() != 0 or late.eof
+    assert hold.sessions()[0]["state"] == "attached"  # the newer client keeps it
+    resumed = hold.attach()
+    resumed.hello(command="sleep 1000", out=0, err=0, token=newer)  # its own: welcome
+    assert hold.run("kill", "s1").returncode == 0
+
+
+def test_input_is_acknowledged_only_once_the_process_has_it(hold: Holder) -> None:
+    """INACK counts what reached the process: a client sending into a stalled ``cat`` (its
+    output unread, unacknowledged) sees the count stop, so the daemon never holds the input."""
+    relay = hold.attach()
+    relay.hello(command="cat", buffer=65536)
+    chunk = b"x" * 65536
+    for _ in range(64):  # 4 MiB: far more than a pipe and the buffer take
+        relay.send(holder.DATA, chunk)
+    relay.wait(lambda r: len(r.out) >= 65536, "the first output")
+    counts: list[int] = []
+
+    def settled(r: Relay) -> bool:
+        counts[:] = [holder.INACK_PAYLOAD.unpack(p)[0] for k, p in r.frames if k == holder.INACK]
+        return bool(counts)
+
+    relay.wait(settled, "an INACK")
+    time.sleep(0.5)  # give the daemon time to (wrongly) read on: the count must stay low
+    relay.wait(settled, "the INACKs")
+    assert max(counts) < 3 << 20, counts  # what cat, two pipes and the buffer hold, no more
+    assert hold.run("kill", "s1").returncode == 0
+
+
+def test_an_exited_session_waiting_for_an_ack_sleeps_and_expires(hold: Holder) -> None:
+    """Output beyond the buffer nobody acknowledges, the process gone: the daemon waits
+    idle (no busy loop) and the session still expires."""
+    relay = hold.attach()
+    # more than the buffer, less than the buffer and a pipe: head ends, unacknowledged
+    relay.hello(command="head -c 100000 /dev/zero", buffer=65536, expire=2)
+    relay.wait(lambda r: len(r.out) >= 65536, "output up to the buffer")
+    relay.kill()  # nobody reads, nobody ACKs
+    wait_until(lambda: hold.sessions()[0]["state"] == "exited", "the exit")
+    (session,) = hold.sessions()
+    pid = session["pid"]
+    with open(f"/proc/{pid}/stat") as f:
+        before = sum(int(n) for n in f.read().rpartition(")")[2].split()[11:13])
+    time.sleep(1.0)
+    with open(f"/proc/{pid}/stat") as f:
+        after = sum(int(n) for n in f.read().rpartition(")")[2].split()[11:13])
+    assert after - before < 20, "the daemon spins"  # clock ticks (1/100 s) in a second
+    wait_until(lambda: not alive(pid), "the expiry", timeout=15)
+
+
+def test_list_leaves_a_session_that_is_slow_to_answer(hold: Holder) -> None:
+    relay = hold.attach()
+    relay.hello(command="sleep 1000")
+    (session,) = hold.sessions()
+    os.kill(session["pid"], signal.SIGSTOP)
+    try:
+        (slow,) = hold.sessions()
+        assert slow["state"] == "not answering"
+        assert (hold.dir / "s1.sock").exists()
+    finally:
+        os.kill(session["pid"], signal.SIGCONT)
+    assert hold.sessions()[0]["state"] == "attached"
+    assert hold.run("kill", "s1").returncode == 0

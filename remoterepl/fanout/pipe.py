@@ -60,6 +60,8 @@ class _StopFirst:
     """Signals for pipe mode: hosts not started yet are stopped (nothing runs there to
     pass the signal to), the live ones get it by their surest route."""
 
+    outlives_client = False  # a fleet's processes end with their connections
+
     def __init__(self, fleet: Fleet) -> None:
         self.fleet = fleet
 

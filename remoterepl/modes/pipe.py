@@ -59,6 +59,10 @@ class SignalTarget(Protocol):
     async def deliver_signal(self, name: str) -> SignalReport:
         """Make signal ``name`` take effect remotely; say how it went."""
 
+    @property
+    def outlives_client(self) -> bool:
+        """True when the remote process is meant to survive us (``--persist``)."""
+
 
 class SignalForwarder:
     """The first SIGINT/SIGTERM/SIGHUP goes to the remote process by the surest route
@@ -91,6 +95,11 @@ class SignalForwarder:
 
     def _on_signal(self, signum: int) -> None:
         now = time.monotonic()
+        if signum != signal.SIGINT and self.session.outlives_client:
+            # A hang-up or TERM ends this client, not a session meant to outlive it.
+            if not self.abandoned.done():
+                self.abandoned.set_result(signum)
+            return
         if self._first is None:
             self._first = (signum, now)
             name = signal.Signals(signum).name.removeprefix("SIG")

@@ -21,7 +21,7 @@ from remoterepl.errors import (
 )
 from remoterepl.outcome import RemoteExited, RemoteKilled
 from remoterepl.persist import holder
-from remoterepl.persist.link import GoneSession, HolderError, HolderLink
+from remoterepl.persist.link import GoneSession, HolderError, HolderLink, TakenOver
 from remoterepl.persist.redirect import copy_out
 from remoterepl.persist.streams import HeldStream
 from remoterepl.session.ttywatch import TtyMode
@@ -71,7 +71,10 @@ class PersistentChannel:
         self.on_lost: Callable[[str], None] = lambda _why: None
         self.on_back: Callable[[], None] = lambda: None
         self.on_gap: Callable[[str, int], None] = lambda _stream, _lost: None
-        self._collected = False
+        self._collected = False  # COLLECTED went out on a live link
+        self.exit_seen = False  # the holder said the process ended
+        self.gone = False  # ... or that the session is no more
+        self._token: str | None = None  # the holder's for our attachment: a resume shows it
         self._serving: asyncio.Task[None] | None = None
 
     # -- links -------------------------------------------------------------------------
@@ -86,8 +89,11 @@ class PersistentChannel:
         if first:  # a new client: the holder replays all it holds
             hello.update(out=None, err=None)
         else:
-            hello.update(out=self.stdout.received, err=self.stderr.received, create=False)
+            hello.update(
+                out=self.stdout.received, err=self.stderr.received, create=False, token=self._token
+            )
         link, welcome = await HolderLink.open(connection, self.name, hello)
+        self._token = welcome.get("token")
         if first:
             self.welcome = welcome
             self.stdout.start_at(int(welcome.get("out", 0)))
@@ -106,6 +112,8 @@ class PersistentChannel:
                 link.send(holder.EOF)
             if self._size is not None:
                 link.send(holder.WINCH, _WINCH.pack(*self._size))
+            if self.exit_seen:  # the output was all read while the link was down
+                self._collect_when_read()
         except OSError:
             pass  # lost again at once: the serving loop sees it
         self._progress.set()
@@ -122,7 +130,7 @@ class PersistentChannel:
                     return
                 self.link = None
                 self._set_tty(None)
-                if not await self._reattach(why):
+                if not await self._reattach(why, link.connection):
                     return
         finally:
             self._finish(self.ended_why or "lost")
@@ -156,28 +164,43 @@ class PersistentChannel:
                 self._finish("taken")
                 return "taken"
 
-    async def _reattach(self, why: str) -> bool:
-        """After a lost link: reconnect with back-off until it works or time is up."""
+    async def _reattach(self, why: str, old: Connection) -> bool:
+        """After a lost link: reconnect with back-off until it works or time is up (first
+        on the same connection, if only the holder's channel went away)."""
         self.on_lost(why)
         loop = asyncio.get_running_loop()
         deadline = loop.time() + self._reconnect_for
         delay = 0.25
+        same: Connection | None = None if old.lost else old
+        if same is None:
+            old.close()
         while loop.time() < deadline and not self._done.is_set():
             try:
-                connection = await asyncio.wait_for(
-                    self._reconnect(), max(1.0, deadline - loop.time())
-                )
+                if same is not None:  # only the holder's channel ended: try it again
+                    connection, same = same, None
+                else:
+                    connection = await asyncio.wait_for(
+                        self._reconnect(), max(1.0, deadline - loop.time())
+                    )
             except FINAL as exc:  # trying again would not help: tell now
                 self.ended_why = f"cannot reconnect: {exc}"
                 return False
             except (RemoteReplError, OSError, asyncio.TimeoutError) as exc:
                 why = str(exc) or type(exc).__name__
             else:
+                if self._done.is_set():  # e.g. everything was read meanwhile: no takeover
+                    connection.close()
+                    return False
                 try:
                     await self._attach(connection, first=False)
+                except TakenOver:
+                    connection.close()
+                    self.ended_why = "taken"
+                    return False
                 except GoneSession as exc:
                     connection.close()
                     self.ended_why = str(exc)
+                    self.gone = True
                     return False
                 except (RemoteReplError, OSError, asyncio.TimeoutError) as exc:
                     connection.close()
@@ -266,22 +289,30 @@ class PersistentChannel:
         self._collect_when_read()
 
     def _exited(self, status: dict[str, Any]) -> None:
+        self.exit_seen = True
         if status.get("signal"):
             self.end = RemoteKilled(str(status["signal"]), bool(status.get("core")), "")
-        else:
-            self.end = RemoteExited(int(status.get("status") or 0))
+        elif isinstance(status.get("status"), int):
+            self.end = RemoteExited(status["status"])
+        else:  # the holder could not learn it: never taken for success
+            self.ended_why = "the session's process ended, but its exit status is unknown"
         self.stdout.end()
         self.stderr.end()
         self._collect_when_read()
 
     def _collect_when_read(self) -> None:
         """Once the output of an ended process was read, the holder may go."""
-        if self.end is None or self._collected:
+        if not self.exit_seen or self._collected:
             return
         if self.stdout.drained and self.stderr.drained:
+            link = self.link
+            if link is None:  # sent from the next link's attach, or the holder expires it
+                return
+            try:
+                link.send(holder.COLLECTED)
+            except OSError:
+                return
             self._collected = True
-            with contextlib.suppress(ChannelClosed):
-                self._send(holder.COLLECTED)
             self._finish("exited")
 
     def _set_tty(self, mode: TtyMode | None) -> None:

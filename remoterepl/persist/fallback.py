@@ -16,10 +16,11 @@ _FIND = side_command(
     f"for t in {' '.join(TOOLS)}; do command -v $t >/dev/null 2>&1 && "
     "{ echo $t; exit 0; }; done; exit 1"
 )
-# The tools' sockets go where the holder's would, in a directory only the user can enter.
+# The tools' sockets go where the holder's do (not XDG_RUNTIME_DIR, which logind removes
+# with the last login), in a directory only the user can enter.
 _DIR = (
-    'd="${XDG_RUNTIME_DIR:-$HOME/.cache}/remoterepl"; umask 077; '
-    'mkdir -p "$d" && chmod 700 "$d" || exit 1; '
+    'd="$HOME/.cache/remoterepl/sessions"; umask 077; '
+    'mkdir -p "$d" && chmod 700 "$HOME/.cache/remoterepl" "$d" || exit 1; '
 )
 
 

@@ -5,6 +5,7 @@ Sent inside the exec request and run by the remote host's python3 (3.6+, stdlib 
 none), ``list`` and ``kill NAME`` manage the sessions. The client imports it for the codec.
 """
 
+import binascii
 import errno
 import fcntl
 import json
@@ -144,6 +145,8 @@ def hello_problem(hello: Any) -> Optional[Tuple[str, str]]:
         return "usage", "HELLO command must be a string or null"
     if not isinstance(hello.get("client", ""), str):
         return "usage", "HELLO client must be a string"
+    if not isinstance(hello.get("token", ""), (str, type(None))):
+        return "usage", "HELLO token must be a string or null"
     return None
 
 
@@ -180,9 +183,8 @@ def session_dir() -> str:
     path = os.environ.get("REMOTEREPL_HOLDER_DIR")
     if path:
         return path
-    runtime = os.environ.get("XDG_RUNTIME_DIR")
-    if runtime and os.path.isdir(runtime) and os.stat(runtime).st_uid == os.getuid():
-        return os.path.join(runtime, "remoterepl")
+    # Not XDG_RUNTIME_DIR: logind removes it once the user's last login ends, and a lost
+    # link is often exactly that; the session would live on with no socket to reach it.
     return os.path.join(os.path.expanduser("~"), ".cache", "remoterepl", "sessions")
 
 
@@ -296,10 +298,12 @@ def list_sessions() -> int:
         if not entry.endswith(".sock") or not NAME.fullmatch(name):
             continue
         sock = connect(name)
-        answer = None if sock is None else request(sock, PROBE, 2.0)
-        if answer is None:
+        if sock is None:  # refused: nobody listens there any more
             remove_stale(name)
             continue
+        answer = request(sock, PROBE, 2.0)
+        if answer is None:  # alive but slow (a loaded host): never removed for that
+            answer = dumps({"v": PROTOCOL, "name": name, "state": "not answering"})
         sys.stdout.write(answer.decode("utf-8", "replace") + "\n")
     sys.stdout.flush()
     return 0
@@ -574,6 +578,7 @@ class Daemon:
         self.conns = []  # type: List[Conn]
         self.attached = None  # type: Optional[Conn]
         self.accepted = OrderedDict()  # type: OrderedDict[str, int]
+        self.token = ""  # the current attachment's: a resume must present it
         self.inq = bytearray()
         self.eof_pending = False
         self.status = None  # type: Optional[int]
@@ -768,6 +773,7 @@ class Daemon:
                     self._close_stdin()
         if not self.inq and self.eof_pending and not self.pty:
             self._close_stdin()
+        self._acknowledge_input()
 
     def _end_output(self) -> None:
         for index in (0, 1):
@@ -899,11 +905,19 @@ class Daemon:
             if not self._handle(conn, kind, payload):
                 self._drop(conn)
                 return
-        if conn.role == "attached" and not conn.closed:
-            count = self.accepted.get(conn.client, 0)
-            if count != conn.inack_sent:
-                conn.inack_sent = count
-                conn.wbuf += frame(INACK, INACK_PAYLOAD.pack(count))
+        self._acknowledge_input()
+
+    def _acknowledge_input(self) -> None:
+        """INACK what reached the process (or was dropped after its end), not what waits
+        in ``inq``: the client's window then bounds ``inq``, also while we read the client
+        past INPUT_LIMIT to reach its ACKs."""
+        conn = self.attached
+        if conn is None or conn.closed or conn.role != "attached":
+            return
+        count = max(conn.inack_sent, self.accepted.get(conn.client, 0) - len(self.inq))
+        if count != conn.inack_sent:
+            conn.inack_sent = count
+            conn.wbuf += frame(INACK, INACK_PAYLOAD.pack(count))
 
     def _write_conn(self, conn: Conn) -> None:
         try:
@@ -969,6 +983,13 @@ class Daemon:
         return True
 
     def _attach(self, conn: Conn, hello: Dict[str, Any]) -> None:
+        if hello.get("token") is not None and hello["token"] != self.token:
+            # A client whose link died resumes after another client attached (or to a
+            # session of the same name made since): it must not take it back.
+            conn.wbuf += error_frame(("taken", "another client attached since"))
+            self._close_later(conn)
+            return
+        self.token = binascii.hexlify(os.urandom(8)).decode("ascii")
         old = self.attached
         if old is not None:
             old.wbuf += frame(TAKEN)
@@ -1002,6 +1023,7 @@ class Daemon:
             "err": conn.sent[1],
             "pid": self.child,
             "command": self.command,
+            "token": self.token,
         }
         conn.wbuf += frame(WELCOME, dumps(welcome)) + gaps
         conn.role = "attached"
@@ -1071,12 +1093,12 @@ class Daemon:
         due = []  # type: List[float]
         if self.attached is not None and self.master is not None:
             due.append(self.next_tty)
-        if self.status is not None and self.ended_at is None:
+        if self.status is not None and self.ended_at is None and not self._waiting_for_ack():
             due.append(self.last_read + DRAIN_QUIET)
         if self.kill_at is not None:
             due.append(self.kill_at)
-        if self.ended_at is not None and self.attached is None:
-            due.append(self.ended_at + self.expire)
+        if self.status is not None and self.attached is None:
+            due.append((self.ended_at or self.reaped_at) + self.expire)
         due.extend(conn.deadline for conn in self.conns if conn.deadline is not None)
         return max(0.0, min(due) - now) if due else None
 
@@ -1120,8 +1142,8 @@ class Daemon:
             for conn in self.killers:
                 conn.wbuf += frame(KILL)
             self.done = True
-        if self.ended_at is not None and self.attached is None:
-            self.done = self.done or now >= self.ended_at + self.expire
+        if self.status is not None and self.attached is None:
+            self.done = self.done or now >= (self.ended_at or self.reaped_at) + self.expire
         for conn in [c for c in self.conns if c.deadline is not None and now >= c.deadline]:
             self._drop(conn)
 

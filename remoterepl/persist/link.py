@@ -30,6 +30,10 @@ class NoPython(HolderError):
     """The host has no python3 to run the holder with."""
 
 
+class TakenOver(HolderError):
+    """A resume refused: another client attached since this one last had the session."""
+
+
 class GoneSession(HolderError):
     """A reconnect found no session of that name: its holder ended while the link was down."""
 
@@ -70,6 +74,14 @@ class HolderLink:
             problem = json.loads(payload)
             if problem.get("error") == "gone":
                 raise GoneSession(f"session {name} has ended")
+            if problem.get("error") == "taken":
+                raise TakenOver(f"session {name} was taken over by another client")
+            if problem.get("error") == "version":
+                raise HolderError(
+                    f"session {name} is held by another remoterepl version "
+                    f"({problem.get('message')}): attach with that version, or end it with "
+                    f"--kill-session {name}"
+                )
             raise HolderError(f"session holder: {problem.get('message', 'refused')}")
         if kind != holder.WELCOME:
             link.close()
@@ -94,9 +106,12 @@ class HolderLink:
         message = (await self._channel.stderr.read(4096)).decode("utf-8", "replace").strip()
         if getattr(status, "status", None) == NO_PYTHON:
             return NoPython("persistent sessions need python3 on the remote host, and it has none")
-        if getattr(status, "status", None) in HOLDER_FAILED and message:
-            return HolderError(message.splitlines()[-1].removeprefix("remoterepl-holder: "))
-        return HolderError(f"the session holder failed ({describe_end(status)}): {message}")
+        last = message.splitlines()[-1] if message else ""  # a traceback's last line says it
+        if getattr(status, "status", None) in HOLDER_FAILED and last:
+            return HolderError(last.removeprefix("remoterepl-holder: "))
+        return HolderError(
+            f"the session holder failed ({describe_end(status)})" + (f": {last}" if last else "")
+        )
 
     def send(self, kind: bytes, payload: bytes = b"") -> None:
         """One frame (OSError once the channel is gone)."""
@@ -156,7 +171,8 @@ async def run_holder(connection: Connection, *args: str) -> tuple[int, str]:
         raise NoPython("persistent sessions need python3 on the remote host, and it has none")
     message = err.decode("utf-8", "replace").strip()
     if status in HOLDER_FAILED:
-        raise HolderError(message.splitlines()[-1].removeprefix("remoterepl-holder: "))
+        last = message.splitlines()[-1] if message else f"exit status {status}"
+        raise HolderError(last.removeprefix("remoterepl-holder: "))
     return status, out.decode("utf-8", "replace")
 
 

@@ -4,6 +4,7 @@ holder's, whose connection changes after a reconnect, and whose end may be "deta
 from __future__ import annotations
 
 import asyncio
+import contextlib
 from collections.abc import Callable
 
 from remoterepl.environment import PROG, Console
@@ -27,6 +28,11 @@ class PersistentSession(RemoteSession):
         self.name = channel.name
 
     @property
+    def outlives_client(self) -> bool:
+        """The session goes on without us."""
+        return True
+
+    @property
     def _connection(self) -> Connection:
         link = self._held.link
         return link.connection if link is not None else self._first_connection
@@ -46,8 +52,9 @@ class PersistentSession(RemoteSession):
         channel = PersistentChannel(name, hello_for(command, pty), reconnect, reconnect_for)
         label = connection.label
         channel.on_lost = lambda why: console.error(
-            f"{why}: reconnecting to session {name}"
-            + (f" for up to {_duration(reconnect_for)}" if reconnect_for else "")
+            f"{why}: reconnecting to session {name} for up to {_duration(reconnect_for)}"
+            if reconnect_for
+            else f"{why} (session {name} goes on; --reconnect-for 0: not reconnecting)"
         )
         channel.on_back = lambda: console.note(f"reconnected to {label}: session {name} goes on")
         channel.on_gap = lambda stream, lost: console.error(
@@ -95,10 +102,16 @@ class PersistentSession(RemoteSession):
             raise Disconnected(f"session {self.name} was taken over by another client")
         if self.left or why == "detached":
             raise Disconnected(f"detached from session {self.name}: it goes on ({again})")
+        if self._held.gone or self._held.exit_seen:  # nothing left to reattach to
+            raise SessionLost(f"session {self.name}: {why}")
         raise SessionLost(f"session {self.name}: {why or 'the link was lost'} ({again})")
 
     def close(self) -> None:
-        """Leave: the session goes on on the remote host."""
+        """Our reader went away (``| head``): a pipe session's process gets SIGPIPE, as
+        when ssh closes its channel; a terminal session goes on."""
+        if not self.has_pty and self._held.end is None:
+            with contextlib.suppress(OSError):
+                self._held.send_signal("PIPE")
         self._held.close()
 
     def abandon(self) -> None:

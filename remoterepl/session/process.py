@@ -83,6 +83,11 @@ class RemoteSession:
         """The connection the session runs on now (a persisted one changes it)."""
         return self._first_connection
 
+    @property
+    def outlives_client(self) -> bool:
+        """True when the remote process is meant to survive this client (``--persist``)."""
+        return False
+
     def forwards_listing(self) -> str:
         """``~#``: the connection's forwarded ports, one line each."""
         return self._connection.forwards.listing()

@@ -77,6 +77,7 @@ class HopClient(asyncssh.SSHClient):
     def connection_made(self, conn: asyncssh.SSHClientConnection) -> None:
         self.conn = conn
         coalesce_writes(conn)
+        compat.ignore_packets_only_with_cbc(conn)  # one packet per line, not two
         peer = conn.get_extra_info("peername")
         if isinstance(peer, tuple) and len(peer) >= 2 and peer[0]:
             diagnostics.debug(f"connection established to {peer[0]} port {peer[1]}")

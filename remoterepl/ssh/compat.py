@@ -39,13 +39,20 @@ PRIVATE_NAMES = (
     "asyncssh.crypto.x509",  # skipped while importing (see fastimport)
     "ctypes.util:_findSoname_ldconfig",  # library probes without gcc/ld (see fastimport)
     "asyncssh.channel:SSHChannel._deliver_data",  # the receive window (see below)
+    "asyncssh.connection:SSHConnection.send_packet",  # no SSH_MSG_IGNORE without CBC ...
+    "asyncssh.connection:SSHConnection.send_newkeys",  # ... decided at every key exchange
+    "asyncssh.packet:SSHPacketLogger._log_packet",  # packet log lines built only if logged
+    "asyncssh.logging:SSHLogger._debug_level",
+    "asyncssh.connection:SSHConnection._reset_keepalive_timer",  # a deadline, not a timer
+    "asyncssh.connection:SSHConnection._keepalive_timer_callback",  # per read (see below)
 )
 # Instance attributes (no class attribute to look up; the test checks them on live objects):
 # SSHConnection._transport (coalescing, see transport.py), SSHConfig._options (key order),
 # SSHClientConnection._agent_forward_path (agent forwarding cancelled for an untrusted host),
 # SSHConnection._channels (the forwarded connections still open at the session's end),
 # the ``packet`` extra of asyncssh's packet log records (secret lines hidden from dumps),
-# SSHChannel._recv_window, _init_recv_window and _recv_buf (the receive window).
+# SSHChannel._recv_window, _init_recv_window and _recv_buf (the receive window),
+# SSHConnection._auth_complete, _loop, _keepalive_interval, _keepalive_timer (keepalives).
 
 X509_MODULE = "asyncssh.crypto.x509"
 
@@ -142,6 +149,110 @@ def window_reopens_only_for_delivered_data() -> None:
 
     deliver._remoterepl_window = True  # type: ignore[attr-defined]
     SSHChannel._deliver_data = deliver  # type: ignore[method-assign]
+
+
+# -- the packets a connection sends (client.py, connect.py) -------------------------------
+
+# asyncssh sends an empty SSH_MSG_IGNORE before every packet after key exchange (its first
+# version did so only with no data outstanding; the 2014 asyncio rewrite dropped that test).
+# It is RFC 4251 9.3.1's countermeasure to the chosen-plaintext attack on SSH's CBC mode
+# (Dai; Bellare, Kohno, Namprempre 2002/2004): CBC chains IVs, the next packet's IV is the
+# last ciphertext block already on the wire, so whoever gets data of his choosing sent next
+# can test a guess at an earlier block; an IGNORE encrypted in between hides that IV. CTR,
+# AES-GCM and chacha20-poly1305 derive each packet's counter or nonce from the keys and the
+# sequence number, never from ciphertext: there the IGNORE protects nothing (sent with every
+# packet, empty, it hides neither timing nor sizes) and doubles the packets -- a typed line
+# was two. The MAC does not matter: EtM changes what is authenticated, not how CBC chains,
+# so every CBC cipher (and any cipher not listed) keeps it -- as PuTTY does (ssh2bpp.c's
+# cbc_ignore_workaround). Decided anew at every key exchange: a rekey may change the cipher.
+_AEAD = frozenset(
+    {"chacha20-poly1305@openssh.com", "aes128-gcm@openssh.com", "aes256-gcm@openssh.com"}
+)
+_NO_CHAINED_IV = _AEAD | {"aes128-ctr", "aes192-ctr", "aes256-ctr"}
+_EMPTY_STRING = (b"\0\0\0\0",)  # the arguments of asyncssh's IGNORE: String(b"")
+
+
+def ignore_packets_only_with_cbc(conn: object) -> bool:
+    """From ``conn``'s next key exchange on (call it from ``connection_made``), send
+    asyncssh's per-packet SSH_MSG_IGNORE only while the cipher chains IVs (see above).
+    False, changing nothing, where this asyncssh lacks the methods: every packet keeps its
+    IGNORE (only slower)."""
+    send_newkeys = getattr(conn, "send_newkeys", None)
+    send_packet = getattr(conn, "send_packet", None)
+    extra_info = getattr(conn, "get_extra_info", None)
+    if not (callable(send_newkeys) and callable(send_packet) and callable(extra_info)):
+        return False
+    if "send_newkeys" in vars(conn):
+        return True  # done already
+    from asyncssh.constants import MSG_IGNORE
+
+    def without_ignore(pkttype: int, *args: bytes, **kwargs: Any) -> None:
+        # asyncssh sends its own IGNORE through self.send_packet too: through here
+        if pkttype == MSG_IGNORE and args == _EMPTY_STRING and not kwargs:
+            return
+        send_packet(pkttype, *args, **kwargs)
+
+    def newkeys(k: bytes, h: bytes) -> None:
+        send_newkeys(k, h)  # the new keys and cipher are in use when it returns
+        if extra_info("send_cipher") in _NO_CHAINED_IV:
+            conn.send_packet = without_ignore  # type: ignore[attr-defined]
+        else:
+            vars(conn).pop("send_packet", None)
+
+    conn.send_newkeys = newkeys  # type: ignore[attr-defined]
+    return True
+
+
+def packet_log_lines_only_when_logged() -> None:
+    """Make asyncssh build its "Sent MSG_... (N), M bytes" line for each packet only at
+    debug level 3, where it is logged (it formats it first, then checks the level: ~1 µs
+    per packet, in and out). Idempotent."""
+    from asyncssh.logging import SSHLogger
+    from asyncssh.packet import SSHPacketLogger
+
+    original = SSHPacketLogger._log_packet
+    if getattr(original, "_remoterepl_guard", False):
+        return
+
+    @functools.wraps(original)
+    def log_packet(self: Any, *args: Any, **kwargs: Any) -> None:
+        if SSHLogger._debug_level >= 3:  # what SSHLogger.packet checks before logging
+            original(self, *args, **kwargs)
+
+    log_packet._remoterepl_guard = True  # type: ignore[attr-defined]
+    SSHPacketLogger._log_packet = log_packet  # type: ignore[method-assign]
+
+
+def keepalive_deadline_not_timer() -> None:
+    """Make asyncssh's keepalive (ServerAliveInterval) note when data last came in instead
+    of cancelling and re-creating its timer on every read from the socket (a timer handle
+    made, and a cancelled one left in the loop's heap, per packet in); when the timer fires
+    before ServerAliveInterval has passed since then, it waits for the rest. A keepalive
+    still goes out ServerAliveInterval after the last data in. Idempotent."""
+    from asyncssh.connection import SSHConnection
+
+    reset, fire = SSHConnection._reset_keepalive_timer, SSHConnection._keepalive_timer_callback
+    if getattr(reset, "_remoterepl_deadline", False):
+        return
+
+    @functools.wraps(reset)
+    def note_data_in(self: Any) -> None:
+        if self._keepalive_timer is None:
+            reset(self)  # arms it (once authenticated), as before
+        self._remoterepl_data_in = self._loop.time()
+
+    @functools.wraps(fire)
+    def timer_fired(self: Any) -> None:
+        wait = getattr(self, "_remoterepl_data_in", 0.0) + self._keepalive_interval
+        wait -= self._loop.time()
+        if wait > 0:
+            self._keepalive_timer = self._loop.call_later(wait, self._keepalive_timer_callback)
+        else:
+            fire(self)
+
+    note_data_in._remoterepl_deadline = True  # type: ignore[attr-defined]
+    SSHConnection._reset_keepalive_timer = note_data_in  # type: ignore[method-assign]
+    SSHConnection._keepalive_timer_callback = timer_fired  # type: ignore[method-assign]
 
 
 # -- ssh_config parsing (config.py) ------------------------------------------------------

@@ -278,6 +278,8 @@ async def connect(plan: Plan, console: Console) -> Connection:
 
     ``console`` takes ssh's warnings and the servers' banners (none under -q)."""
     compat.window_reopens_only_for_delivered_data()  # memory stays bounded under a slow reader
+    compat.packet_log_lines_only_when_logged()  # no per-packet log line unless -vvv
+    compat.keepalive_deadline_not_timer()  # no timer re-armed per packet in
     settings = plan.settings
     opened: list[tuple[asyncssh.SSHClientConnection, HopClient]] = []
     try:

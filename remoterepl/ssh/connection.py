@@ -80,6 +80,11 @@ class Connection:
         -J/ProxyJump (e.g. ``entrance``, ``alice@gw:2222``)."""
         return [client.hop.config.written for _conn, client in self._hops]
 
+    @property
+    def lost(self) -> bool:
+        """True once the connection (or a jump host under it) has gone away."""
+        return self._client.lost or any(client.lost for _conn, client in self._hops)
+
     def lost_error(self) -> SessionLost:
         """The error to report when the connection dropped under a running session."""
         for _conn, client in self._hops:  # a jump host that went away takes the rest along
