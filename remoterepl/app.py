@@ -114,7 +114,14 @@ async def _open_session(
     assert name is not None
     try:
         session = await PersistentSession.attach(
-            connection, name, options.command, pty, reconnect, persist.reconnect_for, env.console
+            connection,
+            name,
+            options.command,
+            pty,
+            reconnect,
+            persist.reconnect_for,
+            env.console,
+            str(settings.connect.target),
         )
     except NoPython:
         if pty is None:

@@ -25,6 +25,13 @@ class Target:
     user: str | None = None
     port: int | None = None
 
+    def __str__(self) -> str:
+        """As a DESTINATION argument: ``user@host:port``, ``[v6]:port``, ``host``."""
+        host = f"[{self.host}]" if ":" in self.host and self.port is not None else self.host
+        return (
+            (f"{self.user}@" if self.user else "") + host + (f":{self.port}" if self.port else "")
+        )
+
 
 def first_option(options: tuple[tuple[str, str], ...], key: str) -> str | None:
     """The first value for ``key`` among ``(keyword, value)`` options (ssh keywords are

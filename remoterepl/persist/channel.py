@@ -60,7 +60,10 @@ class PersistentChannel:
         self._unacked = bytearray()  # input from offset _in_acked, not yet acknowledged
         self._in_acked = 0
         self._eof = False
-        self._size: tuple[int, int] | None = None
+        terminal = hello.get("pty")  # this client's window: sent with every attach
+        self._size: tuple[int, int] | None = (
+            (terminal["cols"], terminal["rows"]) if terminal else None
+        )
         self._progress = asyncio.Event()  # input acknowledged, or a link is up again
         self._done = asyncio.Event()
         self._copies: list[asyncio.Task[None]] = []

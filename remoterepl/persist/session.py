@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import shlex
 from collections.abc import Callable
 
 from remoterepl.environment import PROG, Console
@@ -22,10 +23,13 @@ from remoterepl.ssh.connection import Connection
 class PersistentSession(RemoteSession):
     """Session NAME through its holder; the link under it may change."""
 
-    def __init__(self, channel: PersistentChannel, connection: Connection, pty: bool) -> None:
+    def __init__(
+        self, channel: PersistentChannel, connection: Connection, pty: bool, typed: str
+    ) -> None:
         self._held = channel
         super().__init__(connection, channel, _TERMINAL if pty else None)
         self.name = channel.name
+        self._typed = typed  # the destination as the user wrote it, for the hints
 
     @property
     def outlives_client(self) -> bool:
@@ -47,6 +51,7 @@ class PersistentSession(RemoteSession):
         reconnect: Reconnect,
         reconnect_for: float,
         console: Console,
+        typed: str,
     ) -> PersistentSession:
         """Create session ``name`` or reattach to it (a live one keeps its own command)."""
         channel = PersistentChannel(name, hello_for(command, pty), reconnect, reconnect_for)
@@ -62,7 +67,7 @@ class PersistentSession(RemoteSession):
             "session holds)"
         )
         await channel.attach(connection)
-        session = cls(channel, connection, bool(channel.welcome.get("pty")))
+        session = cls(channel, connection, bool(channel.welcome.get("pty")), typed)
         if not channel.welcome.get("created"):
             console.note(f"attached to session {name} (its own command runs on)")
         return session
@@ -97,7 +102,7 @@ class PersistentSession(RemoteSession):
         if end is not None:
             return end
         why = self._held.ended_why
-        again = f"{PROG} --persist {self.name} {self.destination} reattaches"
+        again = f"{PROG} --persist {self.name} {shlex.quote(self._typed)} reattaches"
         if why == "taken":
             raise Disconnected(f"session {self.name} was taken over by another client")
         if self.left or why == "detached":
