@@ -126,7 +126,7 @@ def _absolute_label(metric: Metric) -> str:
     label = f"{metric.title} ({_fmt(metric.value(RR), metric.unit)} {metric.unit}"
     rival = metric.rival()
     if rival is not None and metric.compared and len(metric.versus) == 1:
-        label += f"; {metric.versus[0]}: {_fmt(rival, metric.unit)}"
+        label += f"; {metric.versus[0]}: {_fmt(rival, metric.unit)} {metric.unit}"
     return label + ")"
 
 
