@@ -8,6 +8,7 @@ writes ``DIR/latest.json`` and ``DIR/latest.png`` (default DIR: benchmarks/resul
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import datetime
 import subprocess
 import sys
@@ -78,6 +79,16 @@ def run(
     return metrics, table
 
 
+def _delay_ms(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        value = -1.0
+    if not 0 <= value <= 10_000:
+        raise argparse.ArgumentTypeError(f"not a delay in ms (0 to 10000): {text!r}")
+    return value
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Command line entry point."""
     parser = argparse.ArgumentParser(prog="scripts/bench", description=__doc__.splitlines()[0])
@@ -103,8 +114,17 @@ def main(argv: Sequence[str] | None = None) -> int:
         help="client executable to compare with ssh instead of the installed "
         "remoterepl (e.g. a wrapper running a candidate change)",
     )
+    parser.add_argument(
+        "--wan-delay",
+        type=_delay_ms,
+        default=Config.wan_delay_ms,
+        metavar="MS",
+        help="the slow link of the wan_* rows: delay each way, in ms (default: %(default)g)",
+    )
     args = parser.parse_args(argv)
-    config = Config.quick() if args.quick else Config.full()
+    config = dataclasses.replace(
+        Config.quick() if args.quick else Config.full(), wan_delay_ms=args.wan_delay
+    )
     try:
         _metrics, table = run(config, args.out, args.only, remoterepl_exe=args.remoterepl)
     except SuiteFailed as exc:

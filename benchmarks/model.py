@@ -41,6 +41,10 @@ class Config:
     fleet_runs_large: int = 3
     fleet_lines: int = 50
     fleet_warmup: int = 5
+    # The slow-link rows (benchmarks/wan.py): delay each way (scripts/bench --wan-delay).
+    wan_delay_ms: float = 40.0
+    wan_lines: int = 200
+    wan_warmup: int = 10
 
     @classmethod
     def full(cls) -> Config:
@@ -69,6 +73,8 @@ class Config:
             fleet_runs_large=2,
             fleet_lines=10,
             fleet_warmup=2,
+            wan_lines=20,
+            wan_warmup=3,
         )
 
     @classmethod
@@ -93,6 +99,8 @@ class Config:
             fleet_runs_large=1,
             fleet_lines=3,
             fleet_warmup=1,
+            wan_lines=3,
+            wan_warmup=1,
         )
 
 

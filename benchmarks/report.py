@@ -121,6 +121,15 @@ def write_json(path: Path, metrics: Sequence[Metric], meta: dict[str, object]) -
     )
 
 
+def _absolute_label(metric: Metric) -> str:
+    """The title, remoterepl's value and, for scale, the rival's (ssh -t's typed key)."""
+    label = f"{metric.title} ({_fmt(metric.value(RR), metric.unit)} {metric.unit}"
+    rival = metric.rival()
+    if rival is not None and metric.compared and len(metric.versus) == 1:
+        label += f"; {metric.versus[0]}: {_fmt(rival, metric.unit)} {metric.unit}"
+    return label + ")"
+
+
 def write_chart(path: Path, metrics: Sequence[Metric], title: str) -> bool:
     """A PNG: remoterepl relative to ssh per figure (1.0 = same; targets marked), and the
     absolute figures against their limits. False when matplotlib is not installed."""
@@ -168,7 +177,7 @@ def write_chart(path: Path, metrics: Sequence[Metric], title: str) -> bool:
     for y, cost in zip(ys, costs, strict=True):
         left.text(cost, y, f" {cost:.2f}x", va="center", fontsize=8)
     # Right: absolute figures as a fraction of their limit.
-    names = [f"{m.title} ({_fmt(m.value(RR), m.unit)} {m.unit})" for m in absolute]
+    names = [_absolute_label(m) for m in absolute]
     fractions = [(m.value(RR) or 0.0) / (m.target or 1.0) for m in absolute]
     ys = list(range(len(names)))[::-1]
     right.barh(ys, fractions, color=["tab:green" if m.met() else "tab:red" for m in absolute])

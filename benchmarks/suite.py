@@ -36,6 +36,7 @@ from benchmarks.procs import (
     upload,
     visible,
 )
+from benchmarks.wan import measure_wan_pipe, measure_wan_pty
 
 # --------------------------------------------------------------------------- start-up
 
@@ -317,6 +318,8 @@ MEASUREMENTS: dict[str, Callable[[BenchEnv, Config, Log], list[Metric]]] = {
     "throughput": measure_throughput,
     "rtt_pipe": measure_pipe_rtt,
     "rtt_pty": measure_pty_rtt,
+    "wan_pty": measure_wan_pty,
+    "wan_pipe": measure_wan_pipe,
     "flood": measure_flood,
     "memory": measure_memory,
     "sessions": measure_sessions,

@@ -58,6 +58,13 @@ class _Side(asyncio.Protocol):
         assert isinstance(transport, asyncio.Transport)
         self.transport = transport
         transport.set_write_buffer_limits(high=_WRITE_HIGH)
+        # asyncio turns Nagle off only on sockets made with proto IPPROTO_TCP, not on the
+        # accepted ones (proto 0): a chunk sent behind an unacknowledged one would wait for
+        # the peer's delayed ACK (~40 ms), a delay no real link adds.
+        sock = transport.get_extra_info("socket")
+        if sock is not None:
+            with contextlib.suppress(OSError):
+                sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
         self.link.made(self)
 
     def data_received(self, data: bytes) -> None:
