@@ -465,6 +465,8 @@ def test_relative_completion_follows_the_shell_not_the_tty_watcher(
     with login_shell(login) as term:
         run(term, f"cd {folder}")
         term.send("cat uniq\t")
-        term.wait_for_screen(lambda s: s.rstrip().endswith("cat uniquefilename.txt"))
+        # The cwd probe, then an SFTP listing: two helper round trips and an sftp-server
+        # start, slow under CI's two concurrent suites (10 s ran out twice there).
+        term.wait_for_screen(lambda s: s.rstrip().endswith("cat uniquefilename.txt"), timeout=30)
         term.sendline("")
         term.wait_for_screen(lambda s: "\nx" in s and at_prompt(s))
