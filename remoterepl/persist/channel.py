@@ -30,6 +30,7 @@ from remoterepl.ssh.connection import Connection
 
 ACK_EVERY = 64 * 1024  # output bytes read between two acknowledgements
 DRAIN_BELOW = 256 * 1024  # unacknowledged input below which a writer may go on
+LEAVE_TIMEOUT = 1.0  # seconds for the holder to end a link we detached from
 _ACK = holder.ACK_PAYLOAD
 _INACK = holder.INACK_PAYLOAD
 _GAP = holder.GAP_PAYLOAD
@@ -348,18 +349,27 @@ class PersistentChannel:
         await self._done.wait()
         if self._copies:
             await asyncio.gather(*self._copies, return_exceptions=True)
-        if self._serving is not None and self._serving is not asyncio.current_task():
+        serving = self._serving
+        if serving is not None and serving is not asyncio.current_task():
+            # After DETACH the holder ends the link itself: what we sent before it (a
+            # SIGPIPE for a reader gone) is then surely delivered. Bounded, then cut.
             with contextlib.suppress(asyncio.CancelledError):
-                await asyncio.wait([self._serving], timeout=1.0)
+                await asyncio.wait([serving], timeout=LEAVE_TIMEOUT)
+            self._drop_link()
 
     def close(self, *, detach: bool = True) -> None:
-        """Leave the session (it goes on on the remote host)."""
+        """Leave the session (it goes on on the remote host): with ``detach``, politely
+        (the holder closes the link once it has everything sent before), else at once."""
         if not self._done.is_set():
             if detach:
                 with contextlib.suppress(ChannelClosed):
                     self._send(holder.DETACH)
             self.ended_why = self.ended_why or "detached"
             self._finish("detached")
+        if not detach or self.link is None:
+            self._drop_link()
+
+    def _drop_link(self) -> None:
         link = self.link
         if link is not None:
             link.close()

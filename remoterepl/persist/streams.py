@@ -25,7 +25,7 @@ class HeldStream:
 
     def feed(self, data: bytes) -> None:
         """Bytes from the holder."""
-        if data:
+        if data and not self._ended:  # after a detach, what still comes is not ours
             self._chunks.append(data)
             self.received += len(data)
             self._ready.set()
