@@ -32,3 +32,13 @@ def shown(text: str) -> str:
         _escape(c) if c != " " and unicodedata.category(c) in _ESCAPED_CATEGORIES else c
         for c in text
     )
+
+
+def format_duration(seconds: float) -> str:
+    """``7s``, ``3m05s``, ``2h01m``."""
+    whole = int(seconds)
+    if whole < 60:
+        return f"{whole}s"
+    if whole < 3600:
+        return f"{whole // 60}m{whole % 60:02d}s"
+    return f"{whole // 3600}h{whole % 3600 // 60:02d}m"

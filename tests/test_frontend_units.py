@@ -20,6 +20,7 @@ from typing_extensions import Buffer as ReadableBuffer
 
 from remoterepl.cli import error_status, parse_args
 from remoterepl.command import is_shell, program_of
+from remoterepl.display import format_duration
 from remoterepl.editor.completion import (
     FrontEndCompleter,
     WordBank,
@@ -45,7 +46,7 @@ from remoterepl.editor.sanitize import EscapeStripper
 from remoterepl.editor.secret_prompts import SecretPrompts
 from remoterepl.editor.streams import OutputRouter, RemoteStream
 from remoterepl.editor.terminal import create_output
-from remoterepl.editor.toolbar import SessionStatus, Toolbar, format_duration
+from remoterepl.editor.toolbar import SessionStatus, Toolbar
 from remoterepl.environment import Environment
 from remoterepl.errors import UsageError
 from remoterepl.session.process import Destination

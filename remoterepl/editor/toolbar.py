@@ -15,6 +15,8 @@ from dataclasses import dataclass, field
 
 from prompt_toolkit.formatted_text import StyleAndTextTuples
 
+from remoterepl.display import format_duration
+
 
 @dataclass
 class SessionStatus:
@@ -34,16 +36,6 @@ class SessionStatus:
 def remote_ready(status: SessionStatus) -> None:
     """The remote prompts (or answers) again: no longer busy."""
     status.busy_since = None
-
-
-def format_duration(seconds: float) -> str:
-    """``7s``, ``3m05s``, ``2h01m``."""
-    whole = int(seconds)
-    if whole < 60:
-        return f"{whole}s"
-    if whole < 3600:
-        return f"{whole // 60}m{whole % 60:02d}s"
-    return f"{whole // 3600}h{whole % 3600 // 60:02d}m"
 
 
 class Toolbar:

@@ -12,14 +12,13 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-import os
-import select
 import signal
 from typing import IO
 
 from remoterepl.environment import Environment
 from remoterepl.fanout.fleet import Fleet
 from remoterepl.modes.pipe import SignalForwarder, fd_flags_kept, feed, watching_for_reader_gone
+from remoterepl.modes.redirect import write_all
 from remoterepl.outcome import FleetEnded, GaveUp, ReaderGone
 from remoterepl.session.process import SignalReport
 from remoterepl.stopsignals import StopSignals
@@ -40,14 +39,8 @@ class StandardStreams:
         which is the back-pressure wanted), also when the fd was made non-blocking."""
         if self.gone.done():
             return
-        fd = self.fds[stderr]
-        view = memoryview(data)
         try:
-            while view:
-                try:
-                    view = view[os.write(fd, view) :]
-                except BlockingIOError:
-                    select.select([], [fd], [])
+            write_all(self.fds[stderr], data)
         except BrokenPipeError:
             self.gone.set_result(None)
         except OSError as exc:  # a full disk: said once, the hosts' output lost from here on

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import select
 from dataclasses import dataclass
 from typing import IO
 
@@ -57,3 +58,14 @@ def open_outputs(redirection: Redirection) -> Outputs:
 def open_stdin(redirection: Redirection) -> IO[bytes] | None:
     """The --stdin file, or None for our own stdin."""
     return _open(redirection.stdin, "rb", "--stdin") if redirection.stdin else None
+
+
+def write_all(fd: int, data: bytes) -> None:
+    """All of ``data``, blocking while the reader is slow, also when the fd was made
+    non-blocking (asyncio and asyncssh set that on the fds they watch)."""
+    view = memoryview(data)
+    while view:
+        try:
+            view = view[os.write(fd, view) :]
+        except BlockingIOError:
+            select.select([], [fd], [])

@@ -31,10 +31,6 @@ from remoterepl.ssh.connection import Connection
 ACK_EVERY = 64 * 1024  # output bytes read between two acknowledgements
 DRAIN_BELOW = 256 * 1024  # unacknowledged input below which a writer may go on
 LEAVE_TIMEOUT = 1.0  # seconds for the holder to end a link we detached from
-_ACK = holder.ACK_PAYLOAD
-_INACK = holder.INACK_PAYLOAD
-_GAP = holder.GAP_PAYLOAD
-_WINCH = holder.WINCH_PAYLOAD
 
 Reconnect = Callable[[], Awaitable[Connection]]
 # Failures to reconnect that waiting does not mend (a password login under the editor,
@@ -115,7 +111,7 @@ class PersistentChannel:
             if self._eof:
                 link.send(holder.EOF)
             if self._size is not None:
-                link.send(holder.WINCH, _WINCH.pack(*self._size))
+                link.send(holder.WINCH, holder.WINCH_PAYLOAD.pack(*self._size))
             if self.exit_seen:  # the output was all read while the link was down
                 self._collect_when_read()
         except OSError:
@@ -154,11 +150,11 @@ class PersistentChannel:
             elif kind == holder.ERR:
                 self.stderr.feed(payload)
             elif kind == holder.INACK:
-                self._input_acknowledged(_INACK.unpack(payload)[0])
+                self._input_acknowledged(holder.INACK_PAYLOAD.unpack(payload)[0])
             elif kind == holder.TTY:
                 self._set_tty(TtyMode.parse(payload.decode("ascii", "replace")))
             elif kind == holder.GAP:
-                stream, lost = _GAP.unpack(payload)
+                stream, lost = holder.GAP_PAYLOAD.unpack(payload)
                 (self.stderr if stream else self.stdout).skip(lost)
                 self.on_gap("stderr" if stream else "output", lost)
             elif kind == holder.EXIT:
@@ -280,7 +276,7 @@ class PersistentChannel:
         """The holder's terminal takes the new size (again on the next link)."""
         self._size = (columns, rows)
         with contextlib.suppress(ChannelClosed):
-            self._send(holder.WINCH, _WINCH.pack(columns, rows))
+            self._send(holder.WINCH, holder.WINCH_PAYLOAD.pack(columns, rows))
 
     # -- output and end ----------------------------------------------------------------
 
@@ -289,7 +285,7 @@ class PersistentChannel:
         if out + err - sum(self._acked) >= ACK_EVERY:
             self._acked = (out, err)
             with contextlib.suppress(ChannelClosed):
-                self._send(holder.ACK, _ACK.pack(out, err))
+                self._send(holder.ACK, holder.ACK_PAYLOAD.pack(out, err))
         self._collect_when_read()
 
     def _exited(self, status: dict[str, Any]) -> None:

@@ -6,7 +6,7 @@ import json
 import time
 from typing import Any
 
-from remoterepl.display import shown
+from remoterepl.display import format_duration, shown
 from remoterepl.persist.link import run_holder
 from remoterepl.ssh.connection import Connection
 
@@ -63,11 +63,6 @@ def _state(session: dict[str, Any]) -> str:
 def _idle(seconds: Any) -> str:
     if not isinstance(seconds, (int, float)):
         return "?"
-    whole = int(seconds)
-    if whole < 60:
-        return f"{whole}s"
-    if whole < 3600:
-        return f"{whole // 60}m{whole % 60:02d}s"
-    if whole < 86400:
-        return f"{whole // 3600}h{whole % 3600 // 60:02d}m"
-    return time.strftime("%Y-%m-%d", time.localtime(time.time() - whole))
+    if seconds < 86400:
+        return format_duration(seconds)
+    return time.strftime("%Y-%m-%d", time.localtime(time.time() - seconds))

@@ -5,9 +5,9 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import select
 from typing import IO
 
+from remoterepl.modes.redirect import write_all
 from remoterepl.persist.streams import HeldStream
 
 
@@ -18,23 +18,9 @@ async def copy_out(stream: HeldStream, file: IO[bytes], bufsize: int) -> None:
     loop = asyncio.get_running_loop()
     try:
         while data := await stream.read(bufsize):
-            await loop.run_in_executor(None, write_all, file, data)
+            await loop.run_in_executor(None, write_all, file.fileno(), data)
     except OSError:
         pass
     finally:
         with contextlib.suppress(OSError):
             file.close()
-
-
-def write_all(file: IO[bytes], data: bytes) -> None:
-    """All of ``data``, also into a non-blocking file (waits until it is writable)."""
-    view = memoryview(data)
-    while view:
-        try:
-            written = file.write(view)
-        except BlockingIOError:
-            written = None
-        if written is None:
-            select.select([], [file], [])
-            continue
-        view = view[written:]
